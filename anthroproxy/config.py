@@ -1,0 +1,182 @@
+"""Configuration: a frozen Config and a pure merge of its sources.
+
+Precedence, highest first: command-line flags > process environment > ``.env``
+file > defaults. ``load_config`` never mutates ``os.environ``; it reads the
+.env file with ``dotenv_values`` and merges dictionaries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from . import __version__
+from .models import MappingError, ModelMap
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "NONE")
+
+# Limits, with units in the name. Precedents in the comments.
+MAX_BODY_BYTES = 32 * 1024 * 1024  # Anthropic's own request limit is 32 MB
+MAX_HEADER_BYTES = 64 * 1024  # h11's default is 16 KiB; leave room for long beta lists
+HEADER_TIMEOUT_S = 30.0  # whole request head must arrive within this (slowloris bound)
+BODY_TIMEOUT_S = 60.0  # longest silence while a request body is arriving
+KEEPALIVE_TIMEOUT_S = 75.0  # nginx's default; longer than clients' pool expiry (httpx 5 s, undici 4 s)
+SHUTDOWN_GRACE_S = 30.0  # in-flight requests get this long to finish on SIGTERM
+UPSTREAM_CONNECT_TIMEOUT_S = 10.0
+# Local models can spend tens of minutes on prompt processing before the first token.
+UPSTREAM_READ_TIMEOUT_S = 1800.0
+
+
+class ConfigError(ValueError):
+    """A setting with a bad value. The message names the setting."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    target_url: str = "https://api.openai.com/v1"
+    api_key: str | None = field(default=None, repr=False)  # never printed
+    model_mapping: ModelMap = ModelMap()
+    default_model: str = "gpt-5"
+    log_level: str = "DEBUG"
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_header_bytes: int = MAX_HEADER_BYTES
+    header_timeout: float = HEADER_TIMEOUT_S
+    body_timeout: float = BODY_TIMEOUT_S
+    keepalive_timeout: float = KEEPALIVE_TIMEOUT_S
+    shutdown_grace: float = SHUTDOWN_GRACE_S
+    upstream_connect_timeout: float = UPSTREAM_CONNECT_TIMEOUT_S
+    upstream_read_timeout: float = UPSTREAM_READ_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model_mapping, str):
+            object.__setattr__(self, "model_mapping", _parse_mapping(self.model_mapping))
+        object.__setattr__(self, "target_url", _check_url(self.target_url))
+        object.__setattr__(self, "log_level", _check_log_level(self.log_level))
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ConfigError(f"port: must be an integer from 0 to 65535, got {self.port!r}")
+        if not self.host:
+            raise ConfigError("host: must not be empty")
+        if not self.default_model:
+            raise ConfigError("default-model: must not be empty")
+        for name in ("max_body_bytes", "max_header_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{name}: must be a positive integer, got {value!r}")
+        for name in (
+            "header_timeout", "body_timeout", "keepalive_timeout", "shutdown_grace",
+            "upstream_connect_timeout", "upstream_read_timeout",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isnan(value):
+                raise ConfigError(f"{name}: must be a positive number of seconds, got {value!r}")
+
+    def resolve_model(self, requested: str) -> str:
+        return self.model_mapping.resolve(requested, self.default_model)
+
+    @property
+    def chat_completions_url(self) -> str:
+        return self.target_url + "/chat/completions"
+
+
+# (flag, environment variable, Config field, metavar). The flag's dest is the field name.
+SETTINGS = (
+    ("--port", "PORT", "port", "N"),
+    ("--host", "HOST", "host", "H"),
+    ("--target-url", "TARGET_URL", "target_url", "URL"),
+    ("--api-key", "TARGET_API_KEY", "api_key", "KEY"),
+    ("--model-mapping", "MODEL_MAPPING", "model_mapping", "STR"),
+    ("--default-model", "DEFAULT_MODEL", "default_model", "NAME"),
+    ("--log-level", "LOG_LEVEL", "log_level", "L"),
+)
+
+HELP = {
+    "port": "port to listen on (default 8080; 0 picks a free port)",
+    "host": "address to bind (default 127.0.0.1: loopback only)",
+    "target_url": "upstream base URL; requests go to <base>/chat/completions (default https://api.openai.com/v1)",
+    "api_key": "upstream API key, sent as 'Authorization: Bearer KEY'; without one the client's own key is passed through",
+    "model_mapping": "claude-name:target pairs, e.g. 'claude-3:gpt-4o,claude-opus-4:gpt-4-turbo'",
+    "default_model": "target model when no mapping matches (default gpt-5)",
+    "log_level": "DEBUG, INFO, WARN, ERROR or NONE (default DEBUG)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="anthroproxy",
+        description="Serve the Anthropic Messages API on top of any OpenAI-compatible Chat Completions backend.",
+        epilog="Each flag can also be set by the environment variable shown, or in a .env file in the working "
+        "directory. Precedence: flags > environment > .env > defaults.",
+    )
+    for flag, env, dest, metavar in SETTINGS:
+        parser.add_argument(flag, dest=dest, metavar=metavar, default=None, help=f"{HELP[dest]} [env {env}]")
+    parser.add_argument("--version", action="version", version=f"anthroproxy {__version__}")
+    return parser
+
+
+def load_config(
+    argv: Sequence[str] | None,
+    environ: Mapping[str, str],
+    dotenv_path: str | None = ".env",
+) -> Config:
+    """Merge flags, environment, .env and defaults into a validated Config.
+
+    Raises ConfigError naming the setting on any bad value.
+    """
+    flags = vars(build_parser().parse_args(argv))
+    dotenv = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v is not None}
+    raw: dict[str, str] = {}
+    for _flag, env, dest, _metavar in SETTINGS:
+        for source in (flags.get(dest), environ.get(env), dotenv.get(env)):
+            if source is not None:
+                raw[dest] = source
+                break
+    kwargs: dict[str, object] = dict(raw)
+    if "port" in raw:
+        kwargs["port"] = _parse_port(raw["port"])
+    if "api_key" in raw and not raw["api_key"]:
+        kwargs["api_key"] = None  # TARGET_API_KEY= (empty) means "no key"
+    return Config(**kwargs)  # type: ignore[arg-type]
+
+
+def _parse_port(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ConfigError(f"port: must be an integer from 0 to 65535, got {text!r}") from None
+
+
+def _parse_mapping(text: str) -> ModelMap:
+    try:
+        return ModelMap.parse(text)
+    except MappingError as exc:
+        raise ConfigError(f"model-mapping: {exc}") from None
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"target-url: must be an http:// or https:// URL, got {url!r}")
+    return url.strip().rstrip("/")
+
+
+def _check_log_level(level: str) -> str:
+    normalized = level.strip().upper()
+    if normalized == "WARNING":
+        normalized = "WARN"
+    if normalized not in LOG_LEVELS:
+        raise ConfigError(f"log-level: must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return normalized

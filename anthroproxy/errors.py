@@ -1,0 +1,212 @@
+"""Errors the proxy reports, each knowing its HTTP status and Anthropic error type.
+
+    ProxyError                      status, error_type, message, headers
+    ├── InvalidRequest              400 invalid_request_error (a bad client body)
+    ├── NotFound                    404 not_found_error
+    ├── MethodNotAllowed            405 invalid_request_error, with Allow
+    ├── RequestTimeout              408 timeout_error (client too slow to send)
+    ├── RequestTooLarge             413 request_too_large
+    ├── HeadersTooLarge             431 invalid_request_error
+    └── UpstreamError               anything the upstream did wrong or reported
+        ├── UpstreamHTTPError       non-2xx answer or an error chunk: status mapped by STATUS_TYPES
+        ├── UpstreamUnreachable     502 api_error (DNS, refused, TLS, dropped connection)
+        ├── UpstreamTimeout         504 timeout_error
+        └── UpstreamProtocolError   502 api_error (a malformed answer, a stream cut short)
+
+``error_body`` renders the Anthropic shape
+``{"type":"error","error":{"type":...,"message":...},"request_id":...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+# Anthropic error type per status (platform docs, errors page). Unlisted 4xx use
+# invalid_request_error ("may also be used for other 4XX status codes"), 5xx api_error.
+STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def error_type_for(status: int) -> str:
+    if status in STATUS_TYPES:
+        return STATUS_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+class ProxyError(Exception):
+    status = 500
+    error_type = "api_error"
+
+    def __init__(self, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class InvalidRequest(ProxyError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class NotFound(ProxyError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class MethodNotAllowed(ProxyError):
+    status = 405
+    error_type = "invalid_request_error"
+
+    def __init__(self, method: str, path: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"method {method} is not allowed on {path}", headers=(("allow", ", ".join(allowed)),))
+
+
+class RequestTimeout(ProxyError):
+    status = 408
+    error_type = "timeout_error"
+
+
+class RequestTooLarge(ProxyError):
+    status = 413
+    error_type = "request_too_large"
+
+
+class HeadersTooLarge(ProxyError):
+    status = 431
+    error_type = "invalid_request_error"
+
+
+class UpstreamError(ProxyError):
+    """Base for failures on the upstream side."""
+
+
+class UpstreamHTTPError(UpstreamError):
+    def __init__(self, status: int, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message, headers=headers)
+        self.status = status
+        self.error_type = error_type_for(status)
+
+
+class UpstreamUnreachable(UpstreamError):
+    status = 502
+    error_type = "api_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    error_type = "timeout_error"
+
+
+class UpstreamProtocolError(UpstreamError):
+    status = 502
+    error_type = "api_error"
+
+
+def error_body(error_type: str, message: str, request_id: str | None = None) -> bytes:
+    body: dict[str, object] = {"type": "error", "error": {"type": error_type, "message": message}}
+    if request_id:
+        body["request_id"] = request_id
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+# ---- upstream error bodies -------------------------------------------------
+
+MAX_ERROR_MESSAGE_CHARS = 2000
+FORWARDED_ERROR_HEADERS = ("retry-after", "retry-after-ms")
+
+# Wordings backends use for an over-long prompt (OpenAI, vLLM, llama.cpp, Ollama, DeepSeek, OpenRouter).
+_CONTEXT_PATTERNS = re.compile(
+    r"context[_ ]length|context window|maximum context|context size|prompt (?:is )?too long|input is too long",
+    re.IGNORECASE,
+)
+# OpenAI, vLLM, DeepSeek, OpenRouter: "maximum context length is 8192 tokens. However, your
+# messages resulted in 9000 tokens" / "... you requested 9000 tokens (...)".
+_LIMIT = re.compile(r"maximum context length is (\d+) tokens", re.IGNORECASE)
+_ACTUAL = re.compile(r"(?:resulted in|requested) (\d+) tokens", re.IGNORECASE)
+
+
+def upstream_http_error(status: int, body: bytes, headers: dict[str, str]) -> UpstreamHTTPError:
+    """Map an upstream non-2xx answer to the error the client should see.
+
+    The upstream's own message is kept. A context-length error becomes a 400 whose
+    message starts with Anthropic's ``prompt is too long`` wording (clients such as
+    Claude Code key their compaction on it, and retry every 5xx).
+    """
+    message, code = _extract_message(body)
+    if not message:
+        message = f"upstream returned HTTP {status} with no error message"
+    forwarded = tuple((name, headers[name]) for name in FORWARDED_ERROR_HEADERS if name in headers)
+    if is_context_length_error(message, code):
+        return UpstreamHTTPError(400, prompt_too_long_message(message), headers=forwarded)
+    return UpstreamHTTPError(status, message, headers=forwarded)
+
+
+def upstream_error_from_payload(payload: object, default_status: int = 502) -> UpstreamHTTPError:
+    """An error object that arrived inside a 200 stream (vLLM, OpenRouter, LiteLLM)."""
+    message, code = _message_from_json(payload)
+    status = code if isinstance(code, int) and 400 <= code <= 599 else default_status
+    message = message or "the upstream reported an error mid-stream"
+    if is_context_length_error(message, code):
+        return UpstreamHTTPError(400, prompt_too_long_message(message))
+    return UpstreamHTTPError(status, message)
+
+
+def is_context_length_error(message: str, code: object) -> bool:
+    return code == "context_length_exceeded" or bool(_CONTEXT_PATTERNS.search(message))
+
+
+def prompt_too_long_message(upstream_message: str) -> str:
+    limit, actual = _LIMIT.search(upstream_message), _ACTUAL.search(upstream_message)
+    if limit and actual:
+        return f"prompt is too long: {actual[1]} tokens > {limit[1]} maximum (upstream: {upstream_message})"
+    return f"prompt is too long (upstream: {upstream_message})"
+
+
+def _extract_message(body: bytes) -> tuple[str, object]:
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return _truncate(text), None
+    message, code = _message_from_json(payload)
+    return (message or _truncate(text)), code
+
+
+def _message_from_json(payload: object) -> tuple[str, object]:
+    """Find the human message in the many error shapes backends use."""
+    if not isinstance(payload, dict):
+        return "", None
+    error = payload.get("error", payload)
+    if isinstance(error, str):
+        return _truncate(error), payload.get("code")
+    if not isinstance(error, dict):
+        return "", None
+    for key in ("message", "detail", "msg"):
+        value = error.get(key)
+        if isinstance(value, str) and value:
+            return _truncate(value), error.get("code", error.get("type"))
+    detail = error.get("detail")
+    if detail is not None:  # FastAPI-style validation lists
+        return _truncate(json.dumps(detail, ensure_ascii=False)), error.get("code")
+    return "", error.get("code")
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= MAX_ERROR_MESSAGE_CHARS:
+        return text
+    return text[:MAX_ERROR_MESSAGE_CHARS] + "…"

@@ -1,0 +1,150 @@
+"""Per-route glue: parse the body, translate, call the upstream, write the answer.
+
+Before a response head is sent, any ProxyError propagates and the server turns
+it into a JSON error with the right status. Once a stream has started, the
+status cannot change: a failure becomes an Anthropic ``event: error`` and the
+stream ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable, ContextManager
+
+import httpx
+import trio
+
+from . import ids
+from .config import Config
+from .errors import InvalidRequest, ProxyError, UpstreamHTTPError
+from .logs import AccessRecord, log
+from .server.connection import Responder
+from .translate.request import to_openai
+from .translate.response import from_openai
+from .translate.stream import StreamRelay, StreamTranslator
+from .translate.usage import estimate_prompt_tokens
+from .translate.validate import validate_request
+from .upstream import Upstream, upstream_errors
+
+
+# After [DONE], how long to wait for the upstream's response to end (for connection reuse).
+UPSTREAM_DRAIN_S = 1.0
+
+
+@dataclass(slots=True)
+class RequestContext:
+    config: Config
+    upstream: Upstream
+    headers: dict[str, str]
+    body: bytes
+    responder: Responder
+    access: AccessRecord
+    server_started_at: float
+    # A cancel scope the server cancels when its shutdown grace period runs out.
+    interruptible: Callable[[], ContextManager[trio.CancelScope]]
+
+
+class ShuttingDown(UpstreamHTTPError):
+    def __init__(self) -> None:
+        super().__init__(529, "the proxy is shutting down; retry the request")
+
+
+async def health(ctx: RequestContext) -> None:
+    uptime = round(trio.current_time() - ctx.server_started_at, 3)
+    await ctx.responder.send_json(200, {"status": "ok", "uptime": uptime})
+
+
+async def messages(ctx: RequestContext) -> None:
+    body = parse_json(ctx.body)
+    validate_request(body)
+    requested = body["model"]
+    target = ctx.config.resolve_model(requested)
+    ctx.access.model, ctx.access.target = requested, target
+    payload = to_openai(body, target)
+    ctx.access.stream = bool(payload.get("stream"))
+    log.debug(
+        "request %s: model %s -> %s, %d messages, max_tokens %s, stream %s",
+        ctx.access.request_id, requested, target, len(payload["messages"]), payload["max_tokens"], ctx.access.stream,
+    )
+    if ctx.access.stream:
+        await stream_message(ctx, body, payload)
+    else:
+        await complete_message(ctx, body, payload)
+
+
+async def complete_message(ctx: RequestContext, body: dict[str, Any], payload: dict[str, Any]) -> None:
+    completion = await ctx.upstream.complete(payload, ctx.headers)
+    message = from_openai(
+        completion, model=body["model"], message_id=ids.message_id(), stop_sequences=body.get("stop_sequences")
+    )
+    ctx.access.stop_reason, ctx.access.usage = message["stop_reason"], message["usage"]
+    log.debug("response %s: %d blocks, stop %s", ctx.access.request_id, len(message["content"]), message["stop_reason"])
+    await ctx.responder.send_json(200, message)
+
+
+async def stream_message(ctx: RequestContext, body: dict[str, Any], payload: dict[str, Any]) -> None:
+    translator = StreamTranslator(
+        message_id=ids.message_id(),
+        model=body["model"],
+        input_tokens_estimate=estimate_prompt_tokens(payload["messages"]),
+        stop_sequences=body.get("stop_sequences"),
+    )
+    relay = StreamRelay(translator)
+    async with ctx.upstream.open(payload, ctx.headers, stream=True) as response:
+        # aclosing: a generator left at [DONE] or on an error is closed now, not at GC.
+        async with aclosing(response.aiter_bytes()) as upstream_bytes:
+            error = await pipe(ctx, upstream_bytes, relay)
+            if error is not None:
+                ctx.access.error = error.error_type
+                if not ctx.responder.started:
+                    raise error  # nothing sent yet: the client gets a real HTTP status
+                log.warning("stream %s failed after its first event: %s", ctx.access.request_id, error.message)
+                await ctx.responder.write(relay.fail(error))
+            ctx.access.stop_reason, ctx.access.usage = translator.stop_reason, translator.usage or {}
+            await ctx.responder.end()
+            if error is None and relay.done:
+                await read_to_end(upstream_bytes)
+
+
+async def pipe(ctx: RequestContext, upstream_bytes: AsyncIterator[bytes], relay: StreamRelay) -> ProxyError | None:
+    """Relay upstream bytes to the client until [DONE], the end, or a fault."""
+    with ctx.interruptible() as scope:
+        try:
+            with upstream_errors():
+                async for raw in upstream_bytes:
+                    await ctx.responder.write(relay.feed(raw))
+                    if relay.done:
+                        break
+        except ProxyError as exc:
+            return exc
+        await ctx.responder.write(relay.finish())
+        return relay.error
+    if scope.cancelled_caught:
+        return ShuttingDown()
+    return None
+
+
+async def read_to_end(upstream_bytes: AsyncIterator[bytes]) -> None:
+    """After [DONE] only the end of the chunked body is left; reading it lets
+    httpx put the connection back in its pool instead of closing it."""
+    with trio.move_on_after(UPSTREAM_DRAIN_S), contextlib.suppress(httpx.HTTPError):
+        async for _ in upstream_bytes:
+            pass
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise InvalidRequest("request body: expected a JSON object, got an empty body")
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise InvalidRequest("request body: JSON nested too deeply") from None
+    except ValueError as exc:  # includes invalid UTF-8
+        raise InvalidRequest(f"request body: not valid JSON ({exc})") from None
+
+
+Handler = Callable[[RequestContext], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {"messages": messages, "health": health}

@@ -1,0 +1,128 @@
+"""One h11 connection over one trio stream, and the responder handlers write to.
+
+The only code that touches the socket for a connection. ``send_failed`` is
+called whenever a send breaks, so h11's state stays truthful (h11's own trio
+example does the same).
+"""
+
+from __future__ import annotations
+
+import json
+
+import h11
+import trio
+
+from ..errors import ProxyError, error_body
+
+RECEIVE_BYTES = 64 * 1024
+# Bytes of pipelined requests buffered while a response is being produced; past
+# this the disconnect watcher stops reading (backpressure on the client).
+MAX_PIPELINED_BYTES = 1024 * 1024
+
+JSON_TYPE = ("content-type", "application/json")
+SSE_HEADERS = (("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"))
+
+
+class ClientGone(Exception):
+    """The client closed or reset its connection."""
+
+
+class Connection:
+    def __init__(self, stream: trio.SocketStream, *, max_header_bytes: int) -> None:
+        self.stream = stream
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_bytes)
+        self.client_gone = False
+
+    @property
+    def has_buffered_bytes(self) -> bool:
+        return bool(self.h11.trailing_data[0])
+
+    @property
+    def can_respond(self) -> bool:
+        return self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE)
+
+    async def receive(self) -> None:
+        try:
+            data = await self.stream.receive_some(RECEIVE_BYTES)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if not data:
+            self.client_gone = True
+        self.h11.receive_data(data)
+
+    async def next_event(self) -> h11.Event:
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            await self.receive()
+
+    async def send(self, *events: h11.Event) -> None:
+        """Send events as one write: a JSON response goes out in one segment."""
+        data = b"".join(self.h11.send(event) or b"" for event in events)
+        try:
+            await self.stream.send_all(data)
+        except BaseException:
+            self.h11.send_failed()
+            raise
+
+    async def watch_for_disconnect(self, cancel_scope: trio.CancelScope) -> None:
+        """Read while a response is produced; cancel it if the client leaves.
+
+        Bytes that arrive meanwhile are the client's next (pipelined) requests:
+        they wait in h11's buffer, up to MAX_PIPELINED_BYTES.
+        """
+        while not self.client_gone:
+            if len(self.h11.trailing_data[0]) > MAX_PIPELINED_BYTES:
+                await trio.sleep_forever()
+            await self.receive()
+        cancel_scope.cancel()
+
+
+class Responder:
+    """What a handler uses to answer: a JSON body, or a stream of SSE bytes.
+
+    A stream's head goes out together with its first bytes, so a handler can
+    still choose an error status until it has something to send.
+    """
+
+    def __init__(self, conn: Connection, request_id: str, *, close: bool = False) -> None:
+        self.conn = conn
+        self.request_id = request_id
+        self.close = close  # ask the client to close after this response
+        self.status: int | None = None
+        self.started = False
+        self.ended = False
+
+    def _head(self, status: int, headers: tuple[tuple[str, str], ...]) -> h11.Response:
+        self.status = status
+        self.started = True
+        all_headers = [*headers, ("request-id", self.request_id)]
+        if self.close:
+            all_headers.append(("connection", "close"))
+        return h11.Response(status_code=status, headers=all_headers)
+
+    async def send_json(self, status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
+        head = self._head(status, (JSON_TYPE, ("content-length", str(len(body))), *headers))
+        self.ended = True
+        await self.conn.send(head, h11.Data(data=body), h11.EndOfMessage())
+
+    async def send_error(self, error: ProxyError) -> None:
+        body = error_body(error.error_type, error.message, self.request_id)
+        await self.send_json(error.status, body, error.headers)
+
+    async def write(self, data: bytes) -> None:
+        """Stream bytes, sending the 200 event-stream head first if needed."""
+        if not data:
+            return
+        if not self.started:
+            await self.conn.send(self._head(200, SSE_HEADERS), h11.Data(data=data))
+        else:
+            await self.conn.send(h11.Data(data=data))
+
+    async def end(self) -> None:
+        if not self.started:
+            await self.conn.send(self._head(200, SSE_HEADERS))
+        self.ended = True
+        await self.conn.send(h11.EndOfMessage())

@@ -1,0 +1,325 @@
+"""The HTTP/1.1 server: listeners, the per-connection keep-alive loop, limits,
+timeouts, and a graceful drain.
+
+Structure (one nursery per concern, as hypercorn's trio runner does):
+
+    serve()
+    └── handler nursery: one task per connection (handle_connection)
+        │   └── per request: a nursery with the handler and a disconnect watcher
+        └── accept nursery: trio.serve_listeners, cancelled to stop accepting
+
+Drain (``Server.shutdown()``, or SIGINT/SIGTERM in the CLI): stop accepting,
+close idle keep-alive connections, let requests in flight finish for
+``shutdown_grace`` seconds, then cut the remaining streams with an error event
+and close everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Iterator
+
+import h11
+import trio
+
+from ..config import Config
+from ..errors import (
+    HeadersTooLarge,
+    InvalidRequest,
+    ProxyError,
+    RequestTimeout,
+    RequestTooLarge,
+)
+from ..handlers import HANDLERS, RequestContext
+from ..ids import request_id
+from ..logs import AccessRecord, log
+from ..router import route
+from ..upstream import Upstream
+from .connection import ClientGone, Connection, Responder
+
+# After the grace period, interrupted streams get this long to write their error event.
+FINAL_WRITE_S = 2.0
+
+
+@dataclass(eq=False)
+class Server:
+    """What ``serve`` reports through ``task_status.started``."""
+
+    host: str
+    ports: tuple[int, ...]
+    _shutdown: trio.Event = field(default_factory=trio.Event, repr=False)
+    closed: trio.Event = field(default_factory=trio.Event, repr=False)
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutdown.is_set()
+
+    def shutdown(self) -> None:
+        """Begin a graceful drain; ``serve`` returns when it is over."""
+        self._shutdown.set()
+
+
+class ServerState:
+    def __init__(self, config: Config, upstream: Upstream) -> None:
+        self.config = config
+        self.upstream = upstream
+        self.started_at = trio.current_time()
+        self.draining = False
+        self.streams_interrupted = False
+        self.active_connections = 0
+        self.idle_scopes: set[trio.CancelScope] = set()
+        self.stream_scopes: set[trio.CancelScope] = set()
+        self._all_closed = trio.Event()
+
+    def connection_opened(self) -> None:
+        self.active_connections += 1
+
+    def connection_closed(self) -> None:
+        self.active_connections -= 1
+        if self.active_connections == 0:
+            self._all_closed.set()
+
+    async def wait_all_closed(self) -> None:
+        if self.active_connections:
+            self._all_closed = trio.Event()
+            await self._all_closed.wait()
+
+    @contextlib.contextmanager
+    def registered(self, scopes: set[trio.CancelScope], cancelled_already: bool) -> Iterator[trio.CancelScope]:
+        with trio.CancelScope() as scope:
+            if cancelled_already:
+                scope.cancel()
+            scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                scopes.discard(scope)
+
+    def interruptible(self) -> contextlib.AbstractContextManager[trio.CancelScope]:
+        return self.registered(self.stream_scopes, self.streams_interrupted)
+
+    def begin_drain(self) -> None:
+        self.draining = True
+        for scope in list(self.idle_scopes):
+            scope.cancel()
+
+    def interrupt_streams(self) -> None:
+        self.streams_interrupted = True
+        for scope in list(self.stream_scopes):
+            scope.cancel()
+
+
+async def serve(config: Config, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve until ``Server.shutdown()`` is called (graceful) or the caller's scope
+    is cancelled (immediate). Reports a ``Server`` with the bound port(s), so
+    ``config.port`` may be 0."""
+    listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+    server = Server(config.host, tuple(listener.socket.getsockname()[1] for listener in listeners))
+    try:
+        async with Upstream(config) as upstream:
+            state = ServerState(config, upstream)
+            async with trio.open_nursery() as handlers:
+                async with trio.open_nursery() as accepting:
+                    await accepting.start(
+                        partial(trio.serve_listeners, handler_nursery=handlers),
+                        partial(handle_connection, state=state),
+                        listeners,
+                    )
+                    task_status.started(server)
+                    await server._shutdown.wait()
+                    accepting.cancel_scope.cancel()
+                await drain(state, handlers)
+    finally:
+        for listener in listeners:
+            await trio.aclose_forcefully(listener)
+        server.closed.set()
+
+
+async def drain(state: ServerState, handlers: trio.Nursery) -> None:
+    log.info("shutting down: %d open connection(s), grace %.0fs", state.active_connections, state.config.shutdown_grace)
+    state.begin_drain()
+    with trio.move_on_after(state.config.shutdown_grace):
+        await state.wait_all_closed()
+    if state.active_connections:
+        log.warning("grace period over: ending %d stream(s) with an error event", len(state.stream_scopes))
+        state.interrupt_streams()
+        with trio.move_on_after(FINAL_WRITE_S):
+            await state.wait_all_closed()
+    handlers.cancel_scope.cancel()
+
+
+async def handle_connection(stream: trio.SocketStream, *, state: ServerState) -> None:
+    conn = Connection(stream, max_header_bytes=state.config.max_header_bytes)
+    state.connection_opened()
+    try:
+        first = True
+        while True:
+            request = await read_request_head(conn, state, first=first)
+            first = False
+            if request is None:
+                return
+            if not await handle_request(conn, request, state):
+                return
+            conn.h11.start_next_cycle()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, ClientGone):
+        return
+    finally:
+        state.connection_closed()
+
+
+async def read_request_head(conn: Connection, state: ServerState, *, first: bool) -> h11.Request | None:
+    """The next request's head, or None when the connection should close.
+
+    Waiting for the first byte of a keep-alive request uses the idle timeout
+    (and ends at once when draining); from the first byte on, the whole head
+    must arrive within the header timeout.
+    """
+    config = state.config
+    if not conn.has_buffered_bytes:
+        wait = config.header_timeout if first else config.keepalive_timeout
+        with state.registered(state.idle_scopes, state.draining):
+            with trio.move_on_after(wait):
+                await conn.receive()
+        if not conn.has_buffered_bytes and not conn.client_gone:
+            return None  # idle timeout, or draining
+    try:
+        with trio.move_on_after(config.header_timeout) as scope:
+            event = await conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        error: ProxyError = (
+            HeadersTooLarge("request headers are too large")
+            if exc.error_status_hint == 431
+            else InvalidRequest(f"malformed HTTP request: {exc}")
+        )
+        await send_early_error(conn, error)
+        return None
+    if scope.cancelled_caught:
+        await send_early_error(conn, RequestTimeout("request headers took too long to arrive"))
+        return None
+    if isinstance(event, h11.Request):
+        if _head_size(event) > config.max_header_bytes:
+            # h11 only bounds a head still arriving; one that came in a single read is checked here.
+            await send_early_error(conn, HeadersTooLarge("request headers are too large"))
+            return None
+        return event
+    return None  # ConnectionClosed
+
+
+async def send_early_error(conn: Connection, error: ProxyError) -> None:
+    if conn.can_respond and not conn.client_gone:
+        responder = Responder(conn, request_id(), close=True)
+        with trio.move_on_after(5):
+            await responder.send_error(error)
+        log.info("%s %s %s", error.status, error.error_type, error.message)
+
+
+async def handle_request(conn: Connection, request: h11.Request, state: ServerState) -> bool:
+    """Answer one request. True if the connection can serve another."""
+    started = trio.current_time()
+    method = request.method.decode("ascii", "replace")
+    target = request.target.decode("latin-1")
+    access = AccessRecord(method=method, path=target.split("?", 1)[0], request_id=request_id())
+    responder = Responder(conn, access.request_id, close=state.draining)
+    try:
+        body = await read_body(conn, request, state.config)  # read first: a 404 keeps the connection
+        handler = HANDLERS[route(method, target)]
+        ctx = RequestContext(
+            config=state.config,
+            upstream=state.upstream,
+            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers},
+            body=body,
+            responder=responder,
+            access=access,
+            server_started_at=state.started_at,
+            interruptible=state.interruptible,
+        )
+        await run_handler(conn, handler, ctx)
+    except ProxyError as error:
+        # Errors before the handler ran (routing, body): the body may be unread.
+        access.error = error.error_type
+        responder.close = responder.close or conn.h11.their_state is not h11.DONE
+        if conn.can_respond and not conn.client_gone:
+            await responder.send_error(error)
+    finally:
+        access.status = responder.status
+        access.client_gone = conn.client_gone and not responder.ended
+        log.info(access.line(trio.current_time() - started))
+    return (
+        not conn.client_gone
+        and not state.draining
+        and conn.h11.our_state is h11.DONE
+        and conn.h11.their_state is h11.DONE
+    )
+
+
+async def run_handler(conn: Connection, handler, ctx: RequestContext) -> None:
+    """Run a handler beside a disconnect watcher; map its errors to responses.
+
+    Errors are handled inside the nursery so they never leave it wrapped in an
+    ExceptionGroup.
+    """
+    responder = ctx.responder
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(conn.watch_for_disconnect, nursery.cancel_scope)
+        try:
+            await handler(ctx)
+        except ProxyError as error:
+            ctx.access.error = error.error_type
+            if not responder.started:
+                log.debug("request %s failed: %s %s", ctx.access.request_id, error.status, error.message)
+                await responder.send_error(error)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            conn.client_gone = True
+        except Exception:
+            log.exception("request %s: unexpected error", ctx.access.request_id)
+            ctx.access.error = "api_error"
+            if not responder.started:
+                await responder.send_error(ProxyError("internal error in the proxy"))
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def read_body(conn: Connection, request: h11.Request, config: Config) -> bytes:
+    limit = config.max_body_bytes
+    declared = _content_length(request)
+    if declared is not None and declared > limit:
+        raise RequestTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+    if conn.h11.they_are_waiting_for_100_continue:
+        await conn.send(h11.InformationalResponse(status_code=100, headers=[]))
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            with trio.move_on_after(config.body_timeout) as scope:
+                event = await conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise InvalidRequest(f"malformed request body: {exc}") from None
+        if scope.cancelled_caught:
+            raise RequestTimeout(f"no request body bytes arrived for {config.body_timeout:g}s")
+        if isinstance(event, h11.Data):
+            size += len(event.data)
+            if size > limit:
+                raise RequestTooLarge(f"request body is larger than the limit of {limit} bytes")
+            chunks.append(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            return b"".join(chunks)
+        else:
+            raise ClientGone()
+
+
+def _head_size(request: h11.Request) -> int:
+    return len(request.method) + len(request.target) + sum(len(k) + len(v) + 4 for k, v in request.headers)
+
+
+def _content_length(request: h11.Request) -> int | None:
+    for name, value in request.headers:
+        if name == b"content-length":
+            return int(value)  # h11 has validated it
+    return None
+

@@ -1,0 +1,145 @@
+"""The OpenAI-compatible upstream: one pooled httpx client, errors mapped at the edge.
+
+Everything httpx can raise is turned into an UpstreamError here (see
+``upstream_errors``), so handlers deal in ProxyErrors only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, AsyncIterator, Iterator, Mapping
+
+import httpx
+
+from . import __version__
+from .config import Config
+from .errors import (
+    UpstreamProtocolError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    upstream_http_error,
+)
+
+# An error body or a JSON completion larger than this is not read whole.
+MAX_ERROR_BODY_BYTES = 1024 * 1024
+MAX_COMPLETION_BYTES = 64 * 1024 * 1024
+WRITE_TIMEOUT_S = 60.0
+KEEPALIVE_EXPIRY_S = 30.0
+
+
+@contextlib.contextmanager
+def upstream_errors() -> Iterator[None]:
+    """Map httpx exceptions to UpstreamErrors (httpcore's map_exceptions idiom)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"the upstream timed out ({type(exc).__name__})") from exc
+    except httpx.ConnectError as exc:
+        raise UpstreamUnreachable(f"cannot connect to the upstream: {exc or type(exc).__name__}") from exc
+    except httpx.DecodingError as exc:
+        raise UpstreamProtocolError(f"the upstream sent a body that cannot be decoded: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise UpstreamUnreachable(f"the upstream connection failed: {exc or type(exc).__name__}") from exc
+
+
+class Upstream:
+    def __init__(self, config: Config, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.url = config.chat_completions_url
+        self.api_key = config.api_key
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=config.upstream_connect_timeout,
+                read=config.upstream_read_timeout,
+                write=WRITE_TIMEOUT_S,
+                pool=config.upstream_connect_timeout,
+            ),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_S),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Upstream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.client.aclose()
+
+    def headers(self, client_headers: Mapping[str, str], *, stream: bool) -> dict[str, str]:
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            "user-agent": f"anthroproxy/{__version__}",
+        }
+        if stream:
+            headers["accept-encoding"] = "identity"  # an event stream is not worth compressing
+        key = self.api_key or client_key(client_headers)
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        return headers
+
+    def _request(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool) -> httpx.Request:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        return self.client.build_request("POST", self.url, content=body, headers=self.headers(client_headers, stream=stream))
+
+    @contextlib.asynccontextmanager
+    async def open(
+        self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool
+    ) -> AsyncIterator[httpx.Response]:
+        """Send a completion request; yields the 2xx response with its body unread.
+
+        A non-2xx answer raises the mapped UpstreamHTTPError. Leaving the block
+        closes the response, which drops the connection if the body was not read
+        to the end: that is how the upstream learns to stop generating.
+        """
+        with upstream_errors():
+            response = await self.client.send(self._request(payload, client_headers, stream=stream), stream=True)
+        try:
+            if response.status_code >= 300:
+                raise await _error_from(response)
+            yield response
+        finally:
+            await response.aclose()
+
+    async def complete(self, payload: dict[str, Any], client_headers: Mapping[str, str]) -> Any:
+        """A non-streaming completion, parsed."""
+        async with self.open(payload, client_headers, stream=False) as response:
+            body = await _read_bounded(response, MAX_COMPLETION_BYTES)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise UpstreamProtocolError(
+                f"the upstream answered HTTP {response.status_code} with a body that is not JSON: "
+                f"{body[:200].decode('utf-8', 'replace')!r}"
+            ) from None
+
+
+def client_key(headers: Mapping[str, str]) -> str | None:
+    """The client's own credential: x-api-key, or an Authorization bearer token."""
+    key = headers.get("x-api-key", "").strip()
+    if key:
+        return key
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    with upstream_errors():
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamProtocolError(f"the upstream answer is larger than {limit} bytes")
+    return b"".join(chunks)
+
+
+async def _error_from(response: httpx.Response) -> Exception:
+    try:
+        body = await _read_bounded(response, MAX_ERROR_BODY_BYTES)
+    except UpstreamProtocolError:
+        body = b""
+    return upstream_http_error(response.status_code, body, dict(response.headers))

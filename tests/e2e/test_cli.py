@@ -1,0 +1,165 @@
+"""The command line, run as a user runs it: a real process, real signals."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from anthroproxy import __version__
+from anthroproxy.fake_upstream import Reply, text_chunks
+from tests.e2e.conftest import messages_body
+from tests.helpers import check_grammar, parse_events, text_of
+
+SCRIPT = Path(sys.executable).parent / "anthroproxy"
+
+
+class CLI:
+    """A running ``python -m anthroproxy`` whose stderr is collected."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.stderr = b""
+        self.port: int | None = None
+        self._listening = trio.Event()
+
+    async def collect(self) -> None:
+        async for data in self.process.stderr:
+            self.stderr += data
+            match = re.search(rb"listening on http://[^:]+:(\d+)", self.stderr)
+            if match and not self._listening.is_set():
+                self.port = int(match[1])
+                self._listening.set()
+        self._listening.set()
+
+    @property
+    def log(self) -> str:
+        return self.stderr.decode()
+
+
+async def start_cli(nursery, *args: str, cwd: Path | None = None, env: dict | None = None) -> CLI:
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "anthroproxy", *args], stderr=subprocess.PIPE, cwd=cwd, env={**os.environ, **(env or {})}
+    )
+    cli = CLI(process)
+    nursery.start_soon(cli.collect)
+    with trio.fail_after(20):
+        await cli._listening.wait()
+    if cli.port is None:
+        await process.wait()
+        raise AssertionError(f"the proxy did not start: {cli.log}")
+    return cli
+
+
+async def stop(cli: CLI) -> int:
+    if cli.process.returncode is None:
+        cli.process.send_signal(signal.SIGTERM)
+    with trio.fail_after(20):
+        return await cli.process.wait()
+
+
+async def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return await trio.run_process(
+        [*args], capture_stdout=True, capture_stderr=True, check=False, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "setting"),
+    [
+        (["--port", "70000"], {}, "port"),
+        ([], {"PORT": "abc"}, "port"),
+        (["--log-level", "LOUD"], {}, "log-level"),
+        (["--model-mapping", "claude-3"], {}, "model-mapping"),
+        ([], {"TARGET_URL": "api.openai.com/v1"}, "target-url"),
+        (["--bogus"], {}, "unrecognized arguments: --bogus"),
+    ],
+)
+async def test_bad_settings_print_one_line_and_exit_2(args, env, setting):
+    result = await run(sys.executable, "-m", "anthroproxy", *args, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and setting in lines[0] and lines[0].startswith("anthroproxy: error: "), lines
+
+
+async def test_console_script_matches_python_m():
+    assert SCRIPT.exists(), f"console script missing at {SCRIPT}: install the package (pip install -e .)"
+    for flag in ("--version", "--help"):
+        script = await run(str(SCRIPT), flag)
+        module = await run(sys.executable, "-m", "anthroproxy", flag)
+        assert script.returncode == module.returncode == 0
+        assert script.stdout == module.stdout
+    assert (await run(str(SCRIPT), "--version")).stdout.decode().strip() == f"anthroproxy {__version__}"
+
+
+async def test_sigterm_lets_the_live_stream_finish_then_exits_0(nursery, fake):
+    cli = await start_cli(nursery, "--port", "0", "--target-url", fake.url, "--log-level", "INFO")
+    words = [f"word{i} " for i in range(15)]
+    fake.queue(Reply.stream(text_chunks(words), delay=0.05))
+    received = []
+    async with httpx.AsyncClient(timeout=20) as client:
+        body = messages_body(stream=True)
+        async with client.stream("POST", f"http://127.0.0.1:{cli.port}/v1/messages", json=body) as response:
+            async for data in response.aiter_bytes():
+                if not received:
+                    cli.process.send_signal(signal.SIGTERM)
+                received.append(data)
+    events = parse_events(b"".join(received))
+    check_grammar(events)
+    assert text_of(events) == "".join(words)
+    with trio.fail_after(20):
+        assert await cli.process.wait() == 0  # exits by itself once the stream is done
+    assert "SIGTERM received: draining" in cli.log
+
+
+async def test_sigint_on_an_idle_proxy_exits_0(nursery, fake):
+    cli = await start_cli(nursery, "--port", "0", "--target-url", fake.url)
+    cli.process.send_signal(signal.SIGINT)
+    with trio.fail_after(20):
+        assert await cli.process.wait() == 0
+    assert "Traceback" not in cli.log
+
+
+async def test_secrets_never_reach_the_log(nursery, fake):
+    cli = await start_cli(nursery, "--port", "0", "--target-url", fake.url, "--api-key", "sk-UPSTREAM-SECRET",
+                          "--log-level", "DEBUG")
+    async with httpx.AsyncClient(timeout=20) as client:
+        url = f"http://127.0.0.1:{cli.port}/v1/messages"
+        headers = {"x-api-key": "sk-CLIENT-SECRET", "authorization": "Bearer sk-BEARER-SECRET"}
+        await client.post(url, json=messages_body(), headers=headers)
+        await client.post(url, json=messages_body(stream=True), headers=headers)
+        fake.queue(Reply.error(401, "bad key"))
+        await client.post(url, json=messages_body(), headers=headers)
+    assert await stop(cli) == 0
+    assert fake.requests[0].headers["authorization"] == "Bearer sk-UPSTREAM-SECRET"
+    assert "POST /v1/messages" in cli.log and "upstream key configured" in cli.log
+    assert "SECRET" not in cli.log
+
+
+async def test_dotenv_in_the_working_directory_is_read(nursery, fake, tmp_path):
+    (tmp_path / ".env").write_text(f"TARGET_URL={fake.url}\nDEFAULT_MODEL=model-from-dotenv\nLOG_LEVEL=INFO\n")
+    cli = await start_cli(nursery, "--port", "0", cwd=tmp_path)
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(f"http://127.0.0.1:{cli.port}/v1/messages", json=messages_body())
+    assert response.status_code == 200
+    assert fake.requests[-1].json["model"] == "model-from-dotenv"
+    assert await stop(cli) == 0
+
+
+async def test_port_in_use_exits_1_with_one_line():
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    try:
+        result = await run(sys.executable, "-m", "anthroproxy", "--port", str(port), "--log-level", "NONE")
+    finally:
+        await listener.aclose()
+    assert result.returncode == 1
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and f"cannot listen on 127.0.0.1:{port}" in lines[0], lines

@@ -1,0 +1,49 @@
+"""README.md must stay true: its options table, its commands and its examples."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from anthroproxy.config import SETTINGS, Config
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def test_options_table_lists_exactly_the_flags_their_env_vars_and_defaults():
+    rows = re.findall(r"^\| `(--[a-z-]+) [A-Z]+` \| `([A-Z_]+)` \| `?([^|`]*?)`? \|", README, re.M)
+    assert sorted((flag, env) for flag, env, _ in rows) == sorted((flag, env) for flag, env, *_ in SETTINGS)
+    defaults = Config()
+    for flag, _env, default in rows:
+        field = next(f for fl, _, f, _ in SETTINGS if fl == flag)
+        value = getattr(defaults, field)
+        shown = "none" if value is None or not str(value) else str(value)
+        assert default == shown, (flag, default, value)
+
+
+def test_ci_runs_the_readme_test_command_exactly():
+    test_command = "python -m pip install -e '.[test]' && python -m pytest"
+    assert f"```sh\n{test_command}\n```" in README
+    ci = (Path(__file__).parents[2] / ".ci" / "run").read_text().strip().splitlines()
+    assert ci[-1] == test_command
+
+
+def test_embedding_example_runs():
+    example = next(block for block in python_blocks() if "nursery.start(anthroproxy.serve" in block)
+    result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"proxy on http://127\.0\.0\.1:\d+\n", result.stdout)
+
+
+def test_demo_streams_an_answer_without_a_key():
+    result = subprocess.run([sys.executable, "-m", "anthroproxy.demo", "--delay", "0", "Hello, proxy"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Hello from anthroproxy's fake upstream! You said: Hello, proxy" in result.stdout
+    assert "[stop_reason=end_turn" in result.stdout

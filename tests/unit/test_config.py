@@ -1,0 +1,80 @@
+import pytest
+
+from anthroproxy.config import Config, ConfigError, load_config
+from anthroproxy.models import ModelMap
+
+
+def test_defaults():
+    config = load_config([], {}, None)
+    assert config == Config()
+    assert (config.host, config.port, config.target_url) == ("127.0.0.1", 8080, "https://api.openai.com/v1")
+    assert (config.api_key, config.default_model, config.log_level) == (None, "gpt-5", "DEBUG")
+    assert config.chat_completions_url == "https://api.openai.com/v1/chat/completions"
+
+
+def test_precedence_flags_then_env_then_dotenv_then_defaults(tmp_path):
+    dotenv = tmp_path / "custom.env"
+    dotenv.write_text("PORT=7000\nHOST=0.0.0.0\nDEFAULT_MODEL=from-dotenv\nLOG_LEVEL=error\n")
+    environ = {"PORT": "7001", "HOST": "::1"}
+    config = load_config(["--port", "7002"], environ, str(dotenv))
+    assert config.port == 7002  # flag
+    assert config.host == "::1"  # environment
+    assert config.default_model == "from-dotenv"  # .env
+    assert config.log_level == "ERROR"  # .env, normalized
+    assert config.target_url == "https://api.openai.com/v1"  # default
+
+
+def test_dotenv_in_working_directory_is_read_by_default(tmp_path):
+    (tmp_path / ".env").write_text("MODEL_MAPPING=claude-haiku:qwen3:32b\nTARGET_API_KEY=sk-dotenv\n")
+    config = load_config([], {})
+    assert config.model_mapping == ModelMap((("claude-haiku", "qwen3:32b"),))
+    assert config.api_key == "sk-dotenv"
+
+
+def test_every_flag_sets_its_field():
+    config = load_config(
+        [
+            "--port", "0", "--host", "::", "--target-url", "http://localhost:11434/v1/",
+            "--api-key", "k", "--model-mapping", "a:b", "--default-model", "m", "--log-level", "warning",
+        ],
+        {},
+        None,
+    )
+    assert (config.port, config.host, config.target_url) == (0, "::", "http://localhost:11434/v1")
+    assert (config.api_key, config.default_model, config.log_level) == ("k", "m", "WARN")
+    assert config.model_mapping.pairs == (("a", "b"),)
+
+
+def test_empty_key_means_no_key():
+    assert load_config([], {"TARGET_API_KEY": ""}, None).api_key is None
+
+
+def test_api_key_is_not_in_repr():
+    assert "sk-secret" not in repr(Config(api_key="sk-secret"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "setting"),
+    [
+        (["--port", "70000"], {}, "port"),
+        ([], {"PORT": "eighty"}, "port"),
+        (["--port", "-1"], {}, "port"),
+        (["--log-level", "LOUD"], {}, "log-level"),
+        ([], {"MODEL_MAPPING": "claude-3"}, "model-mapping"),
+        (["--target-url", "localhost:8000/v1"], {}, "target-url"),
+        (["--target-url", "ftp://x/v1"], {}, "target-url"),
+        (["--default-model", ""], {}, "default-model"),
+        (["--no-such-flag"], {}, "unrecognized arguments"),
+    ],
+)
+def test_bad_values_name_the_setting(argv, environ, setting):
+    with pytest.raises(ConfigError, match=setting):
+        load_config(argv, environ, None)
+
+
+def test_embedding_config_accepts_a_mapping_string_and_validates():
+    assert Config(model_mapping="x:y").resolve_model("x") == "y"
+    with pytest.raises(ConfigError, match="shutdown_grace"):
+        Config(shutdown_grace=0)
+    with pytest.raises(ConfigError, match="max_body_bytes"):
+        Config(max_body_bytes=-5)
