@@ -85,7 +85,8 @@ class Reply:
     ``body``: a complete body (JSON replies and errors). ``frames``: byte strings
     sent one by one as a chunked stream, ``delay`` seconds apart. ``hang``: after
     the frames, keep the response open until the client leaves. ``cut``: after
-    the frames, drop the connection without ending the response.
+    the frames, drop the connection without ending the response. ``head_delay``:
+    seconds to wait before sending anything (a backend still processing the prompt).
     """
 
     status: int = 200
@@ -95,6 +96,7 @@ class Reply:
     delay: float = 0.0
     hang: bool = False
     cut: bool = False
+    head_delay: float = 0.0
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -218,6 +220,8 @@ class FakeUpstream:
 
     async def _respond(self, stream: trio.SocketStream, conn: h11.Connection, reply: Reply) -> bool:
         """Send a reply; False when the connection is over."""
+        if reply.head_delay:
+            await trio.sleep(reply.head_delay)
         headers = list(reply.headers)
         if reply.body is not None:
             headers.append(("content-length", str(len(reply.body))))

@@ -104,6 +104,8 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], payload: dic
                 log.warning("stream %s failed after its first event: %s", ctx.access.request_id, error.message)
                 await ctx.responder.write(relay.fail(error))
             ctx.access.stop_reason, ctx.access.usage = translator.stop_reason, translator.usage or {}
+            log.debug("response %s: streamed %d blocks, stop %s", ctx.access.request_id, translator.blocks,
+                      translator.stop_reason)
             await ctx.responder.end()
             if error is None and relay.done:
                 await read_to_end(upstream_bytes)

@@ -92,11 +92,12 @@ class Upstream:
         closes the response, which drops the connection if the body was not read
         to the end: that is how the upstream learns to stop generating.
         """
+        request = self._request(payload, client_headers, stream=stream)
         with upstream_errors():
-            response = await self.client.send(self._request(payload, client_headers, stream=stream), stream=True)
+            response = await self.client.send(request, stream=True)
         try:
             if response.status_code >= 300:
-                raise await _error_from(response)
+                raise await _error_from(response, secret=self.api_key or client_key(client_headers))
             yield response
         finally:
             await response.aclose()
@@ -137,9 +138,11 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _error_from(response: httpx.Response) -> Exception:
+async def _error_from(response: httpx.Response, secret: str | None) -> Exception:
     try:
         body = await _read_bounded(response, MAX_ERROR_BODY_BYTES)
     except UpstreamProtocolError:
         body = b""
+    if secret:  # some backends quote the key they rejected; it must not reach the client or the log
+        body = body.replace(secret.encode(), b"[redacted]")
     return upstream_http_error(response.status_code, body, dict(response.headers))

@@ -64,6 +64,10 @@ class StreamTranslator:
         self._output_chars = 0
 
     @property
+    def blocks(self) -> int:
+        return self._index + 1
+
+    @property
     def saw_finish(self) -> bool:
         return self._finish_reason is not None
 

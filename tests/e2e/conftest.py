@@ -52,10 +52,22 @@ async def connect():
         await client.aclose()
 
 
+_sdk_clients: list[anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def close_sdk_clients():
+    yield
+    while _sdk_clients:
+        _sdk_clients.pop().close()
+
+
 def sdk(server, **kwargs) -> anthropic.Anthropic:
-    """The official Python SDK pointed at the proxy. Use it from a thread."""
+    """The official Python SDK pointed at the proxy (closed after the test). Use it from a thread."""
     options = {"base_url": f"http://127.0.0.1:{server.port}", "api_key": "client-key", "max_retries": 0, "timeout": 20}
-    return anthropic.Anthropic(**{**options, **kwargs})
+    client = anthropic.Anthropic(**{**options, **kwargs})
+    _sdk_clients.append(client)
+    return client
 
 
 async def in_thread(fn, *args):

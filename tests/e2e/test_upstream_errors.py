@@ -149,3 +149,31 @@ async def test_named_error_event_from_upstream(proxy, fake):
                                 + [b'event: error\ndata: {"message": "boom"}\n\n']))
     _, body = await raw_stream(proxy)
     assert parse_events(body)[-1][1]["error"]["message"] == "boom"
+
+
+async def test_upstream_timeout_before_the_answer_is_504(nursery, fake):
+    proxy = await start_proxy(nursery, fake, upstream_read_timeout=0.3)
+    fake.queue(Reply.json(completion("too late"), headers=None), Reply.stream([chunk({"content": "x"})]))
+    fake.replies[0].head_delay = fake.replies[1].head_delay = 2
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        await in_thread(create(proxy))
+    assert caught.value.status_code == 504 and caught.value.body["error"]["type"] == "timeout_error"
+    status, body = await raw_stream(proxy)
+    assert status == 504 and b"timeout_error" in body
+
+
+async def test_upstream_silence_mid_stream_ends_with_a_timeout_error_event(nursery, fake):
+    proxy = await start_proxy(nursery, fake, upstream_read_timeout=0.3)
+    fake.queue(Reply.stream([chunk({"content": "started"})], done=False, hang=True))
+    status, body = await raw_stream(proxy)
+    events = parse_events(body)
+    assert status == 200 and text_of(events) == "started"
+    assert events[-1][1]["error"]["type"] == "timeout_error"
+
+
+async def test_a_key_quoted_in_an_upstream_error_is_redacted(proxy, fake, caplog):
+    fake.queue(Reply.error(401, "Incorrect API key provided: client-key. Find your key at ..."))
+    with pytest.raises(anthropic.AuthenticationError) as caught:
+        await in_thread(create(proxy))
+    assert caught.value.body["error"]["message"] == "Incorrect API key provided: [redacted]. Find your key at ..."
+    assert "client-key" not in caplog.text
