@@ -7,6 +7,7 @@
     ├── RequestTimeout              408 timeout_error (client too slow to send)
     ├── RequestTooLarge             413 request_too_large
     ├── HeadersTooLarge             431 invalid_request_error
+    ├── ShuttingDown                529 overloaded_error (drain grace period over)
     └── UpstreamError               anything the upstream did wrong or reported
         ├── UpstreamHTTPError       non-2xx answer or an error chunk: status mapped by STATUS_TYPES
         ├── UpstreamUnreachable     502 api_error (DNS, refused, TLS, dropped connection)
@@ -91,6 +92,11 @@ class HeadersTooLarge(ProxyError):
     error_type = "invalid_request_error"
 
 
+class ShuttingDown(ProxyError):
+    status = 529
+    error_type = "overloaded_error"
+
+
 class UpstreamError(ProxyError):
     """Base for failures on the upstream side."""
 
@@ -115,6 +121,15 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamProtocolError(UpstreamError):
     status = 502
     error_type = "api_error"
+
+
+def redact(error: ProxyError, secrets: tuple[str, ...]) -> ProxyError:
+    """Remove credentials from an error's message: some backends quote the key
+    they rejected, and it must reach neither the client nor the log."""
+    for secret in secrets:
+        if secret and secret in error.message:
+            error.message = error.message.replace(secret, "[redacted]")
+    return error
 
 
 def error_body(error_type: str, message: str, request_id: str | None = None) -> bytes:

@@ -220,8 +220,8 @@ class FakeUpstream:
 
     async def _respond(self, stream: trio.SocketStream, conn: h11.Connection, reply: Reply) -> bool:
         """Send a reply; False when the connection is over."""
-        if reply.head_delay:
-            await trio.sleep(reply.head_delay)
+        if reply.head_delay and not await self._think(stream, conn, reply.head_delay):
+            return False
         headers = list(reply.headers)
         if reply.body is not None:
             headers.append(("content-length", str(len(reply.body))))
@@ -255,6 +255,20 @@ class FakeUpstream:
         self.completed += 1
         await self._notify()
         return conn.our_state is h11.DONE
+
+
+    async def _think(self, stream: trio.SocketStream, conn: h11.Connection, seconds: float) -> bool:
+        """Wait before answering, as a backend processing a prompt does; False
+        (and a recorded disconnect) if the client leaves meanwhile."""
+        watcher = _Watcher(stream, conn)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watcher.run, nursery.cancel_scope)
+            await trio.sleep(seconds)
+            nursery.cancel_scope.cancel()
+        if watcher.client_left:
+            self.disconnects += 1
+            await self._notify()
+        return not watcher.client_left
 
 
 class _Watcher:

@@ -19,7 +19,7 @@ import trio
 
 from . import ids
 from .config import Config
-from .errors import InvalidRequest, ProxyError, UpstreamHTTPError
+from .errors import InvalidRequest, ProxyError, redact
 from .logs import AccessRecord, log
 from .server.connection import Responder
 from .translate.request import to_openai
@@ -27,7 +27,7 @@ from .translate.response import from_openai
 from .translate.stream import StreamRelay, StreamTranslator
 from .translate.usage import estimate_prompt_tokens
 from .translate.validate import validate_request
-from .upstream import Upstream, upstream_errors
+from .upstream import Upstream, client_key, upstream_errors
 
 
 # After [DONE], how long to wait for the upstream's response to end (for connection reuse).
@@ -43,13 +43,13 @@ class RequestContext:
     responder: Responder
     access: AccessRecord
     server_started_at: float
-    # A cancel scope the server cancels when its shutdown grace period runs out.
-    interruptible: Callable[[], ContextManager[trio.CancelScope]]
+    # Wraps each wait for the upstream, so a draining server can cut it (Interrupter.guard).
+    guard: Callable[[], ContextManager[None]]
 
-
-class ShuttingDown(UpstreamHTTPError):
-    def __init__(self) -> None:
-        super().__init__(529, "the proxy is shutting down; retry the request")
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Credentials of this request, to be redacted from any error text."""
+        return tuple(key for key in (self.config.api_key, client_key(self.headers)) if key)
 
 
 async def health(ctx: RequestContext) -> None:
@@ -67,7 +67,7 @@ async def messages(ctx: RequestContext) -> None:
     ctx.access.stream = bool(payload.get("stream"))
     log.debug(
         "request %s: model %s -> %s, %d messages, max_tokens %s, stream %s",
-        ctx.access.request_id, requested, target, len(payload["messages"]), payload["max_tokens"], ctx.access.stream,
+        ctx.access.request_id, requested, target, len(payload["messages"]), body["max_tokens"], ctx.access.stream,
     )
     if ctx.access.stream:
         await stream_message(ctx, body, payload)
@@ -76,7 +76,8 @@ async def messages(ctx: RequestContext) -> None:
 
 
 async def complete_message(ctx: RequestContext, body: dict[str, Any], payload: dict[str, Any]) -> None:
-    completion = await ctx.upstream.complete(payload, ctx.headers)
+    with ctx.guard():
+        completion = await ctx.upstream.complete(payload, ctx.headers)
     message = from_openai(
         completion, model=body["model"], message_id=ids.message_id(), stop_sequences=body.get("stop_sequences")
     )
@@ -93,11 +94,14 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], payload: dic
         stop_sequences=body.get("stop_sequences"),
     )
     relay = StreamRelay(translator)
-    async with ctx.upstream.open(payload, ctx.headers, stream=True) as response:
+    with ctx.guard():
+        response = await ctx.upstream.send(payload, ctx.headers, stream=True)
+    try:
         # aclosing: a generator left at [DONE] or on an error is closed now, not at GC.
         async with aclosing(response.aiter_bytes()) as upstream_bytes:
             error = await pipe(ctx, upstream_bytes, relay)
             if error is not None:
+                redact(error, ctx.secrets)
                 ctx.access.error = error.error_type
                 if not ctx.responder.started:
                     raise error  # nothing sent yet: the client gets a real HTTP status
@@ -109,24 +113,30 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], payload: dic
             await ctx.responder.end()
             if error is None and relay.done:
                 await read_to_end(upstream_bytes)
+    finally:
+        await response.aclose()
 
 
 async def pipe(ctx: RequestContext, upstream_bytes: AsyncIterator[bytes], relay: StreamRelay) -> ProxyError | None:
-    """Relay upstream bytes to the client until [DONE], the end, or a fault."""
-    with ctx.interruptible() as scope:
-        try:
-            with upstream_errors():
-                async for raw in upstream_bytes:
-                    await ctx.responder.write(relay.feed(raw))
-                    if relay.done:
-                        break
-        except ProxyError as exc:
-            return exc
-        await ctx.responder.write(relay.finish())
-        return relay.error
-    if scope.cancelled_caught:
-        return ShuttingDown()
-    return None
+    """Relay upstream bytes to the client until [DONE], the end, or a fault.
+
+    Only the upstream read is guarded: the drain may cut a wait for the
+    upstream, never a write to the client in the middle of a chunk.
+    """
+    try:
+        with upstream_errors():
+            while True:
+                with ctx.guard():
+                    raw = await anext(upstream_bytes, None)
+                if raw is None:
+                    break
+                await ctx.responder.write(relay.feed(raw))
+                if relay.done:
+                    break
+    except ProxyError as exc:
+        return exc
+    await ctx.responder.write(relay.finish())
+    return relay.error
 
 
 async def read_to_end(upstream_bytes: AsyncIterator[bytes]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, AsyncIterator, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import httpx
 
@@ -82,30 +82,35 @@ class Upstream:
         body = json.dumps(payload, ensure_ascii=False).encode()
         return self.client.build_request("POST", self.url, content=body, headers=self.headers(client_headers, stream=stream))
 
-    @contextlib.asynccontextmanager
-    async def open(
-        self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool
-    ) -> AsyncIterator[httpx.Response]:
-        """Send a completion request; yields the 2xx response with its body unread.
+    async def send(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool) -> httpx.Response:
+        """Send a completion request; returns the 2xx response with its body
+        unread, which the caller must ``aclose()``. Closing it before the end
+        drops the connection: that is how the upstream learns to stop.
 
-        A non-2xx answer raises the mapped UpstreamHTTPError. Leaving the block
-        closes the response, which drops the connection if the body was not read
-        to the end: that is how the upstream learns to stop generating.
+        A non-2xx answer raises the mapped UpstreamHTTPError.
         """
         request = self._request(payload, client_headers, stream=stream)
         with upstream_errors():
             response = await self.client.send(request, stream=True)
+        if response.status_code < 300:
+            return response
         try:
-            if response.status_code >= 300:
-                raise await _error_from(response, secret=self.api_key or client_key(client_headers))
-            yield response
+            if response.status_code < 400:
+                raise UpstreamProtocolError(
+                    f"the upstream answered HTTP {response.status_code} (a redirect to "
+                    f"{response.headers.get('location', 'nowhere')!r}); set the target URL to the final address"
+                )
+            raise await _error_from(response)
         finally:
             await response.aclose()
 
     async def complete(self, payload: dict[str, Any], client_headers: Mapping[str, str]) -> Any:
         """A non-streaming completion, parsed."""
-        async with self.open(payload, client_headers, stream=False) as response:
+        response = await self.send(payload, client_headers, stream=False)
+        try:
             body = await _read_bounded(response, MAX_COMPLETION_BYTES)
+        finally:
+            await response.aclose()
         try:
             return json.loads(body)
         except ValueError:
@@ -138,11 +143,9 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _error_from(response: httpx.Response, secret: str | None) -> Exception:
+async def _error_from(response: httpx.Response) -> Exception:
     try:
         body = await _read_bounded(response, MAX_ERROR_BODY_BYTES)
     except UpstreamProtocolError:
         body = b""
-    if secret:  # some backends quote the key they rejected; it must not reach the client or the log
-        body = body.replace(secret.encode(), b"[redacted]")
     return upstream_http_error(response.status_code, body, dict(response.headers))

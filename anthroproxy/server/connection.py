@@ -8,15 +8,18 @@ example does the same).
 from __future__ import annotations
 
 import json
+from typing import Callable, Iterator
+from contextlib import contextmanager
 
 import h11
 import trio
 
-from ..errors import ProxyError, error_body
+from ..errors import ProxyError, ShuttingDown, error_body
 
 RECEIVE_BYTES = 64 * 1024
-# Bytes of pipelined requests buffered while a response is being produced; past
-# this the disconnect watcher stops reading (backpressure on the client).
+# Bytes of pipelined requests buffered while a response is being produced. Past
+# this the connection is closed after the current response, and the watcher
+# discards what arrives (still watching for the client leaving).
 MAX_PIPELINED_BYTES = 1024 * 1024
 
 JSON_TYPE = ("content-type", "application/json")
@@ -32,6 +35,7 @@ class Connection:
         self.stream = stream
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_bytes)
         self.client_gone = False
+        self.overflowed = False  # too many pipelined bytes: close after this response
 
     @property
     def has_buffered_bytes(self) -> bool:
@@ -73,23 +77,37 @@ class Connection:
         they wait in h11's buffer, up to MAX_PIPELINED_BYTES.
         """
         while not self.client_gone:
-            if len(self.h11.trailing_data[0]) > MAX_PIPELINED_BYTES:
-                await trio.sleep_forever()
-            await self.receive()
+            if self.overflowed:
+                await self._discard_until_eof()
+            elif len(self.h11.trailing_data[0]) > MAX_PIPELINED_BYTES:
+                self.overflowed = True
+            else:
+                await self.receive()
         cancel_scope.cancel()
+
+    async def _discard_until_eof(self) -> None:
+        try:
+            data = await self.stream.receive_some(RECEIVE_BYTES)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        self.client_gone = not data
 
 
 class Responder:
     """What a handler uses to answer: a JSON body, or a stream of SSE bytes.
 
     A stream's head goes out together with its first bytes, so a handler can
-    still choose an error status until it has something to send.
+    still choose an error status until it has something to send. Whether the
+    connection closes afterwards is decided when the head is sent (a drain may
+    have begun meanwhile). A HEAD request gets the head alone.
     """
 
-    def __init__(self, conn: Connection, request_id: str, *, close: bool = False) -> None:
+    def __init__(self, conn: Connection, request_id: str, *, method: str = "GET",
+                 close: Callable[[], bool] = lambda: False) -> None:
         self.conn = conn
         self.request_id = request_id
-        self.close = close  # ask the client to close after this response
+        self.head_only = method == "HEAD"
+        self.close = close
         self.status: int | None = None
         self.started = False
         self.ended = False
@@ -98,7 +116,8 @@ class Responder:
         self.status = status
         self.started = True
         all_headers = [*headers, ("request-id", self.request_id)]
-        if self.close:
+        unread = self.conn.h11.their_state is not h11.DONE  # answering before the whole request arrived
+        if self.close() or self.conn.overflowed or unread:
             all_headers.append(("connection", "close"))
         return h11.Response(status_code=status, headers=all_headers)
 
@@ -106,7 +125,10 @@ class Responder:
         body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
         head = self._head(status, (JSON_TYPE, ("content-length", str(len(body))), *headers))
         self.ended = True
-        await self.conn.send(head, h11.Data(data=body), h11.EndOfMessage())
+        if self.head_only:
+            await self.conn.send(head, h11.EndOfMessage())
+        else:
+            await self.conn.send(head, h11.Data(data=body), h11.EndOfMessage())
 
     async def send_error(self, error: ProxyError) -> None:
         body = error_body(error.error_type, error.message, self.request_id)
@@ -126,3 +148,37 @@ class Responder:
             await self.conn.send(self._head(200, SSE_HEADERS))
         self.ended = True
         await self.conn.send(h11.EndOfMessage())
+
+
+class Interrupter:
+    """Lets a draining server cut a request's wait for the upstream, and only
+    that: a cancel landing in a client write would leave a half-sent chunk.
+
+    Handlers wrap each upstream await in ``guard()``; once ``interrupt()`` is
+    called the await is cancelled and ShuttingDown (529 overloaded_error) is
+    raised in its place, which the handler reports like any upstream failure.
+    """
+
+    __slots__ = ("interrupted", "_scope")
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._scope: trio.CancelScope | None = None
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            if self.interrupted:
+                scope.cancel()
+            try:
+                yield
+            finally:
+                self._scope = None
+        if scope.cancelled_caught:
+            raise ShuttingDown("the proxy is shutting down; retry the request")

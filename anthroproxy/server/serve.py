@@ -31,13 +31,14 @@ from ..errors import (
     ProxyError,
     RequestTimeout,
     RequestTooLarge,
+    redact,
 )
 from ..handlers import HANDLERS, RequestContext
 from ..ids import request_id
 from ..logs import AccessRecord, log
 from ..router import route
-from ..upstream import Upstream
-from .connection import ClientGone, Connection, Responder
+from ..upstream import Upstream, client_key
+from .connection import ClientGone, Connection, Interrupter, Responder
 
 # After the grace period, interrupted streams get this long to write their error event.
 FINAL_WRITE_S = 2.0
@@ -71,10 +72,10 @@ class ServerState:
         self.upstream = upstream
         self.started_at = trio.current_time()
         self.draining = False
-        self.streams_interrupted = False
+        self.draining_over = False  # the grace period has run out
         self.active_connections = 0
         self.idle_scopes: set[trio.CancelScope] = set()
-        self.stream_scopes: set[trio.CancelScope] = set()
+        self.interrupters: set[Interrupter] = set()  # one per request in a handler
         self._all_closed = trio.Event()
 
     def connection_opened(self) -> None:
@@ -91,28 +92,37 @@ class ServerState:
             await self._all_closed.wait()
 
     @contextlib.contextmanager
-    def registered(self, scopes: set[trio.CancelScope], cancelled_already: bool) -> Iterator[trio.CancelScope]:
+    def idle(self) -> Iterator[None]:
+        """A wait for the next request on a keep-alive connection: a drain ends it."""
         with trio.CancelScope() as scope:
-            if cancelled_already:
+            if self.draining:
                 scope.cancel()
-            scopes.add(scope)
+            self.idle_scopes.add(scope)
             try:
-                yield scope
+                yield
             finally:
-                scopes.discard(scope)
+                self.idle_scopes.discard(scope)
 
-    def interruptible(self) -> contextlib.AbstractContextManager[trio.CancelScope]:
-        return self.registered(self.stream_scopes, self.streams_interrupted)
+    @contextlib.contextmanager
+    def request(self) -> Iterator[Interrupter]:
+        interrupter = Interrupter()
+        if self.draining_over:
+            interrupter.interrupt()
+        self.interrupters.add(interrupter)
+        try:
+            yield interrupter
+        finally:
+            self.interrupters.discard(interrupter)
 
     def begin_drain(self) -> None:
         self.draining = True
         for scope in list(self.idle_scopes):
             scope.cancel()
 
-    def interrupt_streams(self) -> None:
-        self.streams_interrupted = True
-        for scope in list(self.stream_scopes):
-            scope.cancel()
+    def interrupt_requests(self) -> None:
+        self.draining_over = True
+        for interrupter in list(self.interrupters):
+            interrupter.interrupt()
 
 
 async def serve(config: Config, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
@@ -142,13 +152,13 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Server] = trio.T
 
 
 async def drain(state: ServerState, handlers: trio.Nursery) -> None:
-    log.info("shutting down: %d open connection(s), grace %.0fs", state.active_connections, state.config.shutdown_grace)
+    log.info("shutting down: %d open connection(s), grace %gs", state.active_connections, state.config.shutdown_grace)
     state.begin_drain()
     with trio.move_on_after(state.config.shutdown_grace):
         await state.wait_all_closed()
     if state.active_connections:
-        log.warning("grace period over: ending %d stream(s) with an error event", len(state.stream_scopes))
-        state.interrupt_streams()
+        log.warning("grace period over: cutting %d request(s) short with overloaded_error", len(state.interrupters))
+        state.interrupt_requests()
         with trio.move_on_after(FINAL_WRITE_S):
             await state.wait_all_closed()
     handlers.cancel_scope.cancel()
@@ -169,6 +179,9 @@ async def handle_connection(stream: trio.SocketStream, *, state: ServerState) ->
             conn.h11.start_next_cycle()
     except (trio.BrokenResourceError, trio.ClosedResourceError, ClientGone):
         return
+    except Exception:
+        # Whatever one connection does, it must not reach the handler nursery and stop the server.
+        log.exception("connection error; closing the connection")
     finally:
         state.connection_closed()
 
@@ -183,7 +196,7 @@ async def read_request_head(conn: Connection, state: ServerState, *, first: bool
     config = state.config
     if not conn.has_buffered_bytes:
         wait = config.header_timeout if first else config.keepalive_timeout
-        with state.registered(state.idle_scopes, state.draining):
+        with state.idle():
             with trio.move_on_after(wait):
                 await conn.receive()
         if not conn.has_buffered_bytes and not conn.client_gone:
@@ -192,10 +205,11 @@ async def read_request_head(conn: Connection, state: ServerState, *, first: bool
         with trio.move_on_after(config.header_timeout) as scope:
             event = await conn.next_event()
     except h11.RemoteProtocolError as exc:
+        # h11's message may quote the offending header line, credentials included: not repeated.
         error: ProxyError = (
             HeadersTooLarge("request headers are too large")
             if exc.error_status_hint == 431
-            else InvalidRequest(f"malformed HTTP request: {exc}")
+            else InvalidRequest("malformed HTTP request head")
         )
         await send_early_error(conn, error)
         return None
@@ -213,7 +227,7 @@ async def read_request_head(conn: Connection, state: ServerState, *, first: bool
 
 async def send_early_error(conn: Connection, error: ProxyError) -> None:
     if conn.can_respond and not conn.client_gone:
-        responder = Responder(conn, request_id(), close=True)
+        responder = Responder(conn, request_id(), close=lambda: True)
         with trio.move_on_after(5):
             await responder.send_error(error)
         log.info("%s %s %s", error.status, error.error_type, error.message)
@@ -225,64 +239,66 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
     method = request.method.decode("ascii", "replace")
     target = request.target.decode("latin-1")
     access = AccessRecord(method=method, path=target.split("?", 1)[0], request_id=request_id())
-    responder = Responder(conn, access.request_id, close=state.draining)
+    responder = Responder(conn, access.request_id, method=method, close=lambda: state.draining)
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers}
+    failure: ProxyError | None = None
     try:
         body = await read_body(conn, request, state.config)  # read first: a 404 keeps the connection
-        handler = HANDLERS[route(method, target)]
-        ctx = RequestContext(
-            config=state.config,
-            upstream=state.upstream,
-            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers},
-            body=body,
-            responder=responder,
-            access=access,
-            server_started_at=state.started_at,
-            interruptible=state.interruptible,
-        )
-        await run_handler(conn, handler, ctx)
+        handler = HANDLERS[route("GET" if method == "HEAD" else method, target)]
+        with state.request() as interrupter:
+            ctx = RequestContext(
+                config=state.config,
+                upstream=state.upstream,
+                headers=headers,
+                body=body,
+                responder=responder,
+                access=access,
+                server_started_at=state.started_at,
+                guard=interrupter.guard,
+            )
+            failure = await run_handler(conn, handler, ctx)
     except ProxyError as error:
-        # Errors before the handler ran (routing, body): the body may be unread.
-        access.error = error.error_type
-        responder.close = responder.close or conn.h11.their_state is not h11.DONE
-        if conn.can_respond and not conn.client_gone:
-            await responder.send_error(error)
+        failure = error
+    try:
+        if failure is not None:
+            redact(failure, tuple(k for k in (state.config.api_key, client_key(headers)) if k))
+            access.error = failure.error_type
+            log.debug("request %s failed: %s %s", access.request_id, failure.status, failure.message)
+            if not responder.started and conn.can_respond and not conn.client_gone:
+                await responder.send_error(failure)
     finally:
         access.status = responder.status
         access.client_gone = conn.client_gone and not responder.ended
         log.info(access.line(trio.current_time() - started))
     return (
         not conn.client_gone
+        and not conn.overflowed
         and not state.draining
         and conn.h11.our_state is h11.DONE
         and conn.h11.their_state is h11.DONE
     )
 
 
-async def run_handler(conn: Connection, handler, ctx: RequestContext) -> None:
-    """Run a handler beside a disconnect watcher; map its errors to responses.
+async def run_handler(conn: Connection, handler, ctx: RequestContext) -> ProxyError | None:
+    """Run a handler beside a disconnect watcher; return the error to answer with.
 
-    Errors are handled inside the nursery so they never leave it wrapped in an
-    ExceptionGroup.
+    Every exception is dealt with inside the nursery (none leaves it wrapped in an
+    ExceptionGroup), and the error response is sent by the caller, after it.
     """
-    responder = ctx.responder
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.watch_for_disconnect, nursery.cancel_scope)
         try:
             await handler(ctx)
         except ProxyError as error:
-            ctx.access.error = error.error_type
-            if not responder.started:
-                log.debug("request %s failed: %s %s", ctx.access.request_id, error.status, error.message)
-                await responder.send_error(error)
+            return error
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             conn.client_gone = True
         except Exception:
             log.exception("request %s: unexpected error", ctx.access.request_id)
-            ctx.access.error = "api_error"
-            if not responder.started:
-                await responder.send_error(ProxyError("internal error in the proxy"))
+            return ProxyError("internal error in the proxy")
         finally:
             nursery.cancel_scope.cancel()
+    return None
 
 
 async def read_body(conn: Connection, request: h11.Request, config: Config) -> bytes:
@@ -299,7 +315,7 @@ async def read_body(conn: Connection, request: h11.Request, config: Config) -> b
             with trio.move_on_after(config.body_timeout) as scope:
                 event = await conn.next_event()
         except h11.RemoteProtocolError as exc:
-            raise InvalidRequest(f"malformed request body: {exc}") from None
+            raise InvalidRequest("malformed request body framing") from None
         if scope.cancelled_caught:
             raise RequestTimeout(f"no request body bytes arrived for {config.body_timeout:g}s")
         if isinstance(event, h11.Data):

@@ -16,11 +16,16 @@ Text layout choices:
   several chat templates (Mistral, Gemma) reject two user turns in a row.
 
 Content is sent as a plain string, which every OpenAI-compatible server accepts.
+Which sampling and limit fields are sent depends on the target model
+(capabilities.py): OpenAI's reasoning models take ``max_completion_tokens`` and
+no temperature, top_p or stop.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .capabilities import capabilities_for
 
 PARAGRAPH = "\n\n"
 JOINERS = {"user": PARAGRAPH, "system": PARAGRAPH, "assistant": ""}
@@ -28,6 +33,7 @@ JOINERS = {"user": PARAGRAPH, "system": PARAGRAPH, "assistant": ""}
 
 def to_openai(body: dict[str, Any], target_model: str) -> dict[str, Any]:
     """Translate a validated Anthropic request body for ``target_model``."""
+    caps = capabilities_for(target_model)
     messages: list[dict[str, Any]] = []
     system = text_of(body.get("system"), PARAGRAPH)
     if system:
@@ -36,11 +42,11 @@ def to_openai(body: dict[str, Any], target_model: str) -> dict[str, Any]:
         role = message["role"]
         append_message(messages, role, text_of(message["content"], JOINERS[role]))
 
-    request: dict[str, Any] = {"model": target_model, "messages": messages, "max_tokens": body["max_tokens"]}
+    request: dict[str, Any] = {"model": target_model, "messages": messages, caps.token_limit_field: body["max_tokens"]}
     for key in ("temperature", "top_p"):
-        if body.get(key) is not None:
+        if body.get(key) is not None and caps.sampling:
             request[key] = body[key]
-    if body.get("stop_sequences"):
+    if body.get("stop_sequences") and caps.stop:
         request["stop"] = list(body["stop_sequences"])
     user_id = (body.get("metadata") or {}).get("user_id")
     if user_id:

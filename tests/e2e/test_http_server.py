@@ -2,10 +2,13 @@
 pipelining, request framing, limits, timeouts and protocol garbage."""
 
 import json
+import socket
+import struct
 
 import pytest
 import trio
 
+from anthroproxy.fake_upstream import Reply, chunk, completion
 from tests.e2e.conftest import get, messages_body, post, start_proxy
 
 
@@ -194,3 +197,67 @@ async def test_bad_bodies_are_400_naming_the_field(connect, proxy, fake, body, f
     assert fake.requests == []
     await client.send(get("/health"))  # and the connection still serves
     assert (await client.response("GET"))[0] == 200
+
+
+async def test_head_gets_the_head_alone_and_the_server_survives(connect, proxy):
+    client = await connect(proxy.port)
+    await client.send(b"HEAD /health HTTP/1.1\r\nhost: t\r\n\r\n")
+    status, headers, body, _ = await client.response("HEAD")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+    await client.send(b"HEAD /nowhere HTTP/1.1\r\nhost: t\r\n\r\n")
+    status, _, body, _ = await client.response("HEAD")
+    assert status == 404 and body == b""
+    other = await connect(proxy.port)
+    await other.send(get("/health"))
+    assert (await other.response("GET"))[0] == 200
+
+
+PIPELINED_FILLER = b"GET /health HTTP/1.1\r\nhost: t\r\nx-pad: " + b"a" * 1000 + b"\r\n\r\n"
+
+
+async def test_disconnect_behind_a_megabyte_of_pipelined_requests_still_cancels_the_upstream(connect, proxy, fake):
+    fake.queue(Reply.stream([chunk({"content": "x"})], done=False, hang=True))
+    client = await connect(proxy.port)
+    await client.send(post("/v1/messages", messages_body(stream=True)) + PIPELINED_FILLER * 1200)
+    await fake.wait_for(lambda: len(fake.requests) == 1)
+    await trio.sleep(0.2)
+    await client.aclose()
+    with trio.fail_after(5):
+        await fake.wait_for(lambda: fake.disconnects == 1)
+
+
+async def test_reset_while_an_error_reply_is_pending_leaves_the_server_serving(connect, proxy, fake):
+    fake.queue(Reply(**{**vars(Reply.error(401, "bad key")), "head_delay": 0.5}))
+    sock = socket.socket()
+    sock.connect(("127.0.0.1", proxy.port))
+    stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+    await stream.send_all(post("/v1/messages", messages_body()) + PIPELINED_FILLER * 1200)
+    await fake.wait_for(lambda: len(fake.requests) == 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+    await stream.aclose()
+    await trio.sleep(1)
+    client = await connect(proxy.port)
+    await client.send(get("/health"))
+    assert (await client.response("GET"))[0] == 200
+
+
+async def test_pipelined_overflow_closes_the_connection_after_the_current_response(connect, proxy, fake):
+    client = await connect(proxy.port)
+    fake.queue(Reply(**{**vars(Reply.json(completion("slow"))), "head_delay": 0.3}))
+    await client.send(post("/v1/messages", messages_body()) + PIPELINED_FILLER * 1200)
+    status, headers, body, _ = await client.response()
+    assert status == 200 and headers["connection"] == "close"
+    assert json.loads(body)["content"][0]["text"] == "slow"
+    with trio.fail_after(5):
+        assert await client.is_closed_by_server()
+
+
+@pytest.mark.parametrize(
+    "line", [b"x-api-key : sk-SECRET-KEY", b"Authorization Bearer sk-SECRET-KEY", b"x-api-key: sk-SECRET-KEY\x00"]
+)
+async def test_malformed_header_lines_are_not_echoed(connect, proxy, caplog, line):
+    client = await connect(proxy.port)
+    await client.send(b"POST /v1/messages HTTP/1.1\r\nhost: t\r\n" + line + b"\r\n\r\n")
+    status, _, body, _ = await client.response()
+    assert status == 400 and b"SECRET" not in body
+    assert "SECRET" not in caplog.text

@@ -5,6 +5,7 @@ import json
 from contextlib import aclosing
 
 import httpx
+import pytest
 import trio
 
 from anthroproxy.fake_upstream import Reply, chunk, completion, sse_frames, text_chunks, usage
@@ -156,14 +157,13 @@ async def test_client_disconnect_mid_stream_cancels_the_upstream(proxy, fake):
         assert (await client.get(f"http://127.0.0.1:{proxy.port}/health")).status_code == 200
 
 
-async def test_client_disconnect_while_the_upstream_thinks_cancels_it(proxy, fake):
-    # Nothing at all comes from the upstream before the client gives up.
-    fake.queue(Reply.stream([], done=False, hang=True))
+@pytest.mark.parametrize("stream", [True, False])
+async def test_client_disconnect_while_the_upstream_thinks_cancels_it(proxy, fake, stream):
+    # The upstream sends nothing, not even its response head, before the client gives up.
+    fake.queue(Reply(head_delay=30))
     async with httpx.AsyncClient(timeout=0.5) as client:
-        try:
-            await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json=messages_body(stream=True))
-        except httpx.ReadTimeout:
-            pass
+        with pytest.raises(httpx.ReadTimeout):
+            await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json=messages_body(stream=stream))
     with trio.fail_after(5):
         await fake.wait_for(lambda: fake.disconnects == 1)
 

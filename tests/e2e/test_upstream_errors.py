@@ -91,9 +91,10 @@ async def test_html_error_page_keeps_its_text(proxy, fake):
     assert caught.value.status_code == 502 and "502 Bad Gateway" in caught.value.body["error"]["message"]
 
 
-async def raw_stream(proxy) -> tuple[int, bytes]:
+async def raw_stream(proxy, headers: dict | None = None) -> tuple[int, bytes]:
     async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json=messages_body(stream=True))
+        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json=messages_body(stream=True),
+                                     headers=headers)
         return response.status_code, response.content
 
 
@@ -176,4 +177,19 @@ async def test_a_key_quoted_in_an_upstream_error_is_redacted(proxy, fake, caplog
     with pytest.raises(anthropic.AuthenticationError) as caught:
         await in_thread(create(proxy))
     assert caught.value.body["error"]["message"] == "Incorrect API key provided: [redacted]. Find your key at ..."
+    assert "client-key" not in caplog.text
+
+
+async def test_upstream_redirect_is_a_502_naming_the_location(proxy, fake):
+    fake.queue(Reply(status=308, body=b"", headers=[("location", "https://elsewhere.example/v1/chat/completions")]))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        await in_thread(create(proxy))
+    assert caught.value.status_code == 502
+    assert "https://elsewhere.example/v1/chat/completions" in caught.value.body["error"]["message"]
+
+
+async def test_a_key_quoted_in_a_mid_stream_error_is_redacted(proxy, fake, caplog):
+    fake.queue(Reply.stream([chunk({"content": "a"}), {"error": {"message": "key client-key revoked"}}], done=False))
+    status, body = await raw_stream(proxy, {"x-api-key": "client-key"})
+    assert status == 200 and b"key [redacted] revoked" in body and b"client-key" not in body
     assert "client-key" not in caplog.text

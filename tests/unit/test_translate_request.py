@@ -124,3 +124,17 @@ def test_input_is_not_mutated(role):
     snapshot = repr(body)
     to_openai(body, "m")
     assert repr(body) == snapshot
+
+
+@pytest.mark.parametrize("target", ["gpt-5", "gpt-5.1-mini", "o1", "o3-mini", "o4-mini-2025-04-16"])
+def test_openai_reasoning_models_get_max_completion_tokens_and_no_sampling_or_stop(target):
+    out = to_openai(request(temperature=0.5, top_p=0.9, stop_sequences=["END"]), target)
+    assert out["max_completion_tokens"] == 100
+    assert not {"max_tokens", "temperature", "top_p", "stop"} & set(out)
+
+
+@pytest.mark.parametrize("target", ["gpt-4o", "gpt-4.1-mini", "deepseek-chat", "qwen3:32b", "openai/gpt-5"])
+def test_other_models_get_the_classic_fields(target):
+    out = to_openai(request(temperature=0.5, stop_sequences=["END"]), target)
+    assert (out["max_tokens"], out["temperature"], out["stop"]) == (100, 0.5, ["END"])
+    assert "max_completion_tokens" not in out
