@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 
 from . import __version__
 from .models import MappingError, ModelMap
+from .translate.capabilities import Capabilities, CapabilitiesError, CapabilityTable
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "NONE")
 
@@ -43,6 +44,7 @@ class Config:
     target_url: str = "https://api.openai.com/v1"
     api_key: str | None = field(default=None, repr=False)  # never printed
     model_mapping: ModelMap = ModelMap()
+    model_capabilities: CapabilityTable = CapabilityTable()
     default_model: str = "gpt-5"
     log_level: str = "DEBUG"
     max_body_bytes: int = MAX_BODY_BYTES
@@ -57,6 +59,8 @@ class Config:
     def __post_init__(self) -> None:
         if isinstance(self.model_mapping, str):
             object.__setattr__(self, "model_mapping", _parse_mapping(self.model_mapping))
+        if isinstance(self.model_capabilities, str):
+            object.__setattr__(self, "model_capabilities", _parse_capabilities(self.model_capabilities))
         object.__setattr__(self, "target_url", _check_url(self.target_url))
         object.__setattr__(self, "log_level", _check_log_level(self.log_level))
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -80,6 +84,9 @@ class Config:
     def resolve_model(self, requested: str) -> str:
         return self.model_mapping.resolve(requested, self.default_model)
 
+    def capabilities(self, target: str) -> Capabilities:
+        return self.model_capabilities.lookup(target)
+
     @property
     def chat_completions_url(self) -> str:
         return self.target_url + "/chat/completions"
@@ -92,6 +99,7 @@ SETTINGS = (
     ("--target-url", "TARGET_URL", "target_url", "URL"),
     ("--api-key", "TARGET_API_KEY", "api_key", "KEY"),
     ("--model-mapping", "MODEL_MAPPING", "model_mapping", "STR"),
+    ("--model-capabilities", "MODEL_CAPABILITIES", "model_capabilities", "JSON"),
     ("--default-model", "DEFAULT_MODEL", "default_model", "NAME"),
     ("--log-level", "LOG_LEVEL", "log_level", "L"),
 )
@@ -102,6 +110,8 @@ HELP = {
     "target_url": "upstream base URL; requests go to <base>/chat/completions (default https://api.openai.com/v1)",
     "api_key": "upstream API key, sent as 'Authorization: Bearer KEY'; without one the client's own key is passed through",
     "model_mapping": "claude-name:target pairs, e.g. 'claude-3:gpt-4o,claude-opus-4:gpt-4-turbo'",
+    "model_capabilities": "per-model capability entries, by glob on the target model, e.g. "
+    "'{\"qwen3*\": {\"reasoning_effort\": true}}' (see README)",
     "default_model": "target model when no mapping matches (default gpt-5)",
     "log_level": "DEBUG, INFO, WARN, ERROR or NONE (default DEBUG)",
 }
@@ -164,6 +174,13 @@ def _parse_mapping(text: str) -> ModelMap:
         return ModelMap.parse(text)
     except MappingError as exc:
         raise ConfigError(f"model-mapping: {exc}") from None
+
+
+def _parse_capabilities(text: str) -> CapabilityTable:
+    try:
+        return CapabilityTable.parse(text)
+    except CapabilitiesError as exc:
+        raise ConfigError(f"model-capabilities: {exc}") from None
 
 
 def _check_url(url: str) -> str:

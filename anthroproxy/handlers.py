@@ -19,10 +19,10 @@ import trio
 
 from . import ids
 from .config import Config
-from .errors import InvalidRequest, ProxyError, redact
+from .errors import InvalidRequest, ProxyError, UpstreamHTTPError, redact
 from .logs import AccessRecord, log
 from .server.connection import Responder
-from .translate.request import to_openai
+from .translate.request import Translation, strip_reasoning, to_openai
 from .translate.response import from_openai
 from .translate.stream import StreamRelay, StreamTranslator
 from .translate.usage import estimate_prompt_tokens
@@ -63,39 +63,76 @@ async def messages(ctx: RequestContext) -> None:
     requested = body["model"]
     target = ctx.config.resolve_model(requested)
     ctx.access.model, ctx.access.target = requested, target
-    payload = to_openai(body, target)
-    ctx.access.stream = bool(payload.get("stream"))
+    translation = to_openai(body, target, ctx.config.capabilities(target))
+    if translation.dropped_tools:
+        log.warning("request %s: left out Anthropic server tools an OpenAI backend cannot run: %s",
+                    ctx.access.request_id, ", ".join(translation.dropped_tools))
+    if target in ctx.upstream.reasoning_refused:
+        strip_reasoning(translation.payload)
+    ctx.access.stream = bool(translation.payload.get("stream"))
     log.debug(
-        "request %s: model %s -> %s, %d messages, max_tokens %s, stream %s",
-        ctx.access.request_id, requested, target, len(payload["messages"]), body["max_tokens"], ctx.access.stream,
+        "request %s: model %s -> %s, %d messages, %d tools, max_tokens %s, stream %s",
+        ctx.access.request_id, requested, target, len(translation.payload["messages"]),
+        len(translation.payload.get("tools", ())), body["max_tokens"], ctx.access.stream,
     )
     if ctx.access.stream:
-        await stream_message(ctx, body, payload)
+        await stream_message(ctx, body, translation)
     else:
-        await complete_message(ctx, body, payload)
+        await complete_message(ctx, body, translation)
 
 
-async def complete_message(ctx: RequestContext, body: dict[str, Any], payload: dict[str, Any]) -> None:
+async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.Response:
+    """Send the request; with the reasoning fallback: a 400 that rejects the
+    reasoning echoed in assistant messages is retried once without it, and that
+    target is never sent reasoning again in this process."""
+    payload = translation.payload
+    try:
+        with ctx.guard():
+            return await ctx.upstream.send(payload, ctx.headers, stream=bool(payload.get("stream")))
+    except UpstreamHTTPError as error:
+        if error.status != 400 or not rejects_reasoning(error.message) or not strip_reasoning(payload):
+            raise
+    ctx.upstream.reasoning_refused.add(payload["model"])
+    log.warning("%s rejects reasoning in earlier assistant turns; retrying without it, and leaving it out from now on",
+                payload["model"])
     with ctx.guard():
-        completion = await ctx.upstream.complete(payload, ctx.headers)
+        return await ctx.upstream.send(payload, ctx.headers, stream=bool(payload.get("stream")))
+
+
+def rejects_reasoning(message: str) -> bool:
+    """A 400 about the reasoning field, unless it asks for MORE of it (DeepSeek:
+    "The reasoning_content in the thinking mode must be passed back")."""
+    text = message.lower()
+    return "reasoning" in text and not any(word in text for word in ("must be passed", "missing", "required"))
+
+
+async def complete_message(ctx: RequestContext, body: dict[str, Any], translation: Translation) -> None:
+    response = await send_upstream(ctx, translation)
+    with ctx.guard():
+        completion = await ctx.upstream.read_json(response)
     message = from_openai(
-        completion, model=body["model"], message_id=ids.message_id(), stop_sequences=body.get("stop_sequences")
+        completion,
+        model=body["model"],
+        message_id=ids.message_id(),
+        stop_sequences=body.get("stop_sequences"),
+        names=translation.names,
     )
     ctx.access.stop_reason, ctx.access.usage = message["stop_reason"], message["usage"]
-    log.debug("response %s: %d blocks, stop %s", ctx.access.request_id, len(message["content"]), message["stop_reason"])
+    log.debug("response %s: %s, stop %s", ctx.access.request_id,
+              ", ".join(block["type"] for block in message["content"]) or "no blocks", message["stop_reason"])
     await ctx.responder.send_json(200, message)
 
 
-async def stream_message(ctx: RequestContext, body: dict[str, Any], payload: dict[str, Any]) -> None:
+async def stream_message(ctx: RequestContext, body: dict[str, Any], translation: Translation) -> None:
     translator = StreamTranslator(
         message_id=ids.message_id(),
         model=body["model"],
-        input_tokens_estimate=estimate_prompt_tokens(payload["messages"]),
+        input_tokens_estimate=estimate_prompt_tokens(translation.payload["messages"]),
         stop_sequences=body.get("stop_sequences"),
+        names=translation.names,
     )
     relay = StreamRelay(translator)
-    with ctx.guard():
-        response = await ctx.upstream.send(payload, ctx.headers, stream=True)
+    response = await send_upstream(ctx, translation)
     try:
         # aclosing: a generator left at [DONE] or on an error is closed now, not at GC.
         async with aclosing(response.aiter_bytes()) as upstream_bytes:
@@ -107,6 +144,9 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], payload: dic
                     raise error  # nothing sent yet: the client gets a real HTTP status
                 log.warning("stream %s failed after its first event: %s", ctx.access.request_id, error.message)
                 await ctx.responder.write(relay.fail(error))
+            if translator.dropped_fragments:
+                log.warning("stream %s: %d tool-call argument fragment(s) arrived after their block had to close",
+                            ctx.access.request_id, translator.dropped_fragments)
             ctx.access.stop_reason, ctx.access.usage = translator.stop_reason, translator.usage or {}
             log.debug("response %s: streamed %d blocks, stop %s", ctx.access.request_id, translator.blocks,
                       translator.stop_reason)

@@ -18,3 +18,8 @@ def message_id() -> str:
 
 def request_id() -> str:
     return "req_" + _random()
+
+
+def tool_use_id() -> str:
+    """For tool calls a backend sent without an id."""
+    return "toolu_" + _random()

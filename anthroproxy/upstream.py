@@ -47,6 +47,8 @@ class Upstream:
     def __init__(self, config: Config, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.url = config.chat_completions_url
         self.api_key = config.api_key
+        # Target models that answered 400 to reasoning echoed in assistant messages.
+        self.reasoning_refused: set[str] = set()
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 connect=config.upstream_connect_timeout,
@@ -104,9 +106,8 @@ class Upstream:
         finally:
             await response.aclose()
 
-    async def complete(self, payload: dict[str, Any], client_headers: Mapping[str, str]) -> Any:
-        """A non-streaming completion, parsed."""
-        response = await self.send(payload, client_headers, stream=False)
+    async def read_json(self, response: httpx.Response) -> Any:
+        """The parsed body of a non-streaming answer from ``send``; closes it."""
         try:
             body = await _read_bounded(response, MAX_COMPLETION_BYTES)
         finally:

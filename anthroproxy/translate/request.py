@@ -1,74 +1,96 @@
 """Anthropic Messages request -> OpenAI Chat Completions request (pure).
 
 Only fields an OpenAI server understands are produced: anything Anthropic-only
-(top_k, thinking, cache_control, context_management, output_config, service_tier,
-container, mcp_servers, ...) is left behind, so a strict OpenAI server accepts
-every request the proxy sends.
+(top_k, cache_control, context_management, container, mcp_servers, server
+tools, ...) is left behind, so a strict OpenAI server accepts every request the
+proxy sends. Which sampling, limit and reasoning fields are sent depends on the
+target model's capabilities (capabilities.py).
 
-Text layout choices:
-- the top-level ``system`` (a string or text blocks) becomes one leading system
-  message, blocks joined by a blank line; ``role: "system"`` entries inside
-  ``messages`` (recent Claude Code sends them) stay system messages in place;
-- user text blocks are joined by a blank line (they are separate paragraphs, e.g.
-  a system-reminder and the prompt); assistant text blocks are joined with nothing
-  between them (they were one continuous output, split by citations or tool use);
-- consecutive turns of the same role are merged, as the Anthropic API does, since
-  several chat templates (Mistral, Gemma) reject two user turns in a row.
-
-Content is sent as a plain string, which every OpenAI-compatible server accepts.
-Which sampling and limit fields are sent depends on the target model
-(capabilities.py): OpenAI's reasoning models take ``max_completion_tokens`` and
-no temperature, top_p or stop.
+The top-level ``system`` becomes one leading system message (blocks joined by a
+blank line); ``role: "system"`` entries inside ``messages`` (recent Claude Code
+sends them) stay system messages in place. Messages are built by messages.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from .capabilities import capabilities_for
+from .capabilities import Capabilities
+from .content import PARAGRAPH
+from .messages import build_messages
+from .tools import ToolNames, translate_tool_choice, translate_tools
 
-PARAGRAPH = "\n\n"
-JOINERS = {"user": PARAGRAPH, "system": PARAGRAPH, "assistant": ""}
+# Claude Code's budgets run from 1,024 up (31,999 by default); OpenAI takes three levels.
+LOW_BUDGET_BELOW = 4096
+MEDIUM_BUDGET_BELOW = 16384
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 
-def to_openai(body: dict[str, Any], target_model: str) -> dict[str, Any]:
+@dataclass(slots=True)
+class Translation:
+    payload: dict[str, Any]
+    names: ToolNames  # maps upstream tool names back to the client's
+    dropped_tools: list[str] = field(default_factory=list)  # server tools left out
+
+
+def to_openai(body: dict[str, Any], target_model: str, caps: Capabilities | None = None) -> Translation:
     """Translate a validated Anthropic request body for ``target_model``."""
-    caps = capabilities_for(target_model)
-    messages: list[dict[str, Any]] = []
-    system = text_of(body.get("system"), PARAGRAPH)
-    if system:
-        messages.append({"role": "system", "content": system})
-    for message in body["messages"]:
-        role = message["role"]
-        append_message(messages, role, text_of(message["content"], JOINERS[role]))
-
-    request: dict[str, Any] = {"model": target_model, "messages": messages, caps.token_limit_field: body["max_tokens"]}
-    for key in ("temperature", "top_p"):
-        if body.get(key) is not None and caps.sampling:
-            request[key] = body[key]
-    if body.get("stop_sequences") and caps.stop:
-        request["stop"] = list(body["stop_sequences"])
+    caps = caps or Capabilities()
+    names = ToolNames()
+    tools, dropped = translate_tools(body.get("tools") or [], names)
+    system = body.get("system") or ""
+    if isinstance(system, list):
+        system = PARAGRAPH.join(block["text"] for block in system)
+    payload: dict[str, Any] = {
+        "model": target_model,
+        "messages": build_messages(system, body["messages"], names, caps),
+        caps.token_limit_field: body["max_tokens"],
+    }
+    if caps.sampling:
+        for key in ("temperature", "top_p"):
+            if body.get(key) is not None:
+                payload[key] = body[key]
+    if caps.stop and body.get("stop_sequences"):
+        payload["stop"] = list(body["stop_sequences"])
     user_id = (body.get("metadata") or {}).get("user_id")
     if user_id:
-        request["user"] = user_id
+        payload["user"] = user_id
+    if tools:
+        payload["tools"] = tools
+        payload.update(translate_tool_choice(body.get("tool_choice"), names))
+    if caps.reasoning_effort:
+        effort = reasoning_effort(body)
+        if effort:
+            payload["reasoning_effort"] = effort
     if body.get("stream"):
-        request["stream"] = True
-        request["stream_options"] = {"include_usage": True}
-    return request
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+    return Translation(payload, names, dropped)
 
 
-def text_of(content: Any, joiner: str) -> str:
-    """The text of a string or of an array of text blocks."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return joiner.join(block["text"] for block in content if block.get("type") == "text")
+def reasoning_effort(body: dict[str, Any]) -> str | None:
+    """low / medium / high from output_config.effort, else from the thinking budget."""
+    effort = (body.get("output_config") or {}).get("effort")
+    if effort in EFFORTS:
+        return EFFORTS[effort]
+    thinking = body.get("thinking") or {}
+    if thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens") or 0
+        if budget < LOW_BUDGET_BELOW:
+            return "low"
+        return "medium" if budget < MEDIUM_BUDGET_BELOW else "high"
+    return None
 
 
-def append_message(messages: list[dict[str, Any]], role: str, content: str) -> None:
-    previous = messages[-1] if messages else None
-    if previous is not None and previous["role"] == role and role != "system":
-        previous["content"] = JOINERS[role].join(part for part in (previous["content"], content) if part)
-        return
-    messages.append({"role": role, "content": content})
+def strip_reasoning(payload: dict[str, Any]) -> bool:
+    """Remove echoed reasoning from assistant messages (the reasoning fallback).
+    True if there was any."""
+    found = False
+    for message in payload["messages"]:
+        if message["role"] == "assistant":
+            for key in ("reasoning_content", "reasoning"):
+                if key in message:
+                    del message[key]
+                    found = True
+    return found

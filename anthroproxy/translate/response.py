@@ -1,10 +1,19 @@
-"""OpenAI chat completion (JSON) -> Anthropic message (pure)."""
+"""OpenAI chat completion (JSON) -> Anthropic message (pure).
+
+Content order follows Anthropic's: thinking, then text, then tool_use blocks.
+A backend that sent tool calls but finish_reason "stop" (Gemini's OpenAI layer)
+still gets stop_reason "tool_use": the client must run the tools.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from .. import ids
 from ..errors import UpstreamProtocolError, upstream_error_from_payload
+from .reasoning import UNSIGNED, reasoning_of, split_think_tags
+from .tools import ToolNames
 from .usage import anthropic_usage, matched_stop_sequence, stop_reason
 
 
@@ -14,19 +23,25 @@ def from_openai(
     model: str,
     message_id: str,
     stop_sequences: list[str] | None = None,
+    names: ToolNames | None = None,
 ) -> dict[str, Any]:
     """Build the Anthropic message. ``model`` is the name the client asked for."""
     choice = first_choice(completion)
     message = choice.get("message")
     message = message if isinstance(message, dict) else {}
+    names = names or ToolNames()
 
     content: list[dict[str, Any]] = []
-    text = message_text(message.get("content"))
-    if text:
-        content.append({"type": "text", "text": text})
+    reasoning, signature = reasoning_of(message)
+    if reasoning:
+        content.append(thinking_block(reasoning, signature))
+    for kind, text in split_think_tags(message_text(message.get("content"))):
+        content.append(thinking_block(text, None) if kind == "thinking" else {"type": "text", "text": text})
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
         content.append({"type": "text", "text": refusal})
+    calls = [tool_use_block(call, names) for call in message.get("tool_calls") or () if isinstance(call, dict)]
+    content += calls
 
     matched = matched_stop_sequence(choice, stop_sequences)
     if matched is not None:
@@ -34,7 +49,7 @@ def from_openai(
     elif isinstance(refusal, str) and refusal:
         reason = "refusal"
     else:
-        reason = stop_reason(choice.get("finish_reason"))
+        reason = stop_reason(choice.get("finish_reason"), tool_calls=bool(calls))
     return {
         "id": message_id,
         "type": "message",
@@ -45,6 +60,37 @@ def from_openai(
         "stop_sequence": matched,
         "usage": anthropic_usage(completion.get("usage")),
     }
+
+
+def thinking_block(text: str, signature: str | None) -> dict[str, Any]:
+    return {"type": "thinking", "thinking": text, "signature": signature or UNSIGNED}
+
+
+def tool_use_block(call: dict[str, Any], names: ToolNames) -> dict[str, Any]:
+    function = call.get("function") if isinstance(call.get("function"), dict) else {}
+    return {
+        "type": "tool_use",
+        "id": call.get("id") or ids.tool_use_id(),
+        "name": names.client(function.get("name") or ""),
+        "input": parse_arguments(function.get("arguments")),
+    }
+
+
+def parse_arguments(arguments: Any) -> dict[str, Any]:
+    """Tool input as an object: empty arguments are ``{}``; arguments some
+    backends send as an object already are kept; JSON that was encoded twice is
+    decoded twice. Anything that is not an object cannot be a tool input."""
+    if isinstance(arguments, dict):
+        return arguments
+    if not isinstance(arguments, str) or not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+        if isinstance(value, str):
+            value = json.loads(value)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def first_choice(completion: Any) -> dict[str, Any]:

@@ -6,13 +6,29 @@ The Anthropic stream is a strict grammar:
     message_delta  message_stop
 
 with block indexes 0, 1, 2... and exactly one block open at a time. OpenAI
-chunks carry loose deltas instead, so ``StreamTranslator`` keeps the state:
+chunks carry loose deltas of three kinds (reasoning, text, tool-call fragments),
+so ``StreamTranslator`` keeps the state:
 
-    state        on a text delta                  on finish()
-    -----------  -------------------------------  ---------------------------------
-    not started  message_start, ping, open text    message_start, ping, then as below
-    no block     open a text block, text_delta      message_delta, message_stop
-    text open    text_delta                         close block, message_delta, message_stop
+    delta arriving   block open          action
+    reasoning        thinking            thinking_delta
+    reasoning        none, text, tool    close it; open a thinking block; thinking_delta
+    text             text                text_delta
+    text             none, thinking, tool close it; open a text block; text_delta
+                                         (whitespace alone opens no block: it is held
+                                         and prepended to the next text)
+    tool fragment    its own tool block  input_json_delta, at once
+    tool fragment    another block       see below
+
+Tool calls. A call's block opens as soon as its name is known (its id too, or
+one is made up), every argument fragment is sent on as it arrives, and the
+block closes as soon as the arguments form complete JSON (clients may start the
+tool then). Only one block can be open, so while one call streams, fragments
+of the next wait until the current call is complete, or the end. Backends send calls one
+after another, so in practice nothing waits. Calls are told apart by ``index``;
+without one (Gemini), by ``id``, or else a fragment with a name starts a new
+call and one without continues the last. A repeated id or name is not appended.
+A thinking block is closed with a ``signature_delta``: the signature
+OpenRouter passed along, or reasoning.UNSIGNED.
 
 The first chunk that is not an error commits the response (message_start);
 an error before that is raised so the handler can still answer with an HTTP
@@ -27,15 +43,58 @@ that reports no usage gets estimates rather than zeros.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
-from .. import sse
+from .. import ids, sse
 from ..errors import ProxyError, UpstreamProtocolError, upstream_error_from_payload
+from .reasoning import UNSIGNED, ThinkTagSplitter, reasoning_of
 from .response import message_text
+from .tools import ToolNames
 from .usage import anthropic_usage, estimate_tokens, stop_reason
 
 PING = sse.encode("ping", {"type": "ping"})
 MESSAGE_STOP = sse.encode("message_stop", {"type": "message_stop"})
+
+
+class JsonEnd:
+    """Notices when streamed JSON text closes its outermost object or array."""
+
+    __slots__ = ("depth", "in_string", "escaped", "complete")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.escaped = False
+        self.complete = False
+
+    def feed(self, text: str) -> None:
+        for char in text:
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif char == "\\":
+                    self.escaped = True
+                elif char == '"':
+                    self.in_string = False
+            elif char == '"':
+                self.in_string = True
+            elif char in "{[":
+                self.depth += 1
+            elif char in "}]":
+                self.depth -= 1
+                if self.depth == 0:
+                    self.complete = True
+
+
+class ToolCall:
+    __slots__ = ("id", "name", "waiting", "state", "json")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: str | None = None
+        self.waiting: list[str] = []  # argument fragments not sent yet
+        self.state = "waiting"  # waiting -> open -> closed
+        self.json = JsonEnd()
 
 
 class StreamTranslator:
@@ -46,6 +105,8 @@ class StreamTranslator:
         model: str,
         input_tokens_estimate: int = 0,
         stop_sequences: list[str] | None = None,
+        names: ToolNames | None = None,
+        new_tool_id: Callable[[], str] = ids.tool_use_id,
     ) -> None:
         self.message_id = message_id
         self.model = model
@@ -53,6 +114,9 @@ class StreamTranslator:
         self.finished = False
         self.stop_reason: str | None = None
         self.usage: dict[str, int] | None = None
+        self.dropped_fragments = 0  # tool arguments that came after their block had to close
+        self._names = names or ToolNames()
+        self._new_tool_id = new_tool_id  # for calls the backend sent without an id
         self._input_estimate = input_tokens_estimate
         self._stop_sequences = stop_sequences
         self._finish_reason: str | None = None
@@ -60,8 +124,15 @@ class StreamTranslator:
         self._refused = False
         self._upstream_usage: dict[str, Any] | None = None
         self._index = -1
-        self._open: str | None = None  # kind of the open block
+        self._open: str | None = None  # kind of the open block: thinking, text or tool_use
         self._output_chars = 0
+        self._held_space = ""
+        self._splitter = ThinkTagSplitter()
+        self._signature: str | None = None
+        self._calls: list[ToolCall] = []
+        self._by_index: dict[int, ToolCall] = {}
+        self._by_id: dict[str, ToolCall] = {}
+        self._active: ToolCall | None = None  # the call whose block is open
 
     @property
     def blocks(self) -> int:
@@ -90,13 +161,18 @@ class StreamTranslator:
         out: list[bytes] = []
         if not self.started:
             out.append(self._start())
+        for kind, piece in self._splitter.flush():
+            self._content(kind, piece, out)
+        for call in self._calls:
+            if call.state == "waiting":
+                self._open_call(call, out)
         self._close_block(out)
         if self._matched_stop is not None:
             self.stop_reason = "stop_sequence"
         elif self._refused:
             self.stop_reason = "refusal"
         else:
-            self.stop_reason = stop_reason(self._finish_reason)
+            self.stop_reason = stop_reason(self._finish_reason, tool_calls=bool(self._calls))
         self.usage = self._final_usage()
         out.append(
             sse.encode(
@@ -144,13 +220,22 @@ class StreamTranslator:
             self._upstream_usage = choice["usage"]
         delta = choice.get("delta")
         if isinstance(delta, dict):
+            reasoning, signature = reasoning_of(delta)
+            if signature:
+                self._signature = signature
+            if reasoning:
+                self._content("thinking", reasoning, out)
             text = message_text(delta.get("content"))
             if text:
-                self._text(text, out)
+                for kind, piece in self._splitter.feed(text):
+                    self._content(kind, piece, out)
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
                 self._refused = True
-                self._text(refusal, out)
+                self._content("text", refusal, out)
+            for fragment in delta.get("tool_calls") or ():
+                if isinstance(fragment, dict):
+                    self._tool_fragment(fragment, out)
         finish = choice.get("finish_reason")
         if finish:
             if finish == "error":  # OpenRouter: generation failed after the 200
@@ -160,12 +245,95 @@ class StreamTranslator:
             if isinstance(matched, str) and self._stop_sequences and matched in self._stop_sequences:
                 self._matched_stop = matched
 
-    def _text(self, text: str, out: list[bytes]) -> None:
-        if self._open != "text":
+    def _content(self, kind: str, text: str, out: list[bytes]) -> None:
+        if self._open != kind:
+            if kind == "text" and not text.strip():
+                self._held_space += text  # no block for whitespace alone
+                return
             self._close_block(out)
-            self._open_block("text", {"type": "text", "text": ""}, out)
+            block = {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": "", "signature": ""}
+            self._open_block(kind, block, out)
+            if kind == "text":
+                text, self._held_space = self._held_space + text, ""
         self._output_chars += len(text)
-        out.append(_text_delta(self._index, text))
+        if kind == "text":
+            out.append(_text_delta(self._index, text))
+        else:
+            out.append(self._delta({"type": "thinking_delta", "thinking": text}))
+
+    def _tool_fragment(self, fragment: dict[str, Any], out: list[bytes]) -> None:
+        function = fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
+        call_id = fragment.get("id") if isinstance(fragment.get("id"), str) and fragment.get("id") else None
+        name = function.get("name") if isinstance(function.get("name"), str) and function.get("name") else None
+        call = self._call_for(fragment.get("index"), call_id, name)
+        if call_id and call.id is None:
+            call.id = call_id
+            self._by_id[call_id] = call
+        if name and call.name is None:
+            call.name = name
+        arguments = function.get("arguments")
+        if isinstance(arguments, dict):  # sent as an object by a few servers
+            arguments = json.dumps(arguments)
+        if isinstance(arguments, str) and arguments:
+            if call.state == "closed":
+                self.dropped_fragments += bool(arguments.strip())  # whitespace after the JSON is nothing lost
+            else:
+                call.waiting.append(arguments)
+                call.json.feed(arguments)
+        self._advance_calls(out)
+
+    def _call_for(self, index: Any, call_id: str | None, name: str | None) -> ToolCall:
+        if isinstance(index, int) and not isinstance(index, bool):
+            call = self._by_index.get(index)
+            if call is None or (call_id and call.id and call_id != call.id):  # an index reused for a new call
+                call = self._new_call()
+                self._by_index[index] = call
+            return call
+        if call_id:
+            return self._by_id.get(call_id) or self._new_call()
+        last = self._calls[-1] if self._calls else None
+        if last is None or (name and last.name):
+            return self._new_call()
+        return last
+
+    def _new_call(self) -> ToolCall:
+        call = ToolCall()
+        self._calls.append(call)
+        return call
+
+    def _advance_calls(self, out: list[bytes]) -> None:
+        """Stream the open call and close it once its JSON is complete; then let
+        the next waiting call take over."""
+        while True:
+            active = self._active
+            if active is not None:
+                self._send_arguments(active, out)
+                if not active.json.complete:
+                    return
+                self._close_block(out)
+            following = next((c for c in self._calls if c.state == "waiting"), None)
+            if following is None or following.name is None:
+                return
+            self._open_call(following, out)
+
+    def _open_call(self, call: ToolCall, out: list[bytes]) -> None:
+        self._close_block(out)
+        self._held_space = ""
+        call.id = call.id or self._new_tool_id()
+        block = {"type": "tool_use", "id": call.id, "name": self._names.client(call.name or ""), "input": {}}
+        self._open_block("tool_use", block, out)
+        call.state = "open"
+        self._active = call
+        self._send_arguments(call, out)
+
+    def _send_arguments(self, call: ToolCall, out: list[bytes]) -> None:
+        for fragment in call.waiting:
+            self._output_chars += len(fragment)
+            out.append(self._delta({"type": "input_json_delta", "partial_json": fragment}))
+        call.waiting.clear()
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        return sse.encode("content_block_delta", {"type": "content_block_delta", "index": self._index, "delta": delta})
 
     def _open_block(self, kind: str, block: dict[str, Any], out: list[bytes]) -> None:
         self._index += 1
@@ -175,9 +343,16 @@ class StreamTranslator:
         )
 
     def _close_block(self, out: list[bytes]) -> None:
-        if self._open is not None:
-            out.append(sse.encode("content_block_stop", {"type": "content_block_stop", "index": self._index}))
-            self._open = None
+        if self._open is None:
+            return
+        if self._open == "thinking":
+            out.append(self._delta({"type": "signature_delta", "signature": self._signature or UNSIGNED}))
+            self._signature = None
+        elif self._open == "tool_use" and self._active is not None:
+            self._active.state = "closed"
+            self._active = None
+        out.append(sse.encode("content_block_stop", {"type": "content_block_stop", "index": self._index}))
+        self._open = None
 
     def _final_usage(self) -> dict[str, int]:
         if self._upstream_usage is not None:

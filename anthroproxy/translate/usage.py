@@ -23,8 +23,13 @@ STOP_REASONS = {
 CHARS_PER_TOKEN = 4
 
 
-def stop_reason(finish_reason: str | None) -> str:
-    return STOP_REASONS.get(finish_reason or "stop", "end_turn")
+def stop_reason(finish_reason: str | None, *, tool_calls: bool = False) -> str:
+    """Anthropic's stop_reason. When tool calls were made, only a token limit or
+    a content filter overrides tool_use (Gemini says "stop" after tool calls)."""
+    reason = STOP_REASONS.get(finish_reason or "stop", "end_turn")
+    if tool_calls and reason == "end_turn":
+        return "tool_use"
+    return reason
 
 
 def matched_stop_sequence(choice: dict[str, Any], requested: list[str] | None) -> str | None:

@@ -14,7 +14,21 @@ from typing import Any
 from ..errors import InvalidRequest
 
 ROLES = ("user", "assistant", "system")
-TEXT_BLOCK_TYPES = ("text",)
+
+# Records of work done at Anthropic (server tools, uploads): accepted in the
+# history and passed over, since an OpenAI backend can neither run nor read them.
+PASSED_OVER = (
+    "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result", "tool_search_tool_result",
+    "container_upload", "mcp_tool_use", "mcp_tool_result",
+)
+USER_BLOCKS = ("text", "image", "document", "search_result", "tool_result")
+ASSISTANT_BLOCKS = ("text", "thinking", "redacted_thinking", "tool_use", "compaction")
+TOOL_RESULT_BLOCKS = ("text", "image", "document", "search_result", "tool_reference")
+IMAGE_SOURCES = ("base64", "url")
+DOCUMENT_SOURCES = ("base64", "text", "content", "url")
+TOOL_CHOICES = ("auto", "any", "tool", "none")
+THINKING_TYPES = ("enabled", "disabled", "adaptive")
 
 
 def fail(path: str, problem: str) -> InvalidRequest:
@@ -93,27 +107,66 @@ def _validate_optional(body: dict) -> None:
         for i, stop in enumerate(stops):
             require_str(stop, f"stop_sequences.{i}")
     if present("metadata"):
-        metadata = body["metadata"]
-        if not isinstance(metadata, dict):
-            raise fail("metadata", f"expected an object, got {describe(metadata)}")
+        metadata = require_object(body["metadata"], "metadata")
         if metadata.get("user_id") is not None:
             require_str(metadata["user_id"], "metadata.user_id")
+    if present("tools"):
+        validate_tools(body["tools"])
+    if present("tool_choice"):
+        validate_tool_choice(body["tool_choice"])
+    if present("thinking"):
+        thinking = require_object(body["thinking"], "thinking")
+        require_one_of(thinking.get("type"), THINKING_TYPES, "thinking.type")
+        if thinking["type"] == "enabled" and not is_int(thinking.get("budget_tokens")):
+            raise fail("thinking.budget_tokens", f"expected an integer, got {describe(thinking.get('budget_tokens'))}")
+    if present("output_config"):
+        config = require_object(body["output_config"], "output_config")
+        if config.get("effort") is not None:
+            require_str(config["effort"], "output_config.effort")
+
+
+def validate_tools(tools: Any) -> None:
+    if not isinstance(tools, list):
+        raise fail("tools", f"expected an array, got {describe(tools)}")
+    for i, tool in enumerate(tools):
+        path = f"tools.{i}"
+        require_object(tool, path)
+        if "name" not in tool:
+            raise fail(f"{path}.name", "field required")
+        require_str(tool["name"], f"{path}.name", non_empty=True)
+        if tool.get("type") not in (None, "custom"):
+            require_str(tool["type"], f"{path}.type")
+            continue  # an Anthropic server tool: left out, never translated
+        if "input_schema" not in tool:
+            raise fail(f"{path}.input_schema", "field required")
+        require_object(tool["input_schema"], f"{path}.input_schema")
+        if tool.get("description") is not None:
+            require_str(tool["description"], f"{path}.description")
+
+
+def validate_tool_choice(choice: Any) -> None:
+    require_object(choice, "tool_choice")
+    require_one_of(choice.get("type"), TOOL_CHOICES, "tool_choice.type")
+    if choice["type"] == "tool":
+        if "name" not in choice:
+            raise fail("tool_choice.name", "field required")
+        require_str(choice["name"], "tool_choice.name", non_empty=True)
+    if choice.get("disable_parallel_tool_use") is not None and not isinstance(choice["disable_parallel_tool_use"], bool):
+        raise fail("tool_choice.disable_parallel_tool_use", "expected a boolean")
 
 
 def validate_message(message: Any, path: str) -> None:
-    if not isinstance(message, dict):
-        raise fail(path, f"expected an object, got {describe(message)}")
+    require_object(message, path)
     if "role" not in message:
         raise fail(f"{path}.role", "field required")
     role = message["role"]
-    if role not in ROLES:
-        raise fail(f"{path}.role", f"expected one of {', '.join(ROLES)}, got {role!r}")
+    require_one_of(role, ROLES, f"{path}.role")
     if "content" not in message:
         raise fail(f"{path}.content", "field required")
     if role == "system":
         validate_text_content(message["content"], f"{path}.content")
     else:
-        validate_content(message["content"], f"{path}.content")
+        validate_content(message["content"], f"{path}.content", USER_BLOCKS if role == "user" else ASSISTANT_BLOCKS)
 
 
 def validate_text_content(content: Any, path: str) -> None:
@@ -130,18 +183,94 @@ def validate_text_content(content: Any, path: str) -> None:
         validate_text_block(block, block_path)
 
 
-def validate_content(content: Any, path: str) -> None:
+def validate_content(content: Any, path: str, allowed: tuple[str, ...]) -> None:
     if isinstance(content, str):
         return
     if not isinstance(content, list):
         raise fail(path, f"expected a string or an array of content blocks, got {describe(content)}")
     for i, block in enumerate(content):
-        block_path = f"{path}.{i}"
-        block_type = _block_type(block, block_path)
-        if block_type == "text":
-            validate_text_block(block, block_path)
-        else:
-            raise fail(f"{block_path}.type", f"content block type {block_type!r} is not supported")
+        validate_block(block, f"{path}.{i}", allowed)
+
+
+def validate_block(block: Any, path: str, allowed: tuple[str, ...]) -> None:
+    block_type = _block_type(block, path)
+    if block_type in PASSED_OVER:
+        return
+    if block_type not in allowed:
+        known = block_type in (*USER_BLOCKS, *ASSISTANT_BLOCKS, "tool_reference")
+        problem = "is not allowed here" if known else "is not supported"
+        raise fail(f"{path}.type", f"content block type {block_type!r} {problem}")
+    VALIDATORS[block_type](block, path)
+
+
+def validate_image(block: dict, path: str) -> None:
+    source = _source(block, path, IMAGE_SOURCES)
+    if source["type"] == "base64":
+        require_str(source.get("media_type"), f"{path}.source.media_type")
+        require_str(source.get("data"), f"{path}.source.data")
+    else:
+        require_str(source.get("url"), f"{path}.source.url")
+
+
+def validate_document(block: dict, path: str) -> None:
+    source = _source(block, path, DOCUMENT_SOURCES)
+    kind = source["type"]
+    if kind in ("base64", "text"):
+        require_str(source.get("data"), f"{path}.source.data")
+    elif kind == "url":
+        require_str(source.get("url"), f"{path}.source.url")
+    elif not isinstance(source.get("content"), str):
+        validate_content(source.get("content"), f"{path}.source.content", ("text", "image"))
+    if block.get("title") is not None:
+        require_str(block["title"], f"{path}.title")
+
+
+def validate_search_result(block: dict, path: str) -> None:
+    require_str(block.get("source"), f"{path}.source")
+    require_str(block.get("title"), f"{path}.title")
+    validate_content(block.get("content"), f"{path}.content", ("text",))
+
+
+def validate_tool_result(block: dict, path: str) -> None:
+    require_str(block.get("tool_use_id"), f"{path}.tool_use_id", non_empty=True)
+    if block.get("content") is not None:
+        validate_content(block["content"], f"{path}.content", TOOL_RESULT_BLOCKS)
+    if block.get("is_error") is not None and not isinstance(block["is_error"], bool):
+        raise fail(f"{path}.is_error", f"expected a boolean, got {describe(block['is_error'])}")
+
+
+def validate_tool_use(block: dict, path: str) -> None:
+    require_str(block.get("id"), f"{path}.id", non_empty=True)
+    require_str(block.get("name"), f"{path}.name", non_empty=True)
+    require_object(block.get("input"), f"{path}.input")
+
+
+def validate_thinking(block: dict, path: str) -> None:
+    require_str(block.get("thinking"), f"{path}.thinking")
+    if block.get("signature") is not None:
+        require_str(block["signature"], f"{path}.signature")
+
+
+def validate_redacted_thinking(block: dict, path: str) -> None:
+    require_str(block.get("data"), f"{path}.data")
+
+
+def validate_compaction(block: dict, path: str) -> None:
+    if block.get("content") is not None:
+        require_str(block["content"], f"{path}.content")
+
+
+def validate_tool_reference(block: dict, path: str) -> None:
+    require_str(block.get("tool_name"), f"{path}.tool_name")
+
+
+def _source(block: dict, path: str, kinds: tuple[str, ...]) -> dict:
+    source = require_object(block.get("source"), f"{path}.source")
+    kind = source.get("type")
+    if kind == "file":
+        raise fail(f"{path}.source.type", "'file' sources name files stored at Anthropic, which this proxy cannot read")
+    require_one_of(kind, kinds, f"{path}.source.type")
+    return source
 
 
 def validate_text_block(block: dict, path: str) -> None:
@@ -150,9 +279,36 @@ def validate_text_block(block: dict, path: str) -> None:
     require_str(block["text"], f"{path}.text")
 
 
+def require_object(value: Any, path: str) -> dict:
+    if not isinstance(value, dict):
+        raise fail(path, f"expected an object, got {describe(value)}")
+    return value
+
+
+def require_one_of(value: Any, choices: tuple[str, ...], path: str) -> str:
+    if value not in choices:
+        shown = "nothing" if value is None else repr(value)
+        raise fail(path, f"expected one of {', '.join(choices)}, got {shown}")
+    return value
+
+
 def _block_type(block: Any, path: str) -> str:
     if not isinstance(block, dict):
         raise fail(path, f"expected a content block object, got {describe(block)}")
     if "type" not in block:
         raise fail(f"{path}.type", "field required")
     return require_str(block["type"], f"{path}.type")
+
+
+VALIDATORS = {
+    "text": validate_text_block,
+    "image": validate_image,
+    "document": validate_document,
+    "search_result": validate_search_result,
+    "tool_result": validate_tool_result,
+    "tool_use": validate_tool_use,
+    "thinking": validate_thinking,
+    "redacted_thinking": validate_redacted_thinking,
+    "compaction": validate_compaction,
+    "tool_reference": validate_tool_reference,
+}

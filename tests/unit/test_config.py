@@ -78,3 +78,14 @@ def test_embedding_config_accepts_a_mapping_string_and_validates():
         Config(shutdown_grace=0)
     with pytest.raises(ConfigError, match="max_body_bytes"):
         Config(max_body_bytes=-5)
+
+
+def test_model_capabilities_from_flag_and_env():
+    config = load_config(["--model-capabilities", '{"qwen3*": {"reasoning_effort": true, "reasoning_field": "reasoning"}}'],
+                         {}, None)
+    caps = config.capabilities("qwen3:32b")
+    assert caps.reasoning_effort is True and caps.reasoning_field == "reasoning"
+    assert config.capabilities("gpt-5").token_limit_field == "max_completion_tokens"
+    assert load_config([], {"MODEL_CAPABILITIES": '{"x": {"stop": false}}'}, None).capabilities("x").stop is False
+    with pytest.raises(ConfigError, match="model-capabilities: x: unknown field colour"):
+        load_config([], {"MODEL_CAPABILITIES": '{"x": {"colour": 1}}'}, None)

@@ -2,7 +2,8 @@ import pytest
 
 from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError
 from anthroproxy.fake_upstream import completion, usage
-from anthroproxy.translate.response import from_openai
+from anthroproxy.translate.response import from_openai, parse_arguments
+from anthroproxy.translate.tools import ToolNames
 from anthroproxy.translate.usage import anthropic_usage
 
 
@@ -83,3 +84,66 @@ def test_usage_mapping_excludes_cached_and_written_tokens_from_input():
         assert anthropic_usage(bad) == {
             "input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
         }
+
+
+# ---- tools and reasoning ---------------------------------------------------------------
+
+
+def tool_call(call_id, name, arguments):
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def test_tool_calls_become_tool_use_blocks_after_the_text():
+    body = completion("Checking.", finish="tool_calls", tool_calls=[
+        tool_call("call_1", "Bash", '{"command": "ls"}'), tool_call("call_2", "Read", "")])
+    out = translate(body)
+    assert out["content"] == [
+        {"type": "text", "text": "Checking."},
+        {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls"}},
+        {"type": "tool_use", "id": "call_2", "name": "Read", "input": {}},
+    ]
+    assert out["stop_reason"] == "tool_use"
+
+
+def test_tool_call_quirks_finish_stop_missing_id_and_short_names():
+    names = ToolNames()
+    short = names.upstream("mcp__a.b__c")
+    body = completion(None, finish="stop", tool_calls=[tool_call("", short, '{"x": 1}')])
+    out = from_openai(body, model="m", message_id="msg_x", names=names)
+    (block,) = out["content"]
+    assert block["name"] == "mcp__a.b__c" and block["id"].startswith("toolu_") and block["input"] == {"x": 1}
+    assert out["stop_reason"] == "tool_use"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parsed"),
+    [("", {}), (None, {}), ("  ", {}), ('{"a": [1]}', {"a": [1]}), ({"a": 1}, {"a": 1}),
+     ('"{\\"a\\": 2}"', {"a": 2}), ("[1, 2]", {}), ("{broken", {})],
+)
+def test_parse_arguments(arguments, parsed):
+    assert parse_arguments(arguments) == parsed
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_becomes_a_thinking_block_first(field):
+    out = translate(completion("42", **{field: "Let me add."}))
+    assert out["content"] == [
+        {"type": "thinking", "thinking": "Let me add.", "signature": "anthroproxy-unsigned"},
+        {"type": "text", "text": "42"},
+    ]
+
+
+def test_reasoning_details_with_signature_and_no_double_counting():
+    out = translate(completion("ok", reasoning="r", reasoning_details=[
+        {"type": "reasoning.text", "text": "r", "signature": "sig"}]))
+    assert out["content"][0] == {"type": "thinking", "thinking": "r", "signature": "sig"}
+    assert len(out["content"]) == 2
+
+
+def test_think_tags_in_content_are_split():
+    out = translate(completion("<think>\nsteps\n</think>\n\nanswer"))
+    assert out["content"] == [
+        {"type": "thinking", "thinking": "steps\n", "signature": "anthroproxy-unsigned"},
+        {"type": "text", "text": "answer"},
+    ]
+    assert translate(completion("a <think> b"))["content"] == [{"type": "text", "text": "a <think> b"}]

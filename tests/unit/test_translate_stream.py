@@ -1,6 +1,9 @@
 """The streaming translator: golden transcripts fed at every split point, and
 each way an upstream stream can end or fail."""
 
+import itertools
+import json
+import random
 from pathlib import Path
 
 import pytest
@@ -8,14 +11,23 @@ import pytest
 from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError
 from anthroproxy.fake_upstream import chunk, sse_frames, text_chunks, usage
 from anthroproxy.translate.stream import StreamRelay, StreamTranslator
+from anthroproxy.translate.tools import ToolNames
 from tests.helpers import check_grammar, parse_events, text_of
 
 DATA = Path(__file__).parent.parent / "data"
-GOLDEN = ["openai_text", "openrouter_text", "llamacpp_no_usage"]
+# Upstream streams in the shapes of real backends (tests/data/NAME.sse) and the
+# Anthropic events they must become (NAME.expected), checked by hand once.
+GOLDEN = [
+    "openai_text", "openrouter_text", "llamacpp_no_usage", "openai_parallel_tools", "deepseek_reasoning_tool",
+    "openrouter_reasoning", "vllm_reasoning_tool", "ollama_reasoning_tools", "llamacpp_think_tags",
+    "gemini_no_index", "interleaved_tools",
+]
 
 
 def relay(**kwargs) -> StreamRelay:
-    options = {"message_id": "msg_golden", "model": "claude-sonnet-4-5", "input_tokens_estimate": 7, **kwargs}
+    counter = itertools.count(1)
+    options = {"message_id": "msg_golden", "model": "claude-sonnet-4-5", "input_tokens_estimate": 7,
+               "new_tool_id": lambda: f"toolu_golden_{next(counter)}", **kwargs}
     return StreamRelay(StreamTranslator(**options))
 
 
@@ -38,6 +50,16 @@ def test_golden_transcript_at_every_split_point(name):
         out, r = run(upstream, [cut])
         assert r.error is None
         assert out == expected, f"split at byte {cut}"
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_transcript_at_random_chunkings(name):
+    upstream = (DATA / f"{name}.sse").read_bytes()
+    expected = (DATA / f"{name}.expected").read_bytes()
+    rng = random.Random(name)
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(upstream)), rng.randint(1, 40)))
+        assert run(upstream, cuts)[0] == expected, cuts
 
 
 @pytest.mark.parametrize("name", GOLDEN)
@@ -178,3 +200,136 @@ def test_text_delta_fast_path_escapes_like_json():
     text = 'quote " backslash \\ newline \n tab \t nul \x00 emoji \U0001f600 ls \u2028'
     events = parse_events(run(frames([chunk({"content": text})]))[0])
     assert text_of(events) == text
+
+
+
+# ---- tools and reasoning -----------------------------------------------------------------
+
+
+def call(index=None, call_id=None, name=None, arguments=None):
+    fragment = {"type": "function", "function": {}}
+    if index is not None:
+        fragment["index"] = index
+    if call_id is not None:
+        fragment["id"] = call_id
+    if name is not None:
+        fragment["function"]["name"] = name
+    if arguments is not None:
+        fragment["function"]["arguments"] = arguments
+    return chunk({"tool_calls": [fragment]})
+
+
+def blocks(events):
+    """The finished content blocks, as a client accumulates them."""
+    result = []
+    for name, payload in events:
+        if name == "content_block_start":
+            result.append(dict(payload["content_block"], partial=""))
+        elif name == "content_block_delta":
+            delta, block = payload["delta"], result[payload["index"]]
+            if delta["type"] == "text_delta":
+                block["text"] += delta["text"]
+            elif delta["type"] == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
+            else:
+                block["partial"] += delta["partial_json"]
+    for block in result:
+        partial = block.pop("partial")
+        if block["type"] == "tool_use" and partial:
+            block["input"] = json.loads(partial)
+    return result
+
+
+def translate(objects, **kwargs):
+    out, r = run(frames(objects), **kwargs)
+    events = parse_events(out)
+    check_grammar(events)
+    return events, r
+
+
+def test_finish_chunk_that_also_carries_content():
+    events, _ = translate([chunk({"content": "Hel"}), chunk({"content": "lo"}, "stop")])
+    assert text_of(events) == "Hello" and events[-2][1]["delta"]["stop_reason"] == "end_turn"
+
+
+def test_reasoning_after_text_opens_a_new_thinking_block():
+    events, _ = translate([chunk({"reasoning_content": "a"}), chunk({"content": "b"}),
+                           chunk({"reasoning_content": "c"}), chunk({"content": "d"}), chunk({}, "stop")])
+    assert [(b["type"], b.get("text") or b.get("thinking")) for b in blocks(events)] == [
+        ("thinking", "a"), ("text", "b"), ("thinking", "c"), ("text", "d")]
+    assert all(b["signature"] == "anthroproxy-unsigned" for b in blocks(events) if b["type"] == "thinking")
+
+
+def test_tool_block_opens_at_the_first_fragment_and_arguments_are_not_held_back():
+    r = relay()
+    first = parse_events(r.feed(frames([call(0, "call_1", "Bash", '{"comm')], done=False)))
+    assert [n for n, _ in first][-2:] == ["content_block_start", "content_block_delta"]
+    assert first[-1][1]["delta"] == {"type": "input_json_delta", "partial_json": '{"comm'}
+    second = parse_events(r.feed(frames([call(0, None, None, 'and": "ls"}')], done=False)))
+    assert [n for n, _ in second] == ["content_block_delta", "content_block_stop"]  # closed once complete
+    assert r.feed(frames([call(0, None, None, "  ")], done=False)) == b""  # trailing whitespace: nothing lost
+    assert r.translator.dropped_fragments == 0
+
+
+def test_id_and_name_repeated_on_every_fragment_are_not_duplicated():
+    events, _ = translate([call(0, "call_1", "Bash", '{"a"'), call(0, "call_1", "Bash", ': 1}'), chunk({}, "tool_calls")])
+    assert blocks(events) == [{"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"a": 1}}]
+
+
+def test_empty_arguments_and_missing_ids():
+    events, _ = translate([call(0, "", "noop", ""), chunk({}, "tool_calls")])
+    (block,) = blocks(events)
+    assert block["input"] == {} and block["id"] == "toolu_golden_1" and block["name"] == "noop"
+
+
+def test_a_new_id_on_a_reused_index_is_a_new_call():
+    events, _ = translate([call(0, "a", "one", "{}"), call(0, "b", "two", "{}"), chunk({}, "tool_calls")])
+    assert [(b["id"], b["name"]) for b in blocks(events)] == [("a", "one"), ("b", "two")]
+
+
+def test_calls_told_apart_by_id_without_index():
+    events, _ = translate([call(None, "a", "one", '{"x":'), call(None, "b", "two", '{"y": 2}'),
+                           call(None, "a", None, " 1}"), chunk({}, "tool_calls")])
+    assert [(b["id"], b["input"]) for b in blocks(events)] == [("a", {"x": 1}), ("b", {"y": 2})]
+
+
+def test_stop_with_tool_calls_is_tool_use_but_length_stays_max_tokens():
+    events, _ = translate([call(0, "a", "t", "{}"), chunk({}, "stop")])
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+    events, _ = translate([call(0, "a", "t", '{"x": "trunc'), chunk({}, "length")])
+    assert events[-2][1]["delta"]["stop_reason"] == "max_tokens"
+
+
+def test_shortened_tool_names_are_mapped_back():
+    names = ToolNames()
+    short = names.upstream("mcp__server.with.dots__tool")
+    events, _ = translate([call(0, "a", short, "{}"), chunk({}, "tool_calls")], names=names)
+    assert blocks(events)[0]["name"] == "mcp__server.with.dots__tool"
+
+
+def test_whitespace_alone_opens_no_block_but_is_kept_before_text():
+    events, _ = translate([call(0, "a", "t", "{}"), chunk({"content": "\n\n"}), chunk({}, "tool_calls")])
+    assert [b["type"] for b in blocks(events)] == ["tool_use"]
+    events, _ = translate([chunk({"reasoning": "r"}), chunk({"content": "\n"}), chunk({"content": "text"})])
+    assert blocks(events)[1]["text"] == "\ntext"
+
+
+def test_text_in_the_middle_of_a_call_closes_it_and_late_fragments_are_counted():
+    events, r = translate([call(0, "a", "t", '{"x":'), chunk({"content": "oops"}), call(0, None, None, " 1}")])
+    assert [p["content_block"]["type"] for n, p in events if n == "content_block_start"] == ["tool_use", "text"]
+    assert r.translator.dropped_fragments == 1
+
+
+def test_think_tags_split_across_chunks():
+    events, _ = translate([chunk({"content": "<thi"}), chunk({"content": "nk>plan</th"}), chunk({"content": "ink>"}),
+                           chunk({"content": "\n\nanswer"}), chunk({}, "stop")])
+    assert [(b["type"], b.get("text") or b.get("thinking")) for b in blocks(events)] == [
+        ("thinking", "plan"), ("text", "answer")]
+
+
+def test_reasoning_details_alone_and_their_signature():
+    details = [{"type": "reasoning.text", "text": "deep", "signature": "sig-1"}]
+    events, _ = translate([chunk({"reasoning_details": details}), chunk({"content": "x"}), chunk({}, "stop")])
+    assert blocks(events)[0] == {"type": "thinking", "thinking": "deep", "signature": "sig-1"}

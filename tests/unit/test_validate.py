@@ -64,6 +64,10 @@ def with_(**changes):
     ],
 )
 def test_errors_name_the_path(body, message):
+    check(body, message)
+
+
+def check(body, message):
     with pytest.raises(InvalidRequest) as caught:
         validate_request(body)
     assert caught.value.message.startswith(message)
@@ -82,3 +86,72 @@ def test_errors_name_the_path(body, message):
 )
 def test_valid_requests_pass(body):
     validate_request(body)
+
+
+def user(*blocks):
+    return with_(messages=[{"role": "user", "content": list(blocks)}])
+
+
+def assistant(*blocks):
+    return with_(messages=[{"role": "user", "content": "x"}, {"role": "assistant", "content": list(blocks)}])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (user({"type": "image"}), "messages.0.content.0.source: expected an object, got null"),
+        (user({"type": "image", "source": {"type": "base64", "data": "x"}}), "messages.0.content.0.source.media_type: expected a string"),
+        (user({"type": "image", "source": {"type": "url"}}), "messages.0.content.0.source.url: expected a string"),
+        (user({"type": "image", "source": {"type": "file", "file_id": "f"}}), "messages.0.content.0.source.type: 'file' sources"),
+        (user({"type": "image", "source": {"type": "pixels"}}), "messages.0.content.0.source.type: expected one of base64, url"),
+        (user({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": 5}}),
+         "messages.0.content.0.source.data: expected a string, got a number"),
+        (user({"type": "document", "source": {"type": "content", "content": [{"type": "tool_use"}]}}),
+         "messages.0.content.0.source.content.0.type: content block type 'tool_use' is not allowed here"),
+        (user({"type": "tool_result"}), "messages.0.content.0.tool_use_id: expected a string, got null"),
+        (user({"type": "tool_result", "tool_use_id": "t", "content": [{"type": "thinking"}]}),
+         "messages.0.content.0.content.0.type: content block type 'thinking' is not allowed here"),
+        (user({"type": "tool_result", "tool_use_id": "t", "is_error": "yes"}), "messages.0.content.0.is_error: expected a boolean"),
+        (user({"type": "tool_use", "id": "t", "name": "n", "input": {}}),
+         "messages.0.content.0.type: content block type 'tool_use' is not allowed here"),
+        (assistant({"type": "tool_result", "tool_use_id": "t"}),
+         "messages.1.content.0.type: content block type 'tool_result' is not allowed here"),
+        (assistant({"type": "tool_use", "id": "t", "name": "n", "input": "{}"}), "messages.1.content.0.input: expected an object, got a string"),
+        (assistant({"type": "tool_use", "id": "", "name": "n", "input": {}}), "messages.1.content.0.id: must not be empty"),
+        (assistant({"type": "thinking", "signature": "s"}), "messages.1.content.0.thinking: expected a string, got null"),
+        (with_(tools={}), "tools: expected an array, got an object"),
+        (with_(tools=[{"input_schema": {}}]), "tools.0.name: field required"),
+        (with_(tools=[{"name": "t"}]), "tools.0.input_schema: field required"),
+        (with_(tools=[{"name": "t", "input_schema": []}]), "tools.0.input_schema: expected an object, got an array"),
+        (with_(tools=[{"name": "t", "input_schema": {}, "description": 1}]), "tools.0.description: expected a string"),
+        (with_(tool_choice={"type": "some"}), "tool_choice.type: expected one of auto, any, tool, none, got 'some'"),
+        (with_(tool_choice={"type": "tool"}), "tool_choice.name: field required"),
+        (with_(thinking={"type": "enabled"}), "thinking.budget_tokens: expected an integer, got null"),
+        (with_(thinking={"type": "on"}), "thinking.type: expected one of enabled, disabled, adaptive"),
+        (with_(output_config={"effort": 3}), "output_config.effort: expected a string, got a number"),
+    ],
+)
+def test_content_and_tool_errors_name_the_path(body, message):
+    check(body, message)
+
+
+def test_claude_code_shaped_history_is_valid():
+    validate_request(with_(
+        tools=[{"type": "web_search_20250305", "name": "web_search"},
+               {"name": "Bash", "input_schema": {"type": "object"}, "defer_loading": True}],
+        tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+        thinking={"type": "enabled", "budget_tokens": 2048},
+        messages=[
+            {"role": "user", "content": [{"type": "text", "text": "q"},
+                                         {"type": "image", "source": {"type": "url", "url": "https://x"}},
+                                         {"type": "document", "source": {"type": "content", "content": "c"}}]},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "t", "signature": "s"}, {"type": "redacted_thinking", "data": "d"},
+                {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {}},
+                {"type": "web_search_tool_result", "tool_use_id": "s1", "content": []},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "is_error": False, "content": [
+                {"type": "text", "text": "ok"}, {"type": "tool_reference", "tool_name": "X"},
+                {"type": "search_result", "source": "s", "title": "t", "content": [{"type": "text", "text": "r"}]}]}]},
+        ],
+    ))
