@@ -2,7 +2,8 @@
 and the benchmarks.
 
 It answers ``POST .../chat/completions`` with queued ``Reply`` objects (or, when
-none is queued, an echo of the last user message), records every request it
+none is queued, what ``default(request)`` returns: an echo of the last user
+message unless a test sets its own script), records every request it
 receives, and notices when a client goes away in the middle of a response —
 which is how tests see that the proxy cancelled an upstream request.
 
@@ -57,6 +58,24 @@ def text_chunks(pieces: Iterable[str], *, finish: str = "stop", final_usage: dic
     chunks.append(chunk({}, finish))
     chunks.append(chunk(usage=final_usage if final_usage is not None else usage()))
     return chunks
+
+
+def tool_call_chunks(index: int, call_id: str, name: str, pieces: Iterable[str]) -> list[dict]:
+    """One tool call as OpenAI streams it: id and name first, then the arguments
+    in pieces (one piece: the whole call in one chunk after the first)."""
+    first = chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function",
+                                   "function": {"name": name, "arguments": ""}}]})
+    return [first] + [chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces]
+
+
+def reasoning_chunks(pieces: Iterable[str], field: str = "reasoning_content") -> list[dict]:
+    """Reasoning deltas, in DeepSeek's field by default (vLLM and Ollama: "reasoning")."""
+    return [chunk({field: piece}) for piece in pieces]
+
+
+def error_chunk(message: str, code: int | str | None = None) -> dict:
+    """An error inside a 200 stream, as vLLM, OpenRouter and LiteLLM send it."""
+    return {"error": {"message": message, "code": code}}
 
 
 def sse_frames(objects: Iterable[Any], *, done: bool = True) -> list[bytes]:

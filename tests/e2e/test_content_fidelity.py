@@ -6,7 +6,7 @@ import json
 import anthropic
 import pytest
 
-from anthroproxy.fake_upstream import Reply, chunk, completion, usage
+from anthroproxy.fake_upstream import Reply, chunk, completion, reasoning_chunks, tool_call_chunks, usage
 from tests.e2e.conftest import in_thread, sdk, start_proxy
 
 WEATHER = {"name": "get_weather", "description": "Weather for a city",
@@ -15,20 +15,14 @@ TIME = {"name": "get_time", "input_schema": {"type": "object", "properties": {"z
 LONG_MCP = "mcp__weather-service.internal__get_current_conditions_for_a_city_by_name"
 
 
-def call_fragments(index, call_id, name, pieces):
-    first = chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                   "function": {"name": name, "arguments": ""}}]})
-    return [first] + [chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces]
-
-
 def tool_stream(*calls, text="Let me check.", reasoning=None):
     objects = [chunk({"role": "assistant", "content": None})]
     if reasoning:
-        objects += [chunk({"reasoning_content": r}) for r in reasoning]
+        objects += reasoning_chunks(reasoning)
     if text:
         objects.append(chunk({"content": text}))
     for index, (call_id, name, pieces) in enumerate(calls):
-        objects += call_fragments(index, call_id, name, pieces)
+        objects += tool_call_chunks(index, call_id, name, pieces)
     return objects + [chunk({}, "tool_calls"), chunk(usage=usage(300, 25))]
 
 

@@ -47,3 +47,18 @@ def test_demo_streams_an_answer_without_a_key():
     assert result.returncode == 0, result.stderr
     assert "Hello from anthroproxy's fake upstream! You said: Hello, proxy" in result.stdout
     assert "[stop_reason=end_turn" in result.stdout
+
+
+def test_tested_with_names_the_installed_client_versions():
+    import anthropic
+
+    from tests.node_clients import ensure_installed
+
+    clients = ensure_installed()
+    rows = dict(re.findall(r"^\| [^|]*?`([@\w/.-]+)`[^|]*\| ([\d.]+) \|", README, re.M))
+    assert rows == {
+        "@anthropic-ai/claude-code": clients.version("@anthropic-ai/claude-code"),
+        "anthropic": anthropic.__version__,
+        "@anthropic-ai/sdk": clients.version("@anthropic-ai/sdk"),
+        "eventsource-parser": clients.version("eventsource-parser"),
+    }

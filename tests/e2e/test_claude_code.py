@@ -1,0 +1,143 @@
+"""Claude Code itself, run as a user runs it (``claude -p ... --output-format
+stream-json``), through the proxy to the scripted fake upstream.
+
+Claude Code is installed from tests/clients/package-lock.json on first use
+(tests/node_clients.py); a missing install fails these tests, it never skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import pytest
+import trio
+
+from anthroproxy.fake_upstream import Reply, chunk, reasoning_chunks, text_chunks, tool_call_chunks, usage
+from tests.node_clients import NodeClients, ensure_installed
+
+RUN_TIMEOUT_S = 120
+
+# Keys a Chat Completions request, message and tool may carry (openai-python types).
+REQUEST_KEYS = {"model", "messages", "stream", "stream_options", "max_completion_tokens", "max_tokens", "temperature",
+                "top_p", "stop", "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort", "user"}
+MESSAGE_KEYS = {"role", "content", "tool_calls", "tool_call_id", "reasoning_content"}
+ANTHROPIC_ONLY = ("cache_control", "ephemeral", "defer_loading", "eager_input_streaming", "context_management",
+                  "output_config", "clear_thinking", "adaptive", "input_schema", "tool_use", "tool_result")
+
+
+@pytest.fixture(scope="session")
+def clients() -> NodeClients:
+    return ensure_installed()
+
+
+@dataclass
+class ClaudeRun:
+    returncode: int
+    events: list[dict]
+    stderr: str
+
+    @property
+    def result(self) -> dict:
+        return next(e for e in self.events if e["type"] == "result")
+
+    def blocks(self, role: str) -> list[dict]:
+        kind = "assistant" if role == "assistant" else "user"
+        return [block for e in self.events if e["type"] == kind for block in e["message"]["content"]]
+
+
+async def run_claude(clients: NodeClients, proxy, tmp_path, prompt: str, **env: str) -> ClaudeRun:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
+    environment.update(
+        HOME=str(home),
+        ANTHROPIC_BASE_URL=f"http://127.0.0.1:{proxy.port}",
+        ANTHROPIC_API_KEY="test-key",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_TELEMETRY="1",
+        **env,
+    )
+    command = [str(clients.claude), "-p", prompt, "--output-format", "stream-json", "--verbose",
+               "--allowedTools", "Bash"]
+    with trio.fail_after(RUN_TIMEOUT_S):
+        done = await trio.run_process(command, cwd=home, env=environment, capture_stdout=True, capture_stderr=True,
+                                      check=False)
+    lines = done.stdout.decode().splitlines()
+    return ClaudeRun(done.returncode, [json.loads(line) for line in lines if line.strip()], done.stderr.decode())
+
+
+def assert_nothing_anthropic_only(request) -> None:
+    body = request.json
+    assert set(body) <= REQUEST_KEYS, set(body) - REQUEST_KEYS
+    for message in body["messages"]:
+        assert set(message) <= MESSAGE_KEYS, message
+    for tool in body.get("tools", ()):
+        assert tool["type"] == "function" and set(tool["function"]) <= {"name", "description", "parameters"}
+    text = json.dumps(body)
+    for word in ANTHROPIC_ONLY:
+        assert f'"{word}"' not in text, word
+
+
+async def test_streamed_text_answer_arrives_whole(clients, proxy, fake, tmp_path):
+    words = [f"word{i} " for i in range(60)]
+    fake.default = lambda request: Reply.stream(text_chunks(words), delay=0.002)
+    run = await run_claude(clients, proxy, tmp_path, "Say sixty words.")
+    assert run.returncode == 0, run.stderr
+    assert run.result["result"] == "".join(words)
+    assert run.blocks("assistant") == [{"type": "text", "text": "".join(words)}]
+    assert_nothing_anthropic_only(fake.requests[0])
+
+
+async def test_bash_tool_round_trip(clients, proxy, fake, tmp_path):
+    def upstream(request):
+        tool_messages = [m for m in request.json["messages"] if m["role"] == "tool"]
+        if not tool_messages:  # first turn: ask for Bash, arguments in fragments
+            return Reply.stream([chunk({"role": "assistant", "content": None}), chunk({"content": "Computing."}),
+                                 *tool_call_chunks(0, "call_6x7", "Bash", ['{"command": "echo $((6', '*7))", ',
+                                                                          '"description": "multiply"}']),
+                                 chunk({}, "tool_calls"), chunk(usage=usage(200, 30))])
+        output = tool_messages[-1]["content"].strip()
+        return Reply.stream(text_chunks([f"The shell says {output}."]))
+
+    fake.default = upstream
+    run = await run_claude(clients, proxy, tmp_path, "What is 6*7? Use bash.")
+    assert run.returncode == 0, run.stderr
+    assert run.blocks("assistant") == [
+        {"type": "text", "text": "Computing."},
+        {"type": "tool_use", "id": "call_6x7", "name": "Bash",
+         "input": {"command": "echo $((6*7))", "description": "multiply"}},
+        {"type": "text", "text": "The shell says 42."},
+    ]
+    assert run.blocks("user") == [{"type": "tool_result", "tool_use_id": "call_6x7", "content": "42", "is_error": False}]
+    assert run.result["result"] == "The shell says 42."
+
+    first, second = fake.requests[:2]
+    assistant = next(m for m in second.json["messages"] if m.get("tool_calls"))
+    assert assistant["tool_calls"] == [{"id": "call_6x7", "type": "function", "function": {
+        "name": "Bash", "arguments": json.dumps({"command": "echo $((6*7))", "description": "multiply"})}}]
+    following = second.json["messages"][second.json["messages"].index(assistant) + 1]
+    assert following["role"] == "tool" and following["tool_call_id"] == "call_6x7"
+    assert following["content"].strip() == "42"
+    for request in (first, second):
+        assert_nothing_anthropic_only(request)
+
+
+async def test_reasoning_shows_up_as_a_thinking_block(clients, proxy, fake, tmp_path):
+    fake.default = lambda request: Reply.stream(
+        [chunk({"role": "assistant", "content": None}), *reasoning_chunks(["The user greets; ", "greet back."]),
+         *text_chunks(["Hello there."])[1:]])
+    run = await run_claude(clients, proxy, tmp_path, "hi")
+    assert run.returncode == 0, run.stderr
+    thinking = [b for b in run.blocks("assistant") if b["type"] == "thinking"]
+    assert [b["thinking"] for b in thinking] == ["The user greets; greet back."]
+    assert run.result["result"] == "Hello there."
+
+
+async def test_upstream_error_is_reported_with_its_message(clients, proxy, fake, tmp_path):
+    fake.default = lambda request: Reply.error(429, "Slow down: 3 requests per minute on this key")
+    run = await run_claude(clients, proxy, tmp_path, "hi", CLAUDE_CODE_MAX_RETRIES="0")
+    assert run.returncode != 0
+    assert run.result["is_error"] is True
+    assert "Slow down: 3 requests per minute on this key" in run.result["result"]
