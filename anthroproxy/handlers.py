@@ -22,7 +22,8 @@ from .config import Config
 from .errors import InvalidRequest, ProxyError, UpstreamHTTPError, redact
 from .logs import AccessRecord, log
 from .server.connection import Responder
-from .translate.request import Translation, strip_reasoning, to_openai
+from .translate.fallback import leave_out, refused_field
+from .translate.request import Translation, to_openai
 from .translate.response import from_openai
 from .translate.stream import StreamRelay, StreamTranslator
 from .translate.usage import estimate_prompt_tokens
@@ -67,8 +68,8 @@ async def messages(ctx: RequestContext) -> None:
     if translation.dropped_tools:
         log.warning("request %s: left out Anthropic server tools an OpenAI backend cannot run: %s",
                     ctx.access.request_id, ", ".join(translation.dropped_tools))
-    if target in ctx.upstream.reasoning_refused:
-        strip_reasoning(translation.payload)
+    for field in ctx.upstream.refused.get(target, ()):
+        leave_out(translation.payload, field)
     ctx.access.stream = bool(translation.payload.get("stream"))
     log.debug(
         "request %s: model %s -> %s, %d messages, %d tools, max_tokens %s, stream %s",
@@ -82,28 +83,26 @@ async def messages(ctx: RequestContext) -> None:
 
 
 async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.Response:
-    """Send the request; with the reasoning fallback: a 400 that rejects the
-    reasoning echoed in assistant messages is retried once without it, and that
-    target is never sent reasoning again in this process."""
+    """Send the request. A 400 that refuses an optional field the proxy added
+    (fallback.py) is retried once without it; if that works, the target model
+    is not sent the field again while the proxy runs."""
     payload = translation.payload
     try:
-        with ctx.guard():
-            return await ctx.upstream.send(payload, ctx.headers, stream=bool(payload.get("stream")))
+        return await _send(ctx, payload)
     except UpstreamHTTPError as error:
-        if error.status != 400 or not rejects_reasoning(error.message) or not strip_reasoning(payload):
+        field = refused_field(error.status, error.message, payload)
+        if field is None:
             raise
-    ctx.upstream.reasoning_refused.add(payload["model"])
-    log.warning("%s rejects reasoning in earlier assistant turns; retrying without it, and leaving it out from now on",
-                payload["model"])
+    leave_out(payload, field)
+    response = await _send(ctx, payload)
+    ctx.upstream.refused.setdefault(payload["model"], set()).add(field)
+    log.warning("%s refused %s; it is left out of requests to that model from now on", payload["model"], field)
+    return response
+
+
+async def _send(ctx: RequestContext, payload: dict[str, Any]) -> httpx.Response:
     with ctx.guard():
         return await ctx.upstream.send(payload, ctx.headers, stream=bool(payload.get("stream")))
-
-
-def rejects_reasoning(message: str) -> bool:
-    """A 400 about the reasoning field, unless it asks for MORE of it (DeepSeek:
-    "The reasoning_content in the thinking mode must be passed back")."""
-    text = message.lower()
-    return "reasoning" in text and not any(word in text for word in ("must be passed", "missing", "required"))
 
 
 async def complete_message(ctx: RequestContext, body: dict[str, Any], translation: Translation) -> None:

@@ -47,8 +47,8 @@ class Upstream:
     def __init__(self, config: Config, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.url = config.chat_completions_url
         self.api_key = config.api_key
-        # Target models that answered 400 to reasoning echoed in assistant messages.
-        self.reasoning_refused: set[str] = set()
+        # Per target model, optional fields it refused (translate/fallback.py).
+        self.refused: dict[str, set[str]] = {}
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 connect=config.upstream_connect_timeout,

@@ -27,7 +27,7 @@ def check_grammar(events: list[tuple[str, dict]]) -> None:
     message_delta and message_stop — or an error event that ends the stream."""
     names = [name for name, _ in events if name != "ping"]
     assert names and names[0] == "message_start", names
-    open_block, expected_index = None, 0
+    open_block, expected_index, signed = None, 0, False
     body = [(n, p) for n, p in events if n != "ping"][1:]
     for position, (name, payload) in enumerate(body):
         if name == "error":
@@ -36,13 +36,16 @@ def check_grammar(events: list[tuple[str, dict]]) -> None:
         if name == "content_block_start":
             assert open_block is None, "a block started while another is open"
             assert payload["index"] == expected_index
-            open_block = payload["content_block"]["type"]
+            open_block, signed = payload["content_block"]["type"], False
         elif name == "content_block_delta":
             assert open_block is not None and payload["index"] == expected_index
             allowed = {BLOCK_DELTAS.get(open_block)} | ({"signature_delta"} if open_block == "thinking" else set())
             assert payload["delta"]["type"] in allowed, (open_block, payload)
+            assert not signed, "a delta after the signature"
+            signed = payload["delta"]["type"] == "signature_delta" and isinstance(payload["delta"]["signature"], str)
         elif name == "content_block_stop":
             assert open_block is not None and payload["index"] == expected_index
+            assert open_block != "thinking" or signed, "a thinking block closed without its signature_delta"
             open_block, expected_index = None, expected_index + 1
         elif name == "message_delta":
             assert open_block is None, "message_delta with a block open"

@@ -52,8 +52,10 @@ def merged_turns(messages: list[dict[str, Any]]) -> list[tuple[str, list[dict[st
     user or assistant turns merged into one, as the Anthropic API does."""
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for message in messages:
-        role, content = message["role"], message["content"]
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+        role, content = message["role"], message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or ())
+        if role == "system" and not any(b["type"] == "text" and b["text"] for b in blocks):
+            continue  # (e.g. only output_config, or tool changes): no message, and no break between turns
         if turns and turns[-1][0] == role and role != "system":
             turns[-1][1].extend(blocks)
         else:
@@ -79,6 +81,9 @@ class MessageBuilder:
         tool_messages: list[dict[str, Any]] = []
         parts: list[Part] = []
         for block in blocks:
+            if block["type"] == "mid_conv_system":
+                self.system(block["content"])  # held back while tool results are pending
+                continue
             if block["type"] != "tool_result":
                 parts += block_parts(block)
                 continue
@@ -100,6 +105,8 @@ class MessageBuilder:
         message: dict[str, Any] = {"role": "assistant"}
         text = JOINERS["assistant"].join(_text_of(block) for block in blocks)
         calls = [self._tool_call(block) for block in blocks if block["type"] == "tool_use"]
+        if not text and not calls:
+            return  # only thinking or records of server tools: an empty turn servers may refuse
         message["content"] = text if text or not calls else None
         if calls:
             message["tool_calls"] = calls
@@ -112,7 +119,7 @@ class MessageBuilder:
 
     def finish(self) -> list[dict[str, Any]]:
         self._answer_pending()
-        return self.messages
+        return merge_adjacent(self.messages)
 
     def _tool_call(self, block: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -138,3 +145,21 @@ def _text_of(block: dict[str, Any]) -> str:
     if block["type"] == "compaction":
         return block.get("content") or ""
     return ""
+
+
+def merge_adjacent(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Join user messages that ended up next to each other (an assistant turn
+    left out between them): Mistral and Gemma chat templates refuse two in a row."""
+    merged: list[dict[str, Any]] = []
+    for message in messages:
+        previous = merged[-1] if merged else None
+        if previous is not None and previous["role"] == message["role"] == "user":
+            parts = _as_parts(previous["content"]) + _as_parts(message["content"])
+            previous["content"] = collapse(parts, JOINERS["user"])
+        else:
+            merged.append(message)
+    return merged
+
+
+def _as_parts(content: str | list[Part]) -> list[Part]:
+    return [text_part(content)] if isinstance(content, str) else content

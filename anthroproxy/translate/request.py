@@ -38,7 +38,7 @@ def to_openai(body: dict[str, Any], target_model: str, caps: Capabilities | None
     """Translate a validated Anthropic request body for ``target_model``."""
     caps = caps or Capabilities()
     names = ToolNames()
-    tools, dropped = translate_tools(body.get("tools") or [], names)
+    tools, dropped = translate_tools([*(body.get("tools") or ()), *added_tools(body["messages"])], names)
     system = body.get("system") or ""
     if isinstance(system, list):
         system = PARAGRAPH.join(block["text"] for block in system)
@@ -58,7 +58,8 @@ def to_openai(body: dict[str, Any], target_model: str, caps: Capabilities | None
         payload["user"] = user_id
     if tools:
         payload["tools"] = tools
-        payload.update(translate_tool_choice(body.get("tool_choice"), names))
+        offered = {tool["function"]["name"] for tool in tools}
+        payload.update(translate_tool_choice(body.get("tool_choice"), names, offered))
     if caps.reasoning_effort:
         effort = reasoning_effort(body)
         if effort:
@@ -67,6 +68,20 @@ def to_openai(body: dict[str, Any], target_model: str, caps: Capabilities | None
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     return Translation(payload, names, dropped)
+
+
+def added_tools(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tools Claude Code adds mid-conversation (tool_addition blocks in system
+    turns). OpenAI has one tool list per request, so they join it; a name
+    already offered is not offered twice."""
+    definitions: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        if message["role"] == "system" and isinstance(message.get("content"), list):
+            for block in message["content"]:
+                if block.get("type") == "tool_addition":
+                    definition = block["tool"]["definition"]
+                    definitions.setdefault(definition["name"], definition)
+    return list(definitions.values())
 
 
 def reasoning_effort(body: dict[str, Any]) -> str | None:
@@ -81,16 +96,3 @@ def reasoning_effort(body: dict[str, Any]) -> str | None:
             return "low"
         return "medium" if budget < MEDIUM_BUDGET_BELOW else "high"
     return None
-
-
-def strip_reasoning(payload: dict[str, Any]) -> bool:
-    """Remove echoed reasoning from assistant messages (the reasoning fallback).
-    True if there was any."""
-    found = False
-    for message in payload["messages"]:
-        if message["role"] == "assistant":
-            for key in ("reasoning_content", "reasoning"):
-                if key in message:
-                    del message[key]
-                    found = True
-    return found

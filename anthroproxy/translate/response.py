@@ -36,7 +36,10 @@ def from_openai(
     if reasoning:
         content.append(thinking_block(reasoning, signature))
     for kind, text in split_think_tags(message_text(message.get("content"))):
-        content.append(thinking_block(text, None) if kind == "thinking" else {"type": "text", "text": text})
+        if kind == "thinking" and not reasoning:  # (with a reasoning field too, it is a repeat)
+            content.append(thinking_block(text, None))
+        elif kind == "text" and text.strip():  # whitespace alone is no block, as in a stream
+            content.append({"type": "text", "text": text})
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
         content.append({"type": "text", "text": refusal})

@@ -23,10 +23,15 @@ Tool calls. A call's block opens as soon as its name is known (its id too, or
 one is made up), every argument fragment is sent on as it arrives, and the
 block closes as soon as the arguments form complete JSON (clients may start the
 tool then). Only one block can be open, so while one call streams, fragments
-of the next wait until the current call is complete, or the end. Backends send calls one
+of the next wait until the current call is complete, or the end; text or
+reasoning arriving mid-call waits too (closing the call would cut its
+arguments). Arguments that are not a JSON object (encoded twice, ``null``) are
+held and sent decoded when the call closes, as the JSON path does. Backends send calls one
 after another, so in practice nothing waits. Calls are told apart by ``index``;
 without one (Gemini), by ``id``, or else a fragment with a name starts a new
-call and one without continues the last. A repeated id or name is not appended.
+call and one without continues the last; an index reused without ids starts a
+new call when a name follows a finished one. A repeated id or name is not
+appended; an id arriving after the block opened does not change it.
 A thinking block is closed with a ``signature_delta``: the signature
 OpenRouter passed along, or reasoning.UNSIGNED.
 
@@ -48,7 +53,7 @@ from typing import Any, Callable
 from .. import ids, sse
 from ..errors import ProxyError, UpstreamProtocolError, upstream_error_from_payload
 from .reasoning import UNSIGNED, ThinkTagSplitter, reasoning_of
-from .response import message_text
+from .response import message_text, parse_arguments
 from .tools import ToolNames
 from .usage import anthropic_usage, estimate_tokens, stop_reason
 
@@ -57,7 +62,7 @@ MESSAGE_STOP = sse.encode("message_stop", {"type": "message_stop"})
 
 
 class JsonEnd:
-    """Notices when streamed JSON text closes its outermost object or array."""
+    """Notices when streamed JSON text closes its outermost object, array or string."""
 
     __slots__ = ("depth", "in_string", "escaped", "complete")
 
@@ -76,6 +81,8 @@ class JsonEnd:
                     self.escaped = True
                 elif char == '"':
                     self.in_string = False
+                    if self.depth == 0:
+                        self.complete = True
             elif char == '"':
                 self.in_string = True
             elif char in "{[":
@@ -87,14 +94,26 @@ class JsonEnd:
 
 
 class ToolCall:
-    __slots__ = ("id", "name", "waiting", "state", "json")
+    __slots__ = ("id", "upstream_id", "name", "waiting", "state", "json", "shape")
 
     def __init__(self) -> None:
-        self.id: str | None = None
+        self.id: str | None = None  # the id the client sees
+        self.upstream_id: str | None = None  # the id the backend gave, if any
         self.name: str | None = None
         self.waiting: list[str] = []  # argument fragments not sent yet
         self.state = "waiting"  # waiting -> open -> closed
         self.json = JsonEnd()
+        # "object" arguments stream as they come; any other JSON ("\"{...}\""
+        # encoded twice, null) is held and sent decoded at the end, as from_openai does.
+        self.shape: str | None = None
+
+    def starts_new_call(self, call_id: str | None, name: str | None) -> bool:
+        """Does a fragment for this call's index begin another call?"""
+        if call_id and self.upstream_id and call_id != self.upstream_id:
+            return True
+        # A backend that numbers every call 0 and gives no ids: a name after a finished call.
+        finished = self.state == "closed" or self.json.complete
+        return bool(name and self.name and not call_id and self.upstream_id is None and finished)
 
 
 class StreamTranslator:
@@ -129,6 +148,8 @@ class StreamTranslator:
         self._held_space = ""
         self._splitter = ThinkTagSplitter()
         self._signature: str | None = None
+        self._reasoning_field = False  # reasoning came in its own field: a <think> section repeats it
+        self._held_content: list[tuple[str, str]] = []  # text or reasoning that came while a call was incomplete
         self._calls: list[ToolCall] = []
         self._by_index: dict[int, ToolCall] = {}
         self._by_id: dict[str, ToolCall] = {}
@@ -166,7 +187,8 @@ class StreamTranslator:
         for call in self._calls:
             if call.state == "waiting":
                 self._open_call(call, out)
-        self._close_block(out)
+        while self._open is not None:
+            self._close_block(out)
         if self._matched_stop is not None:
             self.stop_reason = "stop_sequence"
         elif self._refused:
@@ -224,11 +246,13 @@ class StreamTranslator:
             if signature:
                 self._signature = signature
             if reasoning:
+                self._reasoning_field = True
                 self._content("thinking", reasoning, out)
             text = message_text(delta.get("content"))
             if text:
                 for kind, piece in self._splitter.feed(text):
-                    self._content(kind, piece, out)
+                    if not (kind == "thinking" and self._reasoning_field):  # llama.cpp deepseek-legacy sends both
+                        self._content(kind, piece, out)
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
                 self._refused = True
@@ -246,6 +270,9 @@ class StreamTranslator:
                 self._matched_stop = matched
 
     def _content(self, kind: str, text: str, out: list[bytes]) -> None:
+        if self._active is not None and not self._active.json.complete:
+            self._held_content.append((kind, text))  # closing the call now would cut its arguments
+            return
         if self._open != kind:
             if kind == "text" and not text.strip():
                 self._held_space += text  # no block for whitespace alone
@@ -266,9 +293,11 @@ class StreamTranslator:
         call_id = fragment.get("id") if isinstance(fragment.get("id"), str) and fragment.get("id") else None
         name = function.get("name") if isinstance(function.get("name"), str) and function.get("name") else None
         call = self._call_for(fragment.get("index"), call_id, name)
-        if call_id and call.id is None:
-            call.id = call_id
+        if call_id and call.upstream_id is None:
+            call.upstream_id = call_id
             self._by_id[call_id] = call
+            if call.state == "waiting":  # once the block is open, its id is settled
+                call.id = call_id
         if name and call.name is None:
             call.name = name
         arguments = function.get("arguments")
@@ -285,13 +314,17 @@ class StreamTranslator:
     def _call_for(self, index: Any, call_id: str | None, name: str | None) -> ToolCall:
         if isinstance(index, int) and not isinstance(index, bool):
             call = self._by_index.get(index)
-            if call is None or (call_id and call.id and call_id != call.id):  # an index reused for a new call
+            if call is None or call.starts_new_call(call_id, name):
                 call = self._new_call()
                 self._by_index[index] = call
             return call
-        if call_id:
-            return self._by_id.get(call_id) or self._new_call()
         last = self._calls[-1] if self._calls else None
+        if call_id:
+            if call_id in self._by_id:
+                return self._by_id[call_id]
+            if last is not None and last.upstream_id is None and not (name and last.name):
+                return last  # the id came after the name
+            return self._new_call()
         if last is None or (name and last.name):
             return self._new_call()
         return last
@@ -317,7 +350,8 @@ class StreamTranslator:
             self._open_call(following, out)
 
     def _open_call(self, call: ToolCall, out: list[bytes]) -> None:
-        self._close_block(out)
+        while self._open is not None:  # (closing a call may release held text, which opens a block)
+            self._close_block(out)
         self._held_space = ""
         call.id = call.id or self._new_tool_id()
         block = {"type": "tool_use", "id": call.id, "name": self._names.client(call.name or ""), "input": {}}
@@ -327,6 +361,13 @@ class StreamTranslator:
         self._send_arguments(call, out)
 
     def _send_arguments(self, call: ToolCall, out: list[bytes]) -> None:
+        if call.shape is None:
+            head = "".join(call.waiting).lstrip()
+            if not head:
+                return
+            call.shape = "object" if head[0] == "{" else "other"
+        if call.shape == "other":
+            return
         for fragment in call.waiting:
             self._output_chars += len(fragment)
             out.append(self._delta({"type": "input_json_delta", "partial_json": fragment}))
@@ -349,10 +390,17 @@ class StreamTranslator:
             out.append(self._delta({"type": "signature_delta", "signature": self._signature or UNSIGNED}))
             self._signature = None
         elif self._open == "tool_use" and self._active is not None:
-            self._active.state = "closed"
-            self._active = None
+            call, self._active = self._active, None
+            if call.shape == "other":
+                decoded = parse_arguments("".join(call.waiting))
+                if decoded:
+                    out.append(self._delta({"type": "input_json_delta", "partial_json": json.dumps(decoded)}))
+            call.state = "closed"
         out.append(sse.encode("content_block_stop", {"type": "content_block_stop", "index": self._index}))
         self._open = None
+        held, self._held_content = self._held_content, []
+        for kind, text in held:
+            self._content(kind, text, out)
 
     def _final_usage(self) -> dict[str, int]:
         if self._upstream_usage is not None:

@@ -49,8 +49,11 @@ def translate_tools(tools: list[dict[str, Any]], names: ToolNames) -> tuple[list
     kept: cache_control, defer_loading, eager_input_streaming, input_examples,
     allowed_callers and strict are Anthropic's (strict would also make OpenAI
     reject most of Claude Code's schemas)."""
-    functions, dropped = [], []
+    functions, dropped, seen = [], [], set()
     for tool in tools:
+        if tool["name"] in seen:
+            continue  # (a tool added mid-conversation that was already offered)
+        seen.add(tool["name"])
         if is_server_tool(tool):
             dropped.append(f"{tool.get('name', '?')} ({tool['type']})")
             continue
@@ -72,9 +75,11 @@ def clean_schema(schema: Any) -> Any:
     return schema
 
 
-def translate_tool_choice(choice: dict[str, Any] | None, names: ToolNames) -> dict[str, Any]:
+def translate_tool_choice(choice: dict[str, Any] | None, names: ToolNames, offered: set[str]) -> dict[str, Any]:
     """Request fields for tool_choice; only call when tools are sent (OpenAI
-    rejects tool_choice and parallel_tool_calls without tools)."""
+    rejects tool_choice and parallel_tool_calls without tools). A choice naming
+    a tool that was left out (a server tool) is dropped: the upstream would
+    reject a function it was not given."""
     if not choice:
         return {}
     fields: dict[str, Any] = {}
@@ -83,7 +88,7 @@ def translate_tool_choice(choice: dict[str, Any] | None, names: ToolNames) -> di
         fields["tool_choice"] = "auto"
     elif kind == "any":
         fields["tool_choice"] = "required"
-    elif kind == "tool":
+    elif kind == "tool" and names.upstream(choice["name"]) in offered:
         fields["tool_choice"] = {"type": "function", "function": {"name": names.upstream(choice["name"])}}
     elif kind == "none":
         fields["tool_choice"] = "none"

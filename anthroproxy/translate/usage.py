@@ -25,10 +25,13 @@ CHARS_PER_TOKEN = 4
 
 def stop_reason(finish_reason: str | None, *, tool_calls: bool = False) -> str:
     """Anthropic's stop_reason. When tool calls were made, only a token limit or
-    a content filter overrides tool_use (Gemini says "stop" after tool calls)."""
+    a content filter overrides tool_use (Gemini says "stop" after tool calls);
+    "tool_calls" without any call is a plain end_turn."""
     reason = STOP_REASONS.get(finish_reason or "stop", "end_turn")
     if tool_calls and reason == "end_turn":
         return "tool_use"
+    if not tool_calls and reason == "tool_use":
+        return "end_turn"  # no tool_use block to act on
     return reason
 
 

@@ -15,14 +15,17 @@ from ..errors import InvalidRequest
 
 ROLES = ("user", "assistant", "system")
 
-# Records of work done at Anthropic (server tools, uploads): accepted in the
-# history and passed over, since an OpenAI backend can neither run nor read them.
+# Records of work done at Anthropic (server tools, uploads, advisor and
+# fallback echoes): accepted in the history and passed over, since an OpenAI
+# backend can neither run nor read them. Assistant and system turns also pass
+# over block types newer than this list (clients echo whatever the API sent);
+# a user turn with an unknown type is a 400, as at Anthropic.
 PASSED_OVER = (
     "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
     "bash_code_execution_tool_result", "text_editor_code_execution_tool_result", "tool_search_tool_result",
-    "container_upload", "mcp_tool_use", "mcp_tool_result",
+    "container_upload", "mcp_tool_use", "mcp_tool_result", "mcp_tool_listing", "advisor_tool_result", "fallback",
 )
-USER_BLOCKS = ("text", "image", "document", "search_result", "tool_result")
+USER_BLOCKS = ("text", "image", "document", "search_result", "tool_result", "mid_conv_system")
 ASSISTANT_BLOCKS = ("text", "thinking", "redacted_thinking", "tool_use", "compaction")
 TOOL_RESULT_BLOCKS = ("text", "image", "document", "search_result", "tool_reference")
 IMAGE_SOURCES = ("base64", "url")
@@ -161,12 +164,18 @@ def validate_message(message: Any, path: str) -> None:
         raise fail(f"{path}.role", "field required")
     role = message["role"]
     require_one_of(role, ROLES, f"{path}.role")
+    if role == "system":
+        # Claude Code's mid-conversation system turns may carry only output_config, or
+        # tool_addition / tool_removal blocks besides text.
+        if message.get("content") is not None:
+            validate_content(message["content"], f"{path}.content", ("text", "tool_addition"), lenient=True)
+        return
     if "content" not in message:
         raise fail(f"{path}.content", "field required")
-    if role == "system":
-        validate_text_content(message["content"], f"{path}.content")
+    if role == "user":
+        validate_content(message["content"], f"{path}.content", USER_BLOCKS)
     else:
-        validate_content(message["content"], f"{path}.content", USER_BLOCKS if role == "user" else ASSISTANT_BLOCKS)
+        validate_content(message["content"], f"{path}.content", ASSISTANT_BLOCKS, lenient=True)
 
 
 def validate_text_content(content: Any, path: str) -> None:
@@ -183,22 +192,27 @@ def validate_text_content(content: Any, path: str) -> None:
         validate_text_block(block, block_path)
 
 
-def validate_content(content: Any, path: str, allowed: tuple[str, ...]) -> None:
+def validate_content(content: Any, path: str, allowed: tuple[str, ...], *, lenient: bool = False) -> None:
     if isinstance(content, str):
         return
     if not isinstance(content, list):
         raise fail(path, f"expected a string or an array of content blocks, got {describe(content)}")
     for i, block in enumerate(content):
-        validate_block(block, f"{path}.{i}", allowed)
+        validate_block(block, f"{path}.{i}", allowed, lenient=lenient)
 
 
-def validate_block(block: Any, path: str, allowed: tuple[str, ...]) -> None:
+KNOWN_BLOCKS = {*USER_BLOCKS, *ASSISTANT_BLOCKS, "tool_reference", "tool_addition", "tool_removal"}
+
+
+def validate_block(block: Any, path: str, allowed: tuple[str, ...], *, lenient: bool = False) -> None:
+    """``lenient``: a type this proxy does not know is passed over, not refused."""
     block_type = _block_type(block, path)
     if block_type in PASSED_OVER:
         return
     if block_type not in allowed:
-        known = block_type in (*USER_BLOCKS, *ASSISTANT_BLOCKS, "tool_reference")
-        problem = "is not allowed here" if known else "is not supported"
+        if lenient and block_type not in KNOWN_BLOCKS - {"tool_removal"}:
+            return
+        problem = "is not allowed here" if block_type in KNOWN_BLOCKS else "is not supported"
         raise fail(f"{path}.type", f"content block type {block_type!r} {problem}")
     VALIDATORS[block_type](block, path)
 
@@ -228,7 +242,21 @@ def validate_document(block: dict, path: str) -> None:
 def validate_search_result(block: dict, path: str) -> None:
     require_str(block.get("source"), f"{path}.source")
     require_str(block.get("title"), f"{path}.title")
-    validate_content(block.get("content"), f"{path}.content", ("text",))
+    if not isinstance(block.get("content"), list):
+        raise fail(f"{path}.content", f"expected an array of text blocks, got {describe(block.get('content'))}")
+    validate_content(block["content"], f"{path}.content", ("text",))
+
+
+def validate_mid_conv_system(block: dict, path: str) -> None:
+    validate_text_content(block.get("content"), f"{path}.content")
+
+
+def validate_tool_addition(block: dict, path: str) -> None:
+    """``{"tool": {"type": "tool_definition", "definition": {name, input_schema...}}}``:
+    a tool Claude Code adds in the middle of a conversation."""
+    tool = require_object(block.get("tool"), f"{path}.tool")
+    definition = require_object(tool.get("definition"), f"{path}.tool.definition")
+    require_str(definition.get("name"), f"{path}.tool.definition.name", non_empty=True)
 
 
 def validate_tool_result(block: dict, path: str) -> None:
@@ -311,4 +339,6 @@ VALIDATORS = {
     "redacted_thinking": validate_redacted_thinking,
     "compaction": validate_compaction,
     "tool_reference": validate_tool_reference,
+    "mid_conv_system": validate_mid_conv_system,
+    "tool_addition": validate_tool_addition,
 }

@@ -164,3 +164,39 @@ async def test_server_tools_are_left_out_with_one_warning(proxy, fake, caplog):
     assert [t["function"]["name"] for t in fake.requests[-1].json["tools"]] == ["get_weather"]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "web_search (web_search_20250305), bash (bash_20250124)" in warnings[0]
+
+
+async def test_a_refusal_that_the_retry_does_not_cure_is_not_remembered(nursery, fake):
+    proxy = await start_proxy(nursery, fake, default_model="picky")
+    history = [{"role": "user", "content": "x"},
+               {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"},
+                                                 {"type": "text", "text": "y"}]},
+               {"role": "user", "content": "z"}]
+    fake.queue(Reply.error(400, "'reasoning_content' was unexpected"), Reply.error(400, "something else is wrong"))
+    with pytest.raises(anthropic.BadRequestError):
+        await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=history))
+    fake.queue(Reply.json(completion("ok")))
+    await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=history))
+    assert "reasoning_content" in fake.requests[-1].json["messages"][1]  # still sent
+
+
+async def test_reasoning_effort_refused_by_a_non_reasoning_gpt_5_model(nursery, fake):
+    proxy = await start_proxy(nursery, fake, default_model="gpt-5-chat-latest")
+    fake.queue(Reply.error(400, "Unsupported parameter: 'reasoning_effort' is not supported with this model."),
+               Reply.json(completion("one")), Reply.json(completion("two")))
+    ask = lambda: sdk(proxy).messages.create(  # noqa: E731
+        model="claude-x", max_tokens=20, thinking={"type": "enabled", "budget_tokens": 2048},
+        messages=[{"role": "user", "content": "q"}])
+    assert (await in_thread(ask)).content[0].text == "one"
+    assert (await in_thread(ask)).content[0].text == "two"
+    assert [r.json.get("reasoning_effort") for r in fake.requests] == ["low", None, None]
+
+
+async def test_create_with_thinking_returns_the_thinking_block_first(proxy, fake):
+    fake.queue(Reply.json(completion("4", reasoning_content="2 plus 2.")))
+    message = await in_thread(lambda: sdk(proxy).messages.create(
+        model="claude-x", max_tokens=50, thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "2+2?"}]))
+    thinking, text = message.content
+    assert (thinking.type, thinking.thinking, text.text) == ("thinking", "2 plus 2.", "4")
+    assert isinstance(thinking.signature, str) and thinking.signature

@@ -2,7 +2,7 @@ import pytest
 
 from anthroproxy.translate.capabilities import Capabilities, CapabilitiesError, CapabilityTable
 from anthroproxy.translate.messages import NO_RESULT
-from anthroproxy.translate.request import reasoning_effort, strip_reasoning, to_openai
+from anthroproxy.translate.request import reasoning_effort, to_openai
 from anthroproxy.translate.tools import ToolNames
 
 # Every key a Chat Completions request may carry (openai-python, completion_create_params.py).
@@ -460,12 +460,3 @@ def test_deepseek_gets_reasoning_on_every_tool_call_turn():
     assert out[1]["reasoning_content"] == ""
     assert "reasoning_content" not in out[3]
     assert "reasoning_content" not in translate(request(messages=messages), "gpt-4o")["messages"][1]
-
-
-def test_strip_reasoning():
-    messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": [thinking("t"), tool_use("a")]},
-                {"role": "user", "content": [tool_result("a")]}]
-    payload = translate(request(messages=messages))
-    assert strip_reasoning(payload) is True
-    assert "reasoning" not in repr(payload)
-    assert strip_reasoning(payload) is False

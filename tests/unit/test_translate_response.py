@@ -31,10 +31,11 @@ def test_text_completion():
 
 @pytest.mark.parametrize(
     ("finish", "stop_reason"),
-    [("stop", "end_turn"), ("length", "max_tokens"), ("tool_calls", "tool_use"), ("function_call", "tool_use"),
-     ("content_filter", "refusal"), (None, "end_turn"), ("something_new", "end_turn")],
+    [("stop", "end_turn"), ("length", "max_tokens"), ("content_filter", "refusal"), (None, "end_turn"),
+     ("something_new", "end_turn"), ("tool_calls", "end_turn"), ("function_call", "end_turn")],
 )
 def test_finish_reasons(finish, stop_reason):
+    # (tool_calls without any call: there is no tool_use block to act on)
     assert translate(completion("x", finish=finish))["stop_reason"] == stop_reason
 
 
@@ -147,3 +148,9 @@ def test_think_tags_in_content_are_split():
         {"type": "text", "text": "answer"},
     ]
     assert translate(completion("a <think> b"))["content"] == [{"type": "text", "text": "a <think> b"}]
+
+
+def test_reasoning_in_a_field_and_in_think_tags_gives_one_thinking_block_and_whitespace_no_block():
+    out = translate(completion("<think>plan</think>answer", reasoning_content="plan"))
+    assert [b["type"] for b in out["content"]] == ["thinking", "text"]
+    assert translate(completion("\n\n"))["content"] == []

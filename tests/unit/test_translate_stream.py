@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError
-from anthroproxy.fake_upstream import chunk, sse_frames, text_chunks, usage
+from anthroproxy.fake_upstream import chunk, completion, sse_frames, text_chunks, tool_call_chunks, usage
+from anthroproxy.translate.response import from_openai, parse_arguments
 from anthroproxy.translate.stream import StreamRelay, StreamTranslator
 from anthroproxy.translate.tools import ToolNames
 from tests.helpers import check_grammar, parse_events, text_of
@@ -50,6 +51,69 @@ def test_golden_transcript_at_every_split_point(name):
         out, r = run(upstream, [cut])
         assert r.error is None
         assert out == expected, f"split at byte {cut}"
+
+
+U = "anthroproxy-unsigned"
+# What each golden stream means, written by hand from the upstream transcript (not
+# from the proxy's output): the finished blocks, stop reason and usage a client sees.
+MEANING = {
+    "openai_text": ([{"type": "text", "text": "Bonjour \u00e0 tous \u2028 \U0001f600!\nLine two."}], "end_turn",
+                    (226, 9, 1024)),
+    "openrouter_text": ([{"type": "text", "text": "Sure, done."}], "end_turn", (42, 3, 0)),
+    "llamacpp_no_usage": ([{"type": "text", "text": "Twelve chars"}], "max_tokens", (7, 3, 0)),
+    "openai_parallel_tools": ([
+        {"type": "text", "text": "I'll check both."},
+        {"type": "tool_use", "id": "call_Ab1", "name": "Bash", "input": {"command": "ls -la /tmp"}},
+        {"type": "tool_use", "id": "call_Cd2", "name": "Read", "input": {"path": "README.md", "limit": 20}},
+    ], "tool_use", (388, 41, 512)),
+    "deepseek_reasoning_tool": ([
+        {"type": "thinking", "thinking": "The user wants the date.\nUse Bash.", "signature": U},
+        {"type": "text", "text": "Checking the date."},
+        {"type": "tool_use", "id": "call_00_x1", "name": "Bash", "input": {"command": "date +%F"}},
+    ], "tool_use", (80, 60, 1920)),
+    "openrouter_reasoning": ([
+        {"type": "thinking", "thinking": "Let me think.", "signature": "EqQBCgIYAhIM"},
+        {"type": "text", "text": "Forty-two."},
+    ], "end_turn", (30, 12, 0)),
+    "vllm_reasoning_tool": ([
+        {"type": "thinking", "thinking": "Need weather.", "signature": U},
+        {"type": "tool_use", "id": "chatcmpl-tool-9f", "name": "get_weather", "input": {"city": "Paris", "unit": "c"}},
+    ], "tool_use", (150, 40, 0)),
+    "ollama_reasoning_tools": ([
+        {"type": "thinking", "thinking": "Two files to read.", "signature": U},
+        {"type": "tool_use", "id": "call_k1", "name": "Read", "input": {"path": "a.py"}},
+        {"type": "tool_use", "id": "call_k2", "name": "Read", "input": {"path": "b.py"}},
+    ], "tool_use", (77, 33, 0)),
+    "llamacpp_think_tags": ([
+        {"type": "thinking", "thinking": "Simple sum: 2+2.", "signature": U},
+        {"type": "text", "text": "The answer is 4."},
+    ], "end_turn", (7, 8, 0)),  # no usage sent: 32 characters, about 8 tokens
+    "gemini_no_index": ([
+        {"type": "text", "text": "Looking up both."},
+        {"type": "tool_use", "id": "toolu_golden_1", "name": "search", "input": {"q": "trio"}},
+        {"type": "tool_use", "id": "toolu_golden_2", "name": "search", "input": {"q": "h11"}},
+    ], "tool_use", (100, 20, 0)),
+    "interleaved_tools": ([
+        {"type": "tool_use", "id": "call_i0", "name": "first", "input": {"a": 1}},
+        {"type": "tool_use", "id": "call_i1", "name": "second", "input": {"b": 2}},
+    ], "tool_use", (7, 4, 0)),
+}
+
+
+def test_every_golden_has_a_meaning():
+    assert sorted(MEANING) == sorted(GOLDEN) == sorted(p.stem for p in DATA.glob("*.sse"))
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_transcript_means_what_the_upstream_said(name):
+    expected_blocks, stop, (input_tokens, output_tokens, cached) = MEANING[name]
+    events = parse_events((DATA / f"{name}.expected").read_bytes())
+    check_grammar(events)
+    assert blocks(events) == expected_blocks
+    usage = events[-2][1]["usage"]
+    assert events[-2][1]["delta"]["stop_reason"] == stop
+    assert (usage["input_tokens"], usage["output_tokens"], usage["cache_read_input_tokens"]) == (
+        input_tokens, output_tokens, cached)
 
 
 @pytest.mark.parametrize("name", GOLDEN)
@@ -316,10 +380,49 @@ def test_whitespace_alone_opens_no_block_but_is_kept_before_text():
     assert blocks(events)[1]["text"] == "\ntext"
 
 
-def test_text_in_the_middle_of_a_call_closes_it_and_late_fragments_are_counted():
-    events, r = translate([call(0, "a", "t", '{"x":'), chunk({"content": "oops"}), call(0, None, None, " 1}")])
-    assert [p["content_block"]["type"] for n, p in events if n == "content_block_start"] == ["tool_use", "text"]
+@pytest.mark.parametrize("interruption", [{"content": "aside"}, {"reasoning_content": "aside"}])
+def test_text_or_reasoning_in_the_middle_of_a_call_waits_for_the_call(interruption):
+    events, r = translate([call(0, "a", "t", '{"x":'), chunk(interruption), call(0, None, None, " 1}")])
+    first, second = blocks(events)
+    assert first == {"type": "tool_use", "id": "a", "name": "t", "input": {"x": 1}}
+    assert (second.get("text") or second.get("thinking")) == "aside"
+    assert r.translator.dropped_fragments == 0
+
+
+def test_fragments_for_a_call_already_closed_are_counted():
+    events, r = translate([call(0, "a", "t", "{}"), call(1, "b", "u", "{}"), call(0, None, None, '{"late": 1}')])
+    assert [b["input"] for b in blocks(events)] == [{}, {}]
     assert r.translator.dropped_fragments == 1
+
+
+def test_an_index_reused_without_ids_is_a_new_call_and_matches_the_json_path():
+    fragments = [call(0, None, "A", '{"a": 1}'), call(0, "", "B", '{"b": 2}'), chunk({}, "tool_calls")]
+    events, _ = translate(fragments)
+    assert [(b["name"], b["input"]) for b in blocks(events)] == [("A", {"a": 1}), ("B", {"b": 2})]
+
+
+def test_an_id_arriving_after_the_name_is_the_same_call():
+    events, _ = translate([call(0, None, "A", '{"a":'), call(0, "call_late", None, " 1}"), chunk({}, "tool_calls")])
+    (block,) = blocks(events)
+    assert (block["name"], block["input"]) == ("A", {"a": 1}) and block["id"] == "toolu_golden_1"
+    events, _ = translate([call(None, None, "A", '{"a":'), call(None, "call_late", None, " 1}")])
+    assert [(b["name"], b["input"]) for b in blocks(events)] == [("A", {"a": 1})]
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    (['"{\\"c\\": ', '1}"'], {"c": 1}), (["nu", "ll"], {}), (["  ", '  {"d": 2}'], {"d": 2}), (["[1]"], {})])
+def test_arguments_that_are_not_an_object_are_decoded_as_the_json_path_does(arguments, expected):
+    fragments = [call(0, "a", "t", arguments[0])] + [call(0, None, None, piece) for piece in arguments[1:]]
+    events, _ = translate([*fragments, chunk({}, "tool_calls")])
+    assert blocks(events)[0]["input"] == expected
+    assert parse_arguments("".join(arguments)) == expected
+
+
+def test_reasoning_in_a_field_and_in_think_tags_is_reported_once():
+    events, _ = translate([chunk({"reasoning_content": "plan", "content": "<think>plan</think>"}),
+                           chunk({"content": "answer"}), chunk({}, "stop")])
+    assert [(b["type"], b.get("text") or b.get("thinking")) for b in blocks(events)] == [
+        ("thinking", "plan"), ("text", "answer")]
 
 
 def test_think_tags_split_across_chunks():
@@ -333,3 +436,40 @@ def test_reasoning_details_alone_and_their_signature():
     details = [{"type": "reasoning.text", "text": "deep", "signature": "sig-1"}]
     events, _ = translate([chunk({"reasoning_details": details}), chunk({"content": "x"}), chunk({}, "stop")])
     assert blocks(events)[0] == {"type": "thinking", "thinking": "deep", "signature": "sig-1"}
+
+
+def random_answer(rng: random.Random) -> tuple[str, str, list[tuple[str, str, dict]]]:
+    reasoning = rng.choice(["", "think " * rng.randint(1, 5)])
+    text = rng.choice(["", "Sure. ", "Here \u2028 it is: \U0001f600 "])
+    calls = [(f"call_{i}", rng.choice(["Bash", "Read", "mcp__s.x__t"]),
+              {"k": rng.choice([1, "v", [1, {"d": None}], 'q"uote}']), "n": i}) for i in range(rng.randint(0, 3))]
+    return reasoning, text, calls
+
+
+def as_chunks(rng: random.Random, reasoning: str, text: str, calls, names: ToolNames) -> list[dict]:
+    def pieces(value: str) -> list[str]:
+        cuts = sorted(rng.sample(range(1, len(value)), min(len(value) - 1, rng.randint(0, 4)))) if len(value) > 1 else []
+        return [value[a:b] for a, b in zip([0, *cuts], [*cuts, len(value)])]
+
+    chunks = [chunk({"role": "assistant", "content": None})]
+    chunks += [chunk({"reasoning_content": p}) for p in pieces(reasoning)] if reasoning else []
+    chunks += [chunk({"content": p}) for p in pieces(text)] if text else []
+    for index, (call_id, name, arguments) in enumerate(calls):
+        chunks += tool_call_chunks(index, call_id, names.upstream(name), pieces(json.dumps(arguments)))
+    chunks.append(chunk({}, "tool_calls" if calls else "stop"))
+    return chunks
+
+
+def test_random_answers_stream_to_the_same_blocks_as_their_json_form():
+    rng = random.Random(20261124)
+    for _ in range(300):
+        reasoning, text, calls = random_answer(rng)
+        names = ToolNames()
+        events, _ = translate(as_chunks(rng, reasoning, text, calls, names), names=names)
+        upstream_calls = [{"id": i, "type": "function", "function": {"name": names.upstream(n), "arguments": json.dumps(a)}}
+                          for i, n, a in calls]
+        message = from_openai(completion(text or None, reasoning_content=reasoning or None,
+                                         tool_calls=upstream_calls or None, finish="tool_calls" if calls else "stop"),
+                              model="m", message_id="msg", names=names)
+        assert blocks(events) == message["content"]
+        assert events[-2][1]["delta"]["stop_reason"] == message["stop_reason"]

@@ -49,7 +49,7 @@ def with_(**changes):
         ),
         (
             with_(messages=[{"role": "system", "content": [{"type": "image"}]}]),
-            "messages.0.content.0.type: expected 'text', got 'image'",
+            "messages.0.content.0.type: content block type 'image' is not allowed here",
         ),
         (with_(system=5), "system: expected a string or an array of text blocks, got a number"),
         (with_(system=[{"type": "text", "text": 1}]), "system.0.text: expected a string, got a number"),
@@ -155,3 +155,46 @@ def test_claude_code_shaped_history_is_valid():
                 {"type": "search_result", "source": "s", "title": "t", "content": [{"type": "text", "text": "r"}]}]}]},
         ],
     ))
+
+
+TOOL_ADDITION = {"type": "tool_addition", "tool": {"type": "tool_definition", "definition": {
+    "name": "mcp__late__tool", "description": "d", "input_schema": {"type": "object"}}}}
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        # Claude Code's mid-conversation tool changes and per-turn effort
+        [{"role": "user", "content": "x"},
+         {"role": "system", "content": [{"type": "text", "text": "tools changed"}, TOOL_ADDITION,
+                                        {"type": "tool_removal", "tool_name": "Old"}]}],
+        [{"role": "user", "content": "x"}, {"role": "system", "output_config": {"effort": "high"}}],
+        [{"role": "user", "content": "x"}, {"role": "system", "content": [{"type": "some_future_block"}]}],
+        # newer echo blocks and unknown future blocks in assistant turns are passed over
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": [
+            {"type": "advisor_tool_result", "content": {}}, {"type": "fallback"}, {"type": "mcp_tool_listing"},
+            {"type": "some_future_block", "data": 1}, {"type": "text", "text": "ok"}]}],
+        [{"role": "user", "content": [{"type": "mid_conv_system", "content": [{"type": "text", "text": "note"}]}]}],
+    ],
+)
+def test_claude_code_system_turns_and_newer_blocks_are_accepted(messages):
+    validate_request(with_(messages=messages))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (user({"type": "search_result", "source": "s", "title": "t", "content": "abc"}),
+         "messages.0.content.0.content: expected an array of text blocks, got a string"),
+        (user({"type": "tool_result", "tool_use_id": "t", "content": [
+            {"type": "search_result", "source": "s", "title": "t", "content": "abc"}]}),
+         "messages.0.content.0.content.0.content: expected an array of text blocks"),
+        (with_(messages=[{"role": "system", "content": [{"type": "tool_addition", "tool": {}}]}]),
+         "messages.0.content.0.tool.definition: expected an object, got null"),
+        (with_(messages=[{"role": "system", "content": [{"type": "image"}]}]),
+         "messages.0.content.0.type: content block type 'image' is not allowed here"),
+        (user({"type": "some_future_block"}), "messages.0.content.0.type: content block type 'some_future_block' is not supported"),
+    ],
+)
+def test_shapes_that_would_crash_the_translator_are_400s(body, message):
+    check(body, message)
