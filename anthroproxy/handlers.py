@@ -25,7 +25,8 @@ from .server.connection import Responder
 from .translate.fallback import leave_out, refused_field
 from .translate.request import Translation, to_openai
 from .translate.response import from_openai
-from .translate.stream import StreamRelay, StreamTranslator
+from .translate.relay import StreamRelay
+from .translate.stream import StreamTranslator
 from .translate.usage import estimate_prompt_tokens
 from .translate.validate import validate_request
 from .upstream import Upstream, client_key, upstream_errors

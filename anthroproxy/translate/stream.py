@@ -37,8 +37,7 @@ OpenRouter passed along, or reasoning.UNSIGNED.
 
 The first chunk that is not an error commits the response (message_start);
 an error before that is raised so the handler can still answer with an HTTP
-status. ``StreamRelay`` puts the SSE decoder and JSON parsing in front, so the
-whole path is bytes in, bytes out: any chunking of the input gives the same output.
+status. ``StreamRelay`` (relay.py) puts the SSE decoder and JSON parsing in front.
 
 Usage arrives, if at all, in a chunk after the finish_reason (``include_usage``),
 so message_delta is only written at the end ([DONE] or end of input). A backend
@@ -54,66 +53,12 @@ from .. import ids, sse
 from ..errors import ProxyError, UpstreamProtocolError, upstream_error_from_payload
 from .reasoning import UNSIGNED, ThinkTagSplitter, reasoning_of
 from .response import message_text, parse_arguments
+from .toolcalls import ToolCall
 from .tools import ToolNames
 from .usage import anthropic_usage, estimate_tokens, stop_reason
 
 PING = sse.encode("ping", {"type": "ping"})
 MESSAGE_STOP = sse.encode("message_stop", {"type": "message_stop"})
-
-
-class JsonEnd:
-    """Notices when streamed JSON text closes its outermost object, array or string."""
-
-    __slots__ = ("depth", "in_string", "escaped", "complete")
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.in_string = False
-        self.escaped = False
-        self.complete = False
-
-    def feed(self, text: str) -> None:
-        for char in text:
-            if self.in_string:
-                if self.escaped:
-                    self.escaped = False
-                elif char == "\\":
-                    self.escaped = True
-                elif char == '"':
-                    self.in_string = False
-                    if self.depth == 0:
-                        self.complete = True
-            elif char == '"':
-                self.in_string = True
-            elif char in "{[":
-                self.depth += 1
-            elif char in "}]":
-                self.depth -= 1
-                if self.depth == 0:
-                    self.complete = True
-
-
-class ToolCall:
-    __slots__ = ("id", "upstream_id", "name", "waiting", "state", "json", "shape")
-
-    def __init__(self) -> None:
-        self.id: str | None = None  # the id the client sees
-        self.upstream_id: str | None = None  # the id the backend gave, if any
-        self.name: str | None = None
-        self.waiting: list[str] = []  # argument fragments not sent yet
-        self.state = "waiting"  # waiting -> open -> closed
-        self.json = JsonEnd()
-        # "object" arguments stream as they come; any other JSON ("\"{...}\""
-        # encoded twice, null) is held and sent decoded at the end, as from_openai does.
-        self.shape: str | None = None
-
-    def starts_new_call(self, call_id: str | None, name: str | None) -> bool:
-        """Does a fragment for this call's index begin another call?"""
-        if call_id and self.upstream_id and call_id != self.upstream_id:
-            return True
-        # A backend that numbers every call 0 and gives no ids: a name after a finished call.
-        finished = self.state == "closed" or self.json.complete
-        return bool(name and self.name and not call_id and self.upstream_id is None and finished)
 
 
 class StreamTranslator:
@@ -421,69 +366,3 @@ def _text_delta(index: int, text: str) -> bytes:
         'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
         '"delta":{"type":"text_delta","text":%s}}\n\n' % (index, json.dumps(text, ensure_ascii=False))
     ).encode()
-
-
-class StreamRelay:
-    """Upstream SSE bytes -> Anthropic SSE bytes.
-
-    ``feed`` and ``finish`` return what to write to the client (possibly b"").
-    They never raise for what the upstream sent: a fault sets ``error`` (a
-    ProxyError) after returning any output that came before it, so nothing
-    already translated is lost. ``done`` turns true at ``data: [DONE]`` or on an
-    error; the caller then stops reading. ``finish`` at end of input reports an
-    error if the upstream never said it was done (no [DONE], no finish_reason):
-    a cut stream is a failure, not a short answer.
-    """
-
-    def __init__(self, translator: StreamTranslator) -> None:
-        self.translator = translator
-        self.done = False
-        self.error: ProxyError | None = None
-        self._decoder = sse.Decoder()
-
-    def feed(self, data: bytes) -> bytes:
-        if self.done:
-            return b""
-        out: list[bytes] = []
-        try:
-            self._events(self._decoder.feed(data), out)
-        except sse.SSEError as exc:
-            self._fault(UpstreamProtocolError(f"the upstream stream is malformed: {exc}"))
-        except ProxyError as exc:
-            self._fault(exc)
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        out: list[bytes] = []
-        try:
-            if not self.done:
-                self._events(self._decoder.flush(), out)
-            if self.error is None and not self.done and not self.translator.saw_finish:
-                raise UpstreamProtocolError("the upstream stream ended before [DONE] or a finish_reason")
-            if self.error is None:
-                out.append(self.translator.finish())
-        except ProxyError as exc:
-            self._fault(exc)
-        return b"".join(out)
-
-    def fail(self, error: ProxyError) -> bytes:
-        return self.translator.fail(error)
-
-    def _fault(self, error: ProxyError) -> None:
-        self.error = error
-        self.done = True
-
-    def _events(self, events: list[sse.Event], out: list[bytes]) -> None:
-        for event in events:
-            if event.data == "[DONE]":
-                self.done = True
-                return
-            try:
-                chunk = json.loads(event.data)
-            except ValueError:
-                raise UpstreamProtocolError(
-                    f"the upstream sent a stream chunk that is not JSON: {event.data[:200]!r}"
-                ) from None
-            if event.event == "error" and isinstance(chunk, dict) and not chunk.get("error"):
-                chunk = {"error": chunk}
-            out.append(self.translator.feed(chunk))

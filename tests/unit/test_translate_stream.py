@@ -11,7 +11,8 @@ import pytest
 from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError
 from anthroproxy.fake_upstream import chunk, completion, sse_frames, text_chunks, tool_call_chunks, usage
 from anthroproxy.translate.response import from_openai, parse_arguments
-from anthroproxy.translate.stream import StreamRelay, StreamTranslator
+from anthroproxy.translate.relay import StreamRelay
+from anthroproxy.translate.stream import StreamTranslator
 from anthroproxy.translate.tools import ToolNames
 from tests.helpers import check_grammar, parse_events, text_of
 

@@ -1,0 +1,95 @@
+"""What the server knows across connections: the Server handle given to
+embedders, and the state the drain works on."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import trio
+
+from ..config import Config
+from ..upstream import Upstream
+from .connection import Interrupter
+
+
+@dataclass(eq=False)
+class Server:
+    """What ``serve`` reports through ``task_status.started``."""
+
+    host: str
+    ports: tuple[int, ...]
+    _shutdown: trio.Event = field(default_factory=trio.Event, repr=False)
+    closed: trio.Event = field(default_factory=trio.Event, repr=False)
+
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutdown.is_set()
+
+    def shutdown(self) -> None:
+        """Begin a graceful drain; ``serve`` returns when it is over."""
+        self._shutdown.set()
+
+
+class ServerState:
+    def __init__(self, config: Config, upstream: Upstream) -> None:
+        self.config = config
+        self.upstream = upstream
+        self.started_at = trio.current_time()
+        self.draining = False
+        self.draining_over = False  # the grace period has run out
+        self.active_connections = 0
+        self.idle_scopes: set[trio.CancelScope] = set()
+        self.interrupters: set[Interrupter] = set()  # one per request in a handler
+        self._all_closed = trio.Event()
+
+    def connection_opened(self) -> None:
+        self.active_connections += 1
+
+    def connection_closed(self) -> None:
+        self.active_connections -= 1
+        if self.active_connections == 0:
+            self._all_closed.set()
+
+    async def wait_all_closed(self) -> None:
+        if self.active_connections:
+            self._all_closed = trio.Event()
+            await self._all_closed.wait()
+
+    @contextlib.contextmanager
+    def idle(self) -> Iterator[None]:
+        """A wait for the next request on a keep-alive connection: a drain ends it."""
+        with trio.CancelScope() as scope:
+            if self.draining:
+                scope.cancel()
+            self.idle_scopes.add(scope)
+            try:
+                yield
+            finally:
+                self.idle_scopes.discard(scope)
+
+    @contextlib.contextmanager
+    def request(self) -> Iterator[Interrupter]:
+        interrupter = Interrupter()
+        if self.draining_over:
+            interrupter.interrupt()
+        self.interrupters.add(interrupter)
+        try:
+            yield interrupter
+        finally:
+            self.interrupters.discard(interrupter)
+
+    def begin_drain(self) -> None:
+        self.draining = True
+        for scope in list(self.idle_scopes):
+            scope.cancel()
+
+    def interrupt_requests(self) -> None:
+        self.draining_over = True
+        for interrupter in list(self.interrupters):
+            interrupter.interrupt()
