@@ -7,6 +7,7 @@ setting (one line naming it, no traceback), 1 when the port cannot be bound.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import sys
 from typing import Sequence
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"anthroproxy: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
+    raise_open_files_limit()
     failure: list[OSError] = []
     trio.run(run, config, failure)
     if failure:
@@ -58,6 +60,15 @@ async def stop_on_signals(signals, server: Server, everything: trio.CancelScope)
             return
         log.info("%s received: draining", signal.Signals(signum).name)
         server.shutdown()
+
+
+def raise_open_files_limit() -> None:
+    """Each stream holds two sockets (client and upstream); the usual soft limit
+    of 1024 open files would cap the proxy near 500 streams."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.debug("open files limit raised from %d to %d", soft, hard)
 
 
 def log_startup(config: Config, server: Server) -> None:

@@ -79,7 +79,9 @@ def error_chunk(message: str, code: int | str | None = None) -> dict:
 
 
 def sse_frames(objects: Iterable[Any], *, done: bool = True) -> list[bytes]:
-    frames = [b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n" for obj in objects]
+    # Compact JSON, as OpenAI, vLLM, Ollama and llama.cpp send it.
+    frames = [b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+              for obj in objects]
     if done:
         frames.append(b"data: [DONE]\n\n")
     return frames

@@ -19,9 +19,9 @@ import trio
 
 from . import ids
 from .config import Config
-from .errors import InvalidRequest, ProxyError, UpstreamHTTPError, redact
+from .errors import InvalidRequest, ProxyError, UpstreamHTTPError, UpstreamTimeout, redact
 from .logs import AccessRecord, log
-from .server.connection import Responder
+from .server.connection import Interrupter, Responder
 from .translate.fallback import leave_out, refused_field
 from .translate.request import Translation, to_openai
 from .translate.response import from_openai
@@ -32,8 +32,10 @@ from .translate.validate import validate_request
 from .upstream import Upstream, client_key, upstream_errors
 
 
-# After [DONE], how long to wait for the upstream's response to end (for connection reuse).
-UPSTREAM_DRAIN_S = 1.0
+# After [DONE], how long to wait for the upstream's response to end, so its
+# connection can be reused. Servers end it at once; the client's next request on
+# this connection waits meanwhile, so the bound is short.
+UPSTREAM_DRAIN_S = 0.25
 
 
 @dataclass(slots=True)
@@ -45,8 +47,11 @@ class RequestContext:
     responder: Responder
     access: AccessRecord
     server_started_at: float
-    # Wraps each wait for the upstream, so a draining server can cut it (Interrupter.guard).
-    guard: Callable[[], ContextManager[None]]
+    # Lets a draining server cut this request's waits for the upstream.
+    interrupter: Interrupter
+
+    def guard(self) -> ContextManager[None]:
+        return self.interrupter.guard()
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -135,7 +140,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], translation:
     response = await send_upstream(ctx, translation)
     try:
         # aclosing: a generator left at [DONE] or on an error is closed now, not at GC.
-        async with aclosing(response.aiter_bytes()) as upstream_bytes:
+        async with aclosing(upstream_body(response)) as upstream_bytes:
             error = await pipe(ctx, upstream_bytes, relay)
             if error is not None:
                 redact(error, ctx.secrets)
@@ -160,23 +165,64 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], translation:
 async def pipe(ctx: RequestContext, upstream_bytes: AsyncIterator[bytes], relay: StreamRelay) -> ProxyError | None:
     """Relay upstream bytes to the client until [DONE], the end, or a fault.
 
-    Only the upstream read is guarded: the drain may cut a wait for the
+    Only the upstream read is interruptible: the drain may cut a wait for the
     upstream, never a write to the client in the middle of a chunk.
     """
-    try:
-        with upstream_errors():
-            while True:
-                with ctx.guard():
+    write = ctx.responder.write
+    silence = Silence(ctx.config.upstream_read_timeout)
+    failure: ProxyError | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(silence.watch, ctx.interrupter)
+        try:  # (errors are caught here: leaving the nursery would wrap them in an ExceptionGroup)
+            with upstream_errors(), ctx.interrupter.relay() as guard:
+                while guard.reason is None:
+                    guard.waiting = True
                     raw = await anext(upstream_bytes, None)
-                if raw is None:
-                    break
-                await ctx.responder.write(relay.feed(raw))
-                if relay.done:
-                    break
-    except ProxyError as exc:
-        return exc
-    await ctx.responder.write(relay.finish())
+                    guard.waiting = False
+                    silence.heard = trio.current_time()
+                    if raw is None:
+                        break
+                    await write(relay.feed(raw))
+                    if relay.done:
+                        break
+                else:
+                    raise guard.reason
+        except ProxyError as exc:
+            failure = exc
+        finally:
+            nursery.cancel_scope.cancel()
+    if failure is not None:
+        return failure
+    await write(relay.finish())
     return relay.error
+
+
+class Silence:
+    """The longest silence tolerated from a streaming upstream. The relay notes
+    when it last heard from it (a clock read per chunk, where httpcore's read
+    timeout costs a deadline set and cleared per read); this task wakes once
+    per period and cuts the wait when the upstream has been quiet too long."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.heard = trio.current_time()
+
+    async def watch(self, interrupter: Interrupter) -> None:
+        while True:
+            remaining = self.heard + self.limit - trio.current_time()
+            if remaining <= 0:
+                interrupter.interrupt(UpstreamTimeout(f"the upstream sent nothing for {self.limit:g} s mid-stream"))
+                return
+            await trio.sleep(remaining)
+
+
+def upstream_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it comes off the wire: streams are requested with
+    ``accept-encoding: identity``, so decoding is needed only if a server
+    compresses anyway."""
+    if response.headers.get("content-encoding", "identity") == "identity":
+        return response.aiter_raw()
+    return response.aiter_bytes()
 
 
 async def read_to_end(upstream_bytes: AsyncIterator[bytes]) -> None:

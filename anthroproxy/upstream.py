@@ -7,10 +7,12 @@ Everything httpx can raise is turned into an UpstreamError here (see
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from typing import Any, Iterator, Mapping
 
 import httpx
+import trio
 
 from . import __version__
 from .config import Config
@@ -26,6 +28,8 @@ MAX_ERROR_BODY_BYTES = 1024 * 1024
 MAX_COMPLETION_BYTES = 64 * 1024 * 1024
 WRITE_TIMEOUT_S = 60.0
 KEEPALIVE_EXPIRY_S = 30.0
+SHARDS = 16
+KEEPALIVE_PER_SHARD = 64
 
 
 @contextlib.contextmanager
@@ -44,28 +48,43 @@ def upstream_errors() -> Iterator[None]:
 
 
 class Upstream:
-    def __init__(self, config: Config, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.url = config.chat_completions_url
+    """Requests are spread round-robin over SHARDS httpx clients, each with its
+    own small pool. httpcore walks its whole pool on every request and every
+    response close, with work quadratic in the pool's size, and closes every
+    idle connection once the pool outgrows max_keepalive_connections; at 128
+    streams one pool spent about a third of the proxy's CPU there and reused
+    almost no connection (bench/README.md)."""
+
+    def __init__(self, config: Config, shards: int = SHARDS) -> None:
+        self.url = httpx.URL(config.chat_completions_url)  # parsed once, not per request
         self.api_key = config.api_key
         # Per target model, optional fields it refused (translate/fallback.py).
         self.refused: dict[str, set[str]] = {}
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=config.upstream_connect_timeout,
-                read=config.upstream_read_timeout,
-                write=WRITE_TIMEOUT_S,
-                pool=config.upstream_connect_timeout,
-            ),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_S),
-            follow_redirects=False,
-            transport=transport,
+        timeout = httpx.Timeout(
+            connect=config.upstream_connect_timeout,
+            read=config.upstream_read_timeout,
+            write=WRITE_TIMEOUT_S,
+            pool=config.upstream_connect_timeout,
         )
+        # Streams: no per-read timeout in httpcore (it sets and clears a trio
+        # deadline on every read); the wait for the response head is bounded
+        # here, and silence mid-stream by the relay's watchdog (handlers.Silence).
+        self._stream_timeout = httpx.Timeout(connect=timeout.connect, read=None, write=timeout.write,
+                                             pool=timeout.pool)
+        self._head_timeout = config.upstream_read_timeout
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_PER_SHARD,
+                              keepalive_expiry=KEEPALIVE_EXPIRY_S)
+        tls = httpx.create_ssl_context()  # one for all shards: loading the CA bundle is slow
+        self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False)
+                        for _ in range(shards)]
+        self._turn = itertools.cycle(self.clients)
 
     async def __aenter__(self) -> Upstream:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
     def headers(self, client_headers: Mapping[str, str], *, stream: bool) -> dict[str, str]:
         headers = {
@@ -80,10 +99,6 @@ class Upstream:
             headers["authorization"] = f"Bearer {key}"
         return headers
 
-    def _request(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool) -> httpx.Request:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        return self.client.build_request("POST", self.url, content=body, headers=self.headers(client_headers, stream=stream))
-
     async def send(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool) -> httpx.Response:
         """Send a completion request; returns the 2xx response with its body
         unread, which the caller must ``aclose()``. Closing it before the end
@@ -91,9 +106,14 @@ class Upstream:
 
         A non-2xx answer raises the mapped UpstreamHTTPError.
         """
-        request = self._request(payload, client_headers, stream=stream)
-        with upstream_errors():
-            response = await self.client.send(request, stream=True)
+        client = next(self._turn)
+        request = client.build_request("POST", self.url, content=_encode(payload),
+                                       headers=self.headers(client_headers, stream=stream),
+                                       timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
+        with upstream_errors(), trio.move_on_after(self._head_timeout) as waited:
+            response = await client.send(request, stream=True)
+        if waited.cancelled_caught:
+            raise UpstreamTimeout(f"the upstream sent no answer within {self._head_timeout:g} s")
         if response.status_code < 300:
             return response
         try:
@@ -119,6 +139,10 @@ class Upstream:
                 f"the upstream answered HTTP {response.status_code} with a body that is not JSON: "
                 f"{body[:200].decode('utf-8', 'replace')!r}"
             ) from None
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode()
 
 
 def client_key(headers: Mapping[str, str]) -> str | None:

@@ -16,6 +16,7 @@ error event in a stream already begun) and close everything.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 import h11
@@ -171,7 +172,7 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
                 responder=responder,
                 access=access,
                 server_started_at=state.started_at,
-                guard=interrupter.guard,
+                interrupter=interrupter,
             )
             failure = await run_handler(conn, handler, ctx)
     except ProxyError as error:
@@ -186,7 +187,8 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
     finally:
         access.status = responder.status
         access.client_gone = conn.client_gone and not responder.ended
-        log.info(access.line(trio.current_time() - started))
+        if log.isEnabledFor(logging.INFO):
+            log.info(access.line(trio.current_time() - started))
     return (
         not conn.client_gone
         and not conn.overflowed

@@ -1,0 +1,374 @@
+"""The benchmark: anthroproxy against a direct connection, measured in one run.
+
+    python bench/run.py               # the full run, a few minutes on 2 cores
+    python bench/run.py --quick       # a smaller sweep, for a first look
+    python bench/run.py --compare "some-proxy --port {port} --upstream {upstream}"
+
+Three processes on loopback: the fake upstream (bench/upstream.py), the proxy
+(``python -m anthroproxy``) and the load driver (bench/driver.py). For each
+concurrency the driver alternates direct and proxied runs (A B A B) with the
+same load. The proxy's CPU time comes from /proc (user + system, its whole
+process tree) and is divided by the content chunks it relayed. Results go to
+bench/results/latest.json, a table on stdout, and a plot if matplotlib is
+installed (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# A fast model's stream: 100 chunks of 16 bytes, 10 ms apart (100 tokens/s).
+SHAPE = "chunks=100;bytes=16;delay=0.01"
+SWEEP = {1: 6, 8: 24, 32: 64, 128: 256}  # concurrency -> requests per run
+QUICK_SWEEP = {1: 3, 32: 32, 128: 128}
+HOLD_STREAMS = 1000
+HOLD_SHAPE = "chunks=30;bytes=16;delay=0.5"
+ANTHROPROXY = "{python} -m anthroproxy --port {port} --target-url {upstream} --log-level INFO"
+# Byte pipes with no HTTP and no translation: what a recv and a send per chunk cost here.
+FLOORS = {loop: "{python} " + str(HERE / "floor.py") + f" {loop} --port {{port}} --upstream-port {{upstream_port}}"
+          for loop in ("trio", "asyncio")}
+FLOOR_SWEEP = {32: 64, 128: 256}
+
+
+# ---- processes -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process exited with {process.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def start_upstream() -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, str(HERE / "upstream.py"), "--port", "0"], stdout=subprocess.PIPE,
+                               text=True)
+    port = int(process.stdout.readline().split()[1])
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def start_proxy(command: str, upstream: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    upstream_port = upstream.rsplit(":", 1)[1].split("/")[0]
+    argv = shlex.split(command.format(python=shlex.quote(sys.executable), port=port, upstream=upstream,
+                                      upstream_port=upstream_port))
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+    wait_for_port(port, process)
+    return process, port
+
+
+def tree(pid: int) -> list[int]:
+    """pid and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for member in tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def rss_kib(pid: int, key: str = "VmRSS") -> int:
+    total = 0
+    for member in tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def drive(url: str, api: str, concurrency: int, requests: int, shape: str = SHAPE, *extra: str) -> dict:
+    command = [sys.executable, str(HERE / "driver.py"), "--url", url, "--api", api, "--concurrency",
+               str(concurrency), "--requests", str(requests), "--shape", shape, *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"driver failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+# ---- measurements -----------------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@dataclass
+class Side:
+    ttft: list[float] = field(default_factory=list)
+    gaps: list[float] = field(default_factory=list)
+    events: int = 0
+    expected: int = 0
+    requests: int = 0
+    elapsed: float = 0.0
+    cpu: float = 0.0
+    errors: int = 0
+
+    def add(self, run: dict, expected_events: int, cpu: float = 0.0) -> None:
+        self.ttft += run["ttft"]
+        self.gaps += run["gaps"]
+        self.events += run["events"]
+        self.expected += expected_events
+        self.requests += run["requests"]
+        self.elapsed += run["elapsed"]
+        self.errors += run["error_count"]
+        self.cpu += cpu
+
+    def summary(self) -> dict:
+        ms = 1000.0
+        return {
+            "ttft_ms": {p: round(percentile(self.ttft, q) * ms, 2) for p, q in (("p50", .5), ("p90", .9), ("p99", .99))},
+            "gap_ms": {p: round(percentile(self.gaps, q) * ms, 2) for p, q in (("p50", .5), ("p99", .99))},
+            "events_per_s": round(self.events / self.elapsed) if self.elapsed else 0,
+            "requests_per_s": round(self.requests / self.elapsed, 1) if self.elapsed else 0,
+            "cpu_us_per_chunk": round(self.cpu / self.events * 1e6, 1) if self.events and self.cpu else None,
+            "lost_events": self.expected - self.events,
+            "errors": self.errors,
+        }
+
+
+def sweep(upstream: str, proxy_pid: int, proxy_port: int, levels: dict[int, int], chunks: int,
+          api: str = "anthropic") -> dict:
+    rows = {}
+    for concurrency, requests in levels.items():
+        direct, proxied = Side(), Side()
+        for _ in range(2):  # A B A B: drift on the machine hits both sides alike
+            direct.add(drive(upstream.removesuffix("/v1"), "openai", concurrency, requests), requests * chunks)
+            before = cpu_seconds(proxy_pid)
+            run = drive(f"http://127.0.0.1:{proxy_port}", api, concurrency, requests)
+            proxied.add(run, requests * chunks, cpu_seconds(proxy_pid) - before)
+        d, p = direct.summary(), proxied.summary()
+        p["added_ttft_ms"] = {k: round(p["ttft_ms"][k] - d["ttft_ms"][k], 2) for k in ("p50", "p90", "p99")}
+        rows[concurrency] = {"direct": d, "proxy": p}
+        print(f"  C={concurrency}: added TTFT p50 {p['added_ttft_ms']['p50']} ms, "
+              f"CPU {p['cpu_us_per_chunk']} us/chunk, lost {p['lost_events']}", flush=True)
+    return rows
+
+
+def hold(proxy_pid: int, proxy_port: int, streams: int) -> dict:
+    """RSS with ``streams`` slow streams open at once, against the idle proxy."""
+    idle = rss_kib(proxy_pid)
+    command = [sys.executable, str(HERE / "driver.py"), "--url", f"http://127.0.0.1:{proxy_port}", "--api",
+               "anthropic", "--concurrency", str(streams), "--requests", str(streams), "--shape", HOLD_SHAPE,
+               "--hold", "120"]
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = driver.stdout.readline().strip()
+    opened = rss_kib(proxy_pid) if line == "open" else None
+    out, err = driver.communicate(timeout=600)
+    result = json.loads(out.splitlines()[-1]) if out.strip() else {"errors": [err[-500:]], "error_count": 1,
+                                                                   "events": 0}
+    return {
+        "streams": streams,
+        "all_open": line == "open",
+        "rss_idle_kib": idle,
+        "rss_open_kib": opened,
+        "rss_per_stream_kib": round((opened - idle) / streams, 1) if opened else None,
+        "peak_rss_kib": rss_kib(proxy_pid, "VmHWM"),
+        "lost_events": streams * int(HOLD_SHAPE.split("chunks=")[1].split(";")[0]) - result["events"],
+        "errors": result["error_count"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller sweep")
+    parser.add_argument("--compare", metavar="COMMAND",
+                        help="also measure another proxy: {port} and {upstream} are filled in")
+    parser.add_argument("--out", default=str(RESULTS / "latest.json"))
+    parser.add_argument("--report", action="store_true", help="only print the table and draw the plot of --out")
+    args = parser.parse_args()
+    if args.report:
+        report = json.loads(Path(args.out).read_text())
+        print(table(report))
+        plot(report, Path(args.out).with_suffix(".png"))
+        return 0
+    levels = QUICK_SWEEP if args.quick else SWEEP
+    chunks = int(SHAPE.split("chunks=")[1].split(";")[0])
+    upstream_process, upstream = start_upstream()
+    report = {"machine": machine(), "shape": SHAPE, "targets": {}, "floors": {}}
+    try:
+        targets = [("anthroproxy", ANTHROPROXY)] + ([("compare", args.compare)] if args.compare else [])
+        for name, command in targets:
+            print(f"{name}: {command}", flush=True)
+            process, port = start_proxy(command, upstream)
+            try:
+                drive(f"http://127.0.0.1:{port}", "anthropic", 16, 64)  # warm-up: imports, pools, caches
+                entry = {"command": command, "sweep": sweep(upstream, process.pid, port, levels, chunks)}
+                entry["json_requests"] = json_rate(upstream, process.pid, port)
+                entry["hold"] = hold(process.pid, port, HOLD_STREAMS if not args.quick else 300)
+                print(f"  {entry['hold']['streams']} open streams: {entry['hold']['rss_per_stream_kib']} KiB each",
+                      flush=True)
+                report["targets"][name] = entry
+            finally:
+                stop(process)
+        for loop, command in FLOORS.items():
+            print(f"floor, {loop} byte pipe", flush=True)
+            process, port = start_proxy(command, upstream)
+            try:
+                drive(f"http://127.0.0.1:{port}", "openai", 16, 64)
+                report["floors"][loop] = sweep(upstream, process.pid, port, FLOOR_SWEEP, chunks, api="openai")
+            finally:
+                stop(process)
+    finally:
+        stop(upstream_process)
+    from micro import translation_timings  # noqa: E402 (bench/ is not a package)
+
+    report["translation"] = translation_timings()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    print(table(report))
+    plot(report, Path(args.out).with_suffix(".png"))
+    return 0
+
+
+def json_rate(upstream: str, pid: int, port: int) -> dict:
+    """Non-streaming requests per second at C=32, direct and proxied."""
+    out = {}
+    for side, url, api in (("direct", upstream.removesuffix("/v1"), "openai"),
+                           ("proxy", f"http://127.0.0.1:{port}", "anthropic")):
+        before = cpu_seconds(pid)
+        run = drive(url, api, 32, 640, "chunks=100;bytes=16", "--no-stream")
+        out[side] = {"requests_per_s": round(run["requests"] / run["elapsed"], 1), "errors": run["error_count"]}
+        if side == "proxy":
+            out[side]["cpu_us_per_request"] = round((cpu_seconds(pid) - before) / max(run["requests"], 1) * 1e6)
+    return out
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "unknown")
+    return {"cpus": os.cpu_count(), "cpu": model, "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d")}
+
+
+def table(report: dict) -> str:
+    lines = []
+    for name, entry in report["targets"].items():
+        lines.append(f"\n{name}  ({report['shape']}; {report['machine']['cpus']} cores, {report['machine']['cpu']})")
+        lines.append("| C | direct TTFT p50/p90/p99 ms | proxy TTFT p50/p90/p99 ms | added p50 ms | ratio p50 "
+                     "| proxy gap p50/p99 ms | events/s proxy (direct) | req/s proxy | CPU us/chunk | lost |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for concurrency, row in entry["sweep"].items():
+            d, p = row["direct"], row["proxy"]
+            lines.append(
+                f"| {concurrency} | {'/'.join(str(v) for v in d['ttft_ms'].values())} "
+                f"| {'/'.join(str(v) for v in p['ttft_ms'].values())} | {p['added_ttft_ms']['p50']} "
+                f"| {p['ttft_ms']['p50'] / d['ttft_ms']['p50']:.2f} "
+                f"| {p['gap_ms']['p50']}/{p['gap_ms']['p99']} | {p['events_per_s']} ({d['events_per_s']}) "
+                f"| {p['requests_per_s']} | {p['cpu_us_per_chunk']} | {p['lost_events']} |")
+        j, h = entry["json_requests"], entry["hold"]
+        lines.append(f"\nnon-streaming at C=32: {j['proxy']['requests_per_s']} req/s through the proxy "
+                     f"({j['direct']['requests_per_s']} direct), {j['proxy']['cpu_us_per_request']} us CPU per request")
+        lines.append(f"{h['streams']} open slow streams: {h['rss_per_stream_kib']} KiB RSS per stream "
+                     f"(idle {h['rss_idle_kib']} KiB, open {h['rss_open_kib']} KiB, peak {h['peak_rss_kib']} KiB), "
+                     f"lost {h['lost_events']}, errors {h['errors']}")
+    if report.get("floors"):
+        lines.append("\nfloor: byte pipes (no HTTP, no translation), CPU us per chunk")
+        for loop, rows in report["floors"].items():
+            lines.append(f"  {loop}: " + ", ".join(f"C={c}: {row['proxy']['cpu_us_per_chunk']}" for c, row in rows.items()))
+    t = report["translation"]
+    lines.append("\ntranslation (in process, median):")
+    for key, value in t.items():
+        lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
+
+
+def plot(report: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib is not installed: no plot; pip install -e '.[bench]')")
+        return
+    figure, (ttft_axes, cpu_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, entry in report["targets"].items():
+        levels = [int(c) for c in entry["sweep"]]
+        rows = list(entry["sweep"].values())
+        ttft_axes.plot(levels, [r["proxy"]["ttft_ms"]["p50"] for r in rows], "o-", label=f"{name} p50")
+        ttft_axes.plot(levels, [r["proxy"]["ttft_ms"]["p99"] for r in rows], "o:", label=f"{name} p99")
+        cpu_axes.plot(levels, [r["proxy"]["cpu_us_per_chunk"] for r in rows], "o-", label=name)
+        if name == "anthroproxy":
+            ttft_axes.plot(levels, [r["direct"]["ttft_ms"]["p50"] for r in rows], "s-", color="gray", label="direct p50")
+            ttft_axes.plot(levels, [r["direct"]["ttft_ms"]["p99"] for r in rows], "s:", color="gray", label="direct p99")
+    for loop, rows in report.get("floors", {}).items():
+        levels = [int(c) for c in rows]
+        cpu_axes.plot(levels, [r["proxy"]["cpu_us_per_chunk"] for r in rows.values()], "x--",
+                      label=f"{loop} byte pipe (floor)")
+    cpu_axes.axhline(25, color="red", linestyle="--", linewidth=1, label="target 25 us")
+    for axes, title, unit in ((ttft_axes, "time to first content event", "ms"),
+                              (cpu_axes, "proxy CPU per relayed chunk", "microseconds")):
+        axes.set_xscale("log", base=2)
+        axes.set_xlabel("concurrent streams")
+        axes.set_ylabel(unit)
+        axes.set_title(title)
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""A fast fake OpenAI upstream for the benchmark (its own process).
+
+Every answer's shape comes from the request body's ``user`` field (which the
+proxy fills from Anthropic's ``metadata.user_id``), so one server serves every
+scenario, direct or through a proxy:
+
+    "user": "chunks=200;bytes=24;delay=0.01;first=0.05;kind=text"
+
+kind is text, tools (one call, arguments in ``chunks`` fragments) or reasoning
+(half reasoning deltas, half text). Frames are encoded once per shape and
+written with their chunked framing, so the upstream costs little beside the
+proxy. A non-streaming request gets the whole answer as one JSON body.
+
+    python bench/upstream.py --port 0      # prints "listening <port>"
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+import resource
+
+import h11
+import trio
+
+DONE = b"data: [DONE]\n\n"
+USER = re.compile(rb'"user"\s*:\s*"([^"]*)"')
+STREAM = re.compile(rb'"stream"\s*:\s*true')
+
+
+def chunk(delta: dict | None, finish: str | None = None, usage: dict | None = None) -> bytes:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    body = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "bench-model",
+            "choices": choices, "usage": usage}
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+@functools.lru_cache(maxsize=64)
+def frames(kind: str, chunks: int, size: int) -> tuple[bytes, ...]:
+    """The SSE frames of one answer, each already in HTTP chunked framing."""
+    piece = piece_of(size)
+    if kind == "tools":
+        arguments = json.dumps({"text": piece * chunks})
+        step = max(1, len(arguments) // chunks)
+        parts = [arguments[i:i + step] for i in range(0, len(arguments), step)]
+        events = [chunk({"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": "call_bench", "type": "function", "function": {"name": "write", "arguments": ""}}]})]
+        events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in parts]
+        finish = "tool_calls"
+    elif kind == "reasoning":
+        events = [chunk({"role": "assistant", "content": None})]
+        events += [chunk({"reasoning_content": piece}) for _ in range(chunks // 2)]
+        events += [chunk({"content": piece}) for _ in range(chunks - chunks // 2)]
+        finish = "stop"
+    else:
+        events = [chunk({"role": "assistant", "content": ""})] + [chunk({"content": piece}) for _ in range(chunks)]
+        finish = "stop"
+    events += [chunk({}, finish), chunk(None, usage={"prompt_tokens": 100, "completion_tokens": chunks,
+                                                     "total_tokens": 100 + chunks}), DONE]
+    return tuple(b"%x\r\n%s\r\n" % (len(event), event) for event in events)
+
+
+def parse_shape(header: str) -> dict:
+    shape = {"chunks": 100, "bytes": 24, "delay": 0.0, "first": 0.0, "kind": "text"}
+    for item in filter(None, header.split(";")):
+        key, _, value = item.partition("=")
+        shape[key.strip()] = value.strip() if key.strip() == "kind" else float(value)
+    return shape
+
+
+def completion(shape: dict) -> bytes:
+    chunks, size = int(shape["chunks"]), int(shape["bytes"])
+    text = piece_of(size) * chunks
+    return json.dumps({"id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "bench-model",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 100, "completion_tokens": chunks,
+                                 "total_tokens": 100 + chunks}}).encode()
+
+
+def piece_of(size: int) -> str:
+    return ("lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
+
+
+async def serve_connection(stream: trio.SocketStream) -> None:
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024 * 1024)
+    try:
+        while True:
+            body = []
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(await stream.receive_some(1 << 16))
+                elif isinstance(event, h11.Data):
+                    body.append(event.data)
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                elif not isinstance(event, h11.Request):
+                    return
+            data = b"".join(body)
+            found = USER.search(data)
+            shape = parse_shape(found[1].decode() if found else "")
+            streaming = STREAM.search(data) is not None
+            if not streaming:
+                await trio.sleep(shape["first"])
+                body = completion(shape)
+                await stream.send_all(conn.send(h11.Response(status_code=200, headers=[
+                    ("content-type", "application/json"), ("content-length", str(len(body)))])) + body)
+                conn.send(h11.EndOfMessage())
+            else:
+                await stream_answer(stream, conn, shape)
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+        return
+
+
+async def stream_answer(stream: trio.SocketStream, conn: h11.Connection, shape: dict) -> None:
+    head = conn.send(h11.Response(status_code=200, headers=[("content-type", "text/event-stream"),
+                                                            ("transfer-encoding", "chunked")]))
+    await stream.send_all(head)
+    await trio.sleep(shape["first"])
+    delay = shape["delay"]
+    answer = frames(shape["kind"], int(shape["chunks"]), int(shape["bytes"]))
+    for frame in answer[:-1]:
+        await stream.send_all(frame)
+        if delay:
+            await trio.sleep(delay)
+    await stream.send_all(answer[-1])  # [DONE], and the end at once, as real servers do
+    # The frames went out in chunked framing written by hand; h11 writes the end.
+    await stream.send_all(conn.send(h11.EndOfMessage()))
+
+
+async def main(port: int) -> None:
+    listeners = await trio.open_tcp_listeners(port, host="127.0.0.1", backlog=4096)
+    print(f"listening {listeners[0].socket.getsockname()[1]}", flush=True)
+    await trio.serve_listeners(serve_connection, listeners)
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    raise_fd_limit()
+    trio.run(main, parser.parse_args().port)

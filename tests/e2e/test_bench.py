@@ -1,0 +1,61 @@
+"""The benchmark's own machinery, at a small scale: its fake upstream, its load
+driver (which must count every event) and its Claude Code-sized request."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+
+from anthroproxy import Config, serve
+from anthroproxy.translate.request import to_openai
+from anthroproxy.translate.validate import validate_request
+
+BENCH = Path(__file__).parents[2] / "bench"
+
+
+async def start_bench_upstream(nursery) -> tuple[trio.Process, int]:
+    process = await trio.lowlevel.open_process([sys.executable, str(BENCH / "upstream.py"), "--port", "0"],
+                                               stdout=subprocess.PIPE)
+    line = b""
+    with trio.fail_after(20):
+        while not line.endswith(b"\n"):
+            line += await process.stdout.receive_some(100)
+    return process, int(line.split()[1])
+
+
+async def drive(port: int, api: str, *args: str) -> dict:
+    done = await trio.run_process([sys.executable, str(BENCH / "driver.py"), "--url", f"http://127.0.0.1:{port}",
+                                   "--api", api, *args], capture_stdout=True)
+    return json.loads(done.stdout)
+
+
+async def test_driver_counts_every_event_direct_and_through_the_proxy(nursery):
+    upstream, port = await start_bench_upstream(nursery)
+    try:
+        proxy = await nursery.start(serve, Config(port=0, target_url=f"http://127.0.0.1:{port}/v1", log_level="NONE"))
+        shape = "chunks=25;bytes=16;delay=0.001"
+        for api, target in (("openai", port), ("anthropic", proxy.port)):
+            result = await drive(target, api, "--concurrency", "3", "--requests", "7", "--shape", shape)
+            assert result["error_count"] == 0, result["errors"]
+            assert (result["requests"], result["events"], len(result["ttft"])) == (7, 7 * 25, 7)
+        text = await drive(proxy.port, "anthropic", "--requests", "2", "--no-stream")
+        assert text["error_count"] == 0 and text["requests"] == 2
+    finally:
+        upstream.kill()
+        await upstream.wait()
+
+
+def test_the_claude_code_sized_request_is_a_valid_request():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from micro import claude_code_request
+    finally:
+        sys.path.remove(str(BENCH))
+    body = json.loads(claude_code_request())
+    validate_request(body)
+    payload = to_openai(body, "gpt-5").payload
+    assert len(payload["tools"]) == 12 and len(json.dumps(body)) >= 1 << 20
