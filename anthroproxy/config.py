@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "NONE")
 # Limits, with units in the name. Precedents in the comments.
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Anthropic's own request limit is 32 MB
 MAX_HEADER_BYTES = 64 * 1024  # h11's default is 16 KiB; leave room for long beta lists
+MAX_CONNECTIONS = 4096  # about 40 KiB each when streaming (bench/README.md): 160 MB at the limit
 HEADER_TIMEOUT_S = 30.0  # whole request head must arrive within this (slowloris bound)
 BODY_TIMEOUT_S = 60.0  # longest silence while a request body is arriving
 KEEPALIVE_TIMEOUT_S = 75.0  # nginx's default; longer than clients' pool expiry (httpx 5 s, undici 4 s)
@@ -31,6 +33,8 @@ SHUTDOWN_GRACE_S = 30.0  # in-flight requests get this long to finish on SIGTERM
 UPSTREAM_CONNECT_TIMEOUT_S = 10.0
 # Local models can spend tens of minutes on prompt processing before the first token.
 UPSTREAM_READ_TIMEOUT_S = 1800.0
+# Claude Code shows "waiting for API response" after about 20 s of silence.
+PING_INTERVAL_S = 15.0
 
 
 class ConfigError(ValueError):
@@ -43,18 +47,22 @@ class Config:
     port: int = 8080
     target_url: str = "https://api.openai.com/v1"
     api_key: str | None = field(default=None, repr=False)  # never printed
+    auth_token: str | None = field(default=None, repr=False)  # what clients must present, if set
+    ca_bundle: str | None = None  # CA certificates to verify the upstream with (else certifi, or SSL_CERT_FILE)
     model_mapping: ModelMap = ModelMap()
     model_capabilities: CapabilityTable = CapabilityTable()
     default_model: str = "gpt-5"
     log_level: str = "DEBUG"
     max_body_bytes: int = MAX_BODY_BYTES
     max_header_bytes: int = MAX_HEADER_BYTES
+    max_connections: int = MAX_CONNECTIONS
     header_timeout: float = HEADER_TIMEOUT_S
     body_timeout: float = BODY_TIMEOUT_S
     keepalive_timeout: float = KEEPALIVE_TIMEOUT_S
     shutdown_grace: float = SHUTDOWN_GRACE_S
     upstream_connect_timeout: float = UPSTREAM_CONNECT_TIMEOUT_S
     upstream_read_timeout: float = UPSTREAM_READ_TIMEOUT_S
+    ping_interval: float = PING_INTERVAL_S
 
     def __post_init__(self) -> None:
         if isinstance(self.model_mapping, str):
@@ -69,17 +77,18 @@ class Config:
             raise ConfigError("host: must not be empty")
         if not self.default_model:
             raise ConfigError("default-model: must not be empty")
-        for name in ("max_body_bytes", "max_header_bytes"):
+        if self.auth_token is not None and not self.auth_token.strip():
+            raise ConfigError("auth-token: must not be empty (leave it unset for no token)")
+        if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
+            raise ConfigError(f"ca-bundle: no such file: {self.ca_bundle!r}")
+        for name in COUNTS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{name}: must be a positive integer, got {value!r}")
-        for name in (
-            "header_timeout", "body_timeout", "keepalive_timeout", "shutdown_grace",
-            "upstream_connect_timeout", "upstream_read_timeout",
-        ):
+                raise ConfigError(f"{_flag_name(name)}: must be a positive integer, got {value!r}")
+        for name in SECONDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isnan(value):
-                raise ConfigError(f"{name}: must be a positive number of seconds, got {value!r}")
+                raise ConfigError(f"{_flag_name(name)}: must be a positive number of seconds, got {value!r}")
 
     def resolve_model(self, requested: str) -> str:
         return self.model_mapping.resolve(requested, self.default_model)
@@ -92,16 +101,37 @@ class Config:
         return self.target_url + "/chat/completions"
 
 
+COUNTS = ("max_body_bytes", "max_header_bytes", "max_connections")
+SECONDS = ("header_timeout", "body_timeout", "keepalive_timeout", "shutdown_grace", "upstream_connect_timeout",
+           "upstream_read_timeout", "ping_interval")
+
+
+def _flag_name(field_name: str) -> str:
+    return field_name.replace("_", "-")
+
+
 # (flag, environment variable, Config field, metavar). The flag's dest is the field name.
 SETTINGS = (
     ("--port", "PORT", "port", "N"),
     ("--host", "HOST", "host", "H"),
     ("--target-url", "TARGET_URL", "target_url", "URL"),
     ("--api-key", "TARGET_API_KEY", "api_key", "KEY"),
+    ("--auth-token", "AUTH_TOKEN", "auth_token", "TOKEN"),
     ("--model-mapping", "MODEL_MAPPING", "model_mapping", "STR"),
     ("--model-capabilities", "MODEL_CAPABILITIES", "model_capabilities", "JSON"),
     ("--default-model", "DEFAULT_MODEL", "default_model", "NAME"),
     ("--log-level", "LOG_LEVEL", "log_level", "L"),
+    ("--ca-bundle", "CA_BUNDLE", "ca_bundle", "FILE"),
+    ("--max-body-bytes", "MAX_BODY_BYTES", "max_body_bytes", "N"),
+    ("--max-header-bytes", "MAX_HEADER_BYTES", "max_header_bytes", "N"),
+    ("--max-connections", "MAX_CONNECTIONS", "max_connections", "N"),
+    ("--header-timeout", "HEADER_TIMEOUT", "header_timeout", "S"),
+    ("--body-timeout", "BODY_TIMEOUT", "body_timeout", "S"),
+    ("--keepalive-timeout", "KEEPALIVE_TIMEOUT", "keepalive_timeout", "S"),
+    ("--upstream-connect-timeout", "UPSTREAM_CONNECT_TIMEOUT", "upstream_connect_timeout", "S"),
+    ("--upstream-read-timeout", "UPSTREAM_READ_TIMEOUT", "upstream_read_timeout", "S"),
+    ("--ping-interval", "PING_INTERVAL", "ping_interval", "S"),
+    ("--shutdown-grace", "SHUTDOWN_GRACE", "shutdown_grace", "S"),
 )
 
 HELP = {
@@ -114,6 +144,19 @@ HELP = {
     "'{\"qwen3*\": {\"reasoning_effort\": true}}' (see README)",
     "default_model": "target model when no mapping matches (default gpt-5)",
     "log_level": "DEBUG, INFO, WARN, ERROR or NONE (default DEBUG)",
+    "auth_token": "a token clients must present (x-api-key or Authorization: Bearer); unset: no check",
+    "ca_bundle": "PEM file of CA certificates that verify the upstream (default: certifi's, or SSL_CERT_FILE)",
+    "max_body_bytes": f"largest request body (default {MAX_BODY_BYTES})",
+    "max_header_bytes": f"largest request head (default {MAX_HEADER_BYTES})",
+    "max_connections": f"open client connections at once (default {MAX_CONNECTIONS})",
+    "header_timeout": f"seconds for a request head to arrive (default {HEADER_TIMEOUT_S:g})",
+    "body_timeout": f"longest silence while a request body arrives, in seconds (default {BODY_TIMEOUT_S:g})",
+    "keepalive_timeout": f"seconds an idle keep-alive connection stays open (default {KEEPALIVE_TIMEOUT_S:g})",
+    "upstream_connect_timeout": f"seconds to connect to the upstream (default {UPSTREAM_CONNECT_TIMEOUT_S:g})",
+    "upstream_read_timeout": "longest silence tolerated from the upstream, before its answer or mid-stream, "
+    f"in seconds (default {UPSTREAM_READ_TIMEOUT_S:g})",
+    "ping_interval": f"seconds of upstream silence between ping events in a stream (default {PING_INTERVAL_S:g})",
+    "shutdown_grace": f"seconds requests in flight get to finish on SIGTERM (default {SHUTDOWN_GRACE_S:g})",
 }
 
 
@@ -155,18 +198,23 @@ def load_config(
                 raw[dest] = source
                 break
     kwargs: dict[str, object] = dict(raw)
-    if "port" in raw:
-        kwargs["port"] = _parse_port(raw["port"])
-    if "api_key" in raw and not raw["api_key"]:
-        kwargs["api_key"] = None  # TARGET_API_KEY= (empty) means "no key"
+    for name in ("port", *COUNTS):
+        if name in raw:
+            kwargs[name] = _parse_number(name, raw[name], int, "an integer")
+    for name in SECONDS:
+        if name in raw:
+            kwargs[name] = _parse_number(name, raw[name], float, "a number of seconds")
+    for name in ("api_key", "auth_token", "ca_bundle"):
+        if name in raw and not raw[name]:
+            kwargs[name] = None  # NAME= (empty) means unset
     return Config(**kwargs)  # type: ignore[arg-type]
 
 
-def _parse_port(text: str) -> int:
+def _parse_number(name: str, text: str, kind: type, what: str) -> int | float:
     try:
-        return int(text.strip())
+        return kind(text.strip())
     except ValueError:
-        raise ConfigError(f"port: must be an integer from 0 to 65535, got {text!r}") from None
+        raise ConfigError(f"{_flag_name(name)}: must be {what}, got {text!r}") from None
 
 
 def _parse_mapping(text: str) -> ModelMap:

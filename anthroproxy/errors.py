@@ -7,7 +7,9 @@
     ├── RequestTimeout              408 timeout_error (client too slow to send)
     ├── RequestTooLarge             413 request_too_large
     ├── HeadersTooLarge             431 invalid_request_error
+    ├── Unauthorized                401 authentication_error (the proxy's own token)
     ├── ShuttingDown                529 overloaded_error (drain grace period over)
+    ├── Overloaded                  529 overloaded_error (connection limit reached)
     └── UpstreamError               anything the upstream did wrong or reported
         ├── UpstreamHTTPError       non-2xx answer or an error chunk: status mapped by STATUS_TYPES
         ├── UpstreamUnreachable     502 api_error (DNS, refused, TLS, dropped connection)
@@ -92,35 +94,61 @@ class HeadersTooLarge(ProxyError):
     error_type = "invalid_request_error"
 
 
+class Unauthorized(ProxyError):
+    status = 401
+    error_type = "authentication_error"
+
+
 class ShuttingDown(ProxyError):
     status = 529
     error_type = "overloaded_error"
 
 
+class Overloaded(ProxyError):
+    status = 529
+    error_type = "overloaded_error"
+
+
 class UpstreamError(ProxyError):
-    """Base for failures on the upstream side."""
+    """Base for failures on the upstream side. ``what`` says, for the log,
+    what the upstream did."""
+
+    @property
+    def what(self) -> str:
+        return "failed"
 
 
 class UpstreamHTTPError(UpstreamError):
-    def __init__(self, status: int, message: str, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, status: int, message: str, *, headers: tuple[tuple[str, str], ...] = (),
+                 upstream_status: int | None = None) -> None:
         super().__init__(message, headers=headers)
         self.status = status
         self.error_type = error_type_for(status)
+        self.upstream_status = upstream_status  # what the upstream answered, if an HTTP status
+
+    @property
+    def what(self) -> str:
+        if self.upstream_status is None:
+            return "reported an error in its stream"
+        return f"answered HTTP {self.upstream_status}"
 
 
 class UpstreamUnreachable(UpstreamError):
     status = 502
     error_type = "api_error"
+    what = "could not be reached"
 
 
 class UpstreamTimeout(UpstreamError):
     status = 504
     error_type = "timeout_error"
+    what = "timed out"
 
 
 class UpstreamProtocolError(UpstreamError):
     status = 502
     error_type = "api_error"
+    what = "sent a malformed or empty answer"
 
 
 def redact(error: ProxyError, secrets: tuple[str, ...]) -> ProxyError:
@@ -167,8 +195,8 @@ def upstream_http_error(status: int, body: bytes, headers: dict[str, str]) -> Up
         message = f"upstream returned HTTP {status} with no error message"
     forwarded = tuple((name, headers[name]) for name in FORWARDED_ERROR_HEADERS if name in headers)
     if is_context_length_error(message, code):
-        return UpstreamHTTPError(400, prompt_too_long_message(message), headers=forwarded)
-    return UpstreamHTTPError(status, message, headers=forwarded)
+        return UpstreamHTTPError(400, prompt_too_long_message(message), headers=forwarded, upstream_status=status)
+    return UpstreamHTTPError(status, message, headers=forwarded, upstream_status=status)
 
 
 def upstream_error_from_payload(payload: object, default_status: int = 502) -> UpstreamHTTPError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import ssl
 from typing import Any, Iterator, Mapping
 
 import httpx
@@ -58,6 +59,8 @@ class Upstream:
     def __init__(self, config: Config, shards: int = SHARDS) -> None:
         self.url = httpx.URL(config.chat_completions_url)  # parsed once, not per request
         self.api_key = config.api_key
+        # With a proxy token, what clients present is that token: never the upstream's key.
+        self.pass_client_key = config.auth_token is None
         # Per target model, optional fields it refused (translate/fallback.py).
         self.refused: dict[str, set[str]] = {}
         timeout = httpx.Timeout(
@@ -74,7 +77,8 @@ class Upstream:
         self._head_timeout = config.upstream_read_timeout
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_PER_SHARD,
                               keepalive_expiry=KEEPALIVE_EXPIRY_S)
-        tls = httpx.create_ssl_context()  # one for all shards: loading the CA bundle is slow
+        # One context for all shards (loading a CA bundle is slow): --ca-bundle, else certifi's or SSL_CERT_FILE.
+        tls = ssl.create_default_context(cafile=config.ca_bundle) if config.ca_bundle else httpx.create_ssl_context()
         self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False)
                         for _ in range(shards)]
         self._turn = itertools.cycle(self.clients)
@@ -94,7 +98,7 @@ class Upstream:
         }
         if stream:
             headers["accept-encoding"] = "identity"  # an event stream is not worth compressing
-        key = self.api_key or client_key(client_headers)
+        key = self.api_key or (client_key(client_headers) if self.pass_client_key else None)
         if key:
             headers["authorization"] = f"Bearer {key}"
         return headers

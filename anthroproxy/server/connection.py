@@ -38,6 +38,9 @@ class Connection:
         self.client_gone = False
         self.overflowed = False  # too many pipelined bytes: close after this response
         self._fd = stream.socket.fileno()
+        # Set while a write waits for the client: a second task (the stream's
+        # keep-alive pings) must not slip bytes into the middle of it.
+        self._writing: trio.Event | None = None
 
     @property
     def has_buffered_bytes(self) -> bool:
@@ -75,6 +78,8 @@ class Connection:
         bench/README.md). A client too slow to take the bytes still gets
         backpressure: the remainder waits in send_all.
         """
+        while self._writing is not None:  # another task's write is still going out: wait for it
+            await self._writing.wait()
         try:
             written = os.write(self._fd, data)
         except BlockingIOError:
@@ -83,11 +88,15 @@ class Connection:
             self.h11.send_failed()
             raise trio.BrokenResourceError(str(exc)) from exc
         if written < len(data):
+            self._writing = trio.Event()
             try:
                 await self.stream.send_all(memoryview(data)[written:])
             except BaseException:
                 self.h11.send_failed()
                 raise
+            finally:
+                self._writing.set()
+                self._writing = None
 
     async def watch_for_disconnect(self, cancel_scope: trio.CancelScope) -> None:
         """Read while a response is produced; cancel it if the client leaves.

@@ -16,6 +16,8 @@ error event in a stream already begun) and close everything.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 from functools import partial
 
@@ -26,12 +28,16 @@ from ..config import Config
 from ..errors import (
     HeadersTooLarge,
     InvalidRequest,
+    Overloaded,
     ProxyError,
     RequestTimeout,
     RequestTooLarge,
+    Unauthorized,
+    UpstreamError,
     redact,
 )
-from ..handlers import HANDLERS, RequestContext
+from ..context import RequestContext
+from ..handlers import HANDLERS
 from ..ids import request_id
 from ..logs import AccessRecord, log
 from ..router import route
@@ -49,6 +55,9 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Server] = trio.T
     ``config.port`` may be 0."""
     listeners = await trio.open_tcp_listeners(config.port, host=config.host)
     server = Server(config.host, tuple(listener.socket.getsockname()[1] for listener in listeners))
+    if config.auth_token is None and not all(_is_loopback(listener.socket.getsockname()[0]) for listener in listeners):
+        log.warning("listening on %s without --auth-token: anyone who can reach it can use the upstream%s",
+                    config.host, " key" if config.api_key else "")
     try:
         async with Upstream(config) as upstream:
             state = ServerState(config, upstream)
@@ -69,6 +78,10 @@ async def serve(config: Config, *, task_status: trio.TaskStatus[Server] = trio.T
         server.closed.set()
 
 
+def _is_loopback(address: str) -> bool:
+    return ipaddress.ip_address(address.split("%")[0]).is_loopback
+
+
 async def drain(state: ServerState, handlers: trio.Nursery) -> None:
     log.info("shutting down: %d open connection(s), grace %gs", state.active_connections, state.config.shutdown_grace)
     state.begin_drain()
@@ -84,8 +97,14 @@ async def drain(state: ServerState, handlers: trio.Nursery) -> None:
 
 async def handle_connection(stream: trio.SocketStream, *, state: ServerState) -> None:
     conn = Connection(stream, max_header_bytes=state.config.max_header_bytes)
-    state.connection_opened()
+    admitted = state.connection_opened()
     try:
+        if not admitted:
+            if await read_request_head(conn, state, first=True) is not None:
+                log.warning("connection limit (%d) reached and no idle connection to close: answering 529",
+                            state.config.max_connections)
+                await send_early_error(conn, Overloaded("the proxy has too many open connections; retry shortly"))
+            return
         first = True
         while True:
             request = await read_request_head(conn, state, first=first)
@@ -162,7 +181,10 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
     failure: ProxyError | None = None
     try:
         body = await read_body(conn, request, state.config)  # read first: a 404 keeps the connection
-        handler = HANDLERS[route("GET" if method == "HEAD" else method, target)]
+        name = route("GET" if method == "HEAD" else method, target)
+        if name not in OPEN_ROUTES:
+            authorize(state.config, headers)
+        handler = HANDLERS[name]
         with state.request() as interrupter:
             ctx = RequestContext(
                 config=state.config,
@@ -181,7 +203,10 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
         if failure is not None:
             redact(failure, tuple(k for k in (state.config.api_key, client_key(headers)) if k))
             access.error = failure.error_type
-            log.debug("request %s failed: %s %s", access.request_id, failure.status, failure.message)
+            if isinstance(failure, UpstreamError):
+                log.warning("request %s: the upstream %s: %s", access.request_id, failure.what, failure.message)
+            else:
+                log.debug("request %s failed: %s %s", access.request_id, failure.status, failure.message)
             if not responder.started and conn.can_respond and not conn.client_gone:
                 await responder.send_error(failure)
     finally:
@@ -196,6 +221,20 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
         and conn.h11.our_state is h11.DONE
         and conn.h11.their_state is h11.DONE
     )
+
+
+# Routes answered without the proxy's auth token.
+OPEN_ROUTES = ("health",)
+
+
+def authorize(config: Config, headers: dict[str, str]) -> None:
+    """With --auth-token set, the client must present it (x-api-key or Bearer);
+    compared in constant time."""
+    if config.auth_token is None:
+        return
+    presented = client_key(headers) or ""
+    if not hmac.compare_digest(presented.encode(), config.auth_token.encode()):
+        raise Unauthorized("invalid or missing proxy token: send it in x-api-key or Authorization: Bearer")
 
 
 async def run_handler(conn: Connection, handler, ctx: RequestContext) -> ProxyError | None:

@@ -44,12 +44,20 @@ class ServerState:
         self.draining = False
         self.draining_over = False  # the grace period has run out
         self.active_connections = 0
-        self.idle_scopes: set[trio.CancelScope] = set()
+        self.idle_scopes: dict[trio.CancelScope, None] = {}  # oldest first
         self.interrupters: set[Interrupter] = set()  # one per request in a handler
         self._all_closed = trio.Event()
 
-    def connection_opened(self) -> None:
+    def connection_opened(self) -> bool:
+        """Count a new connection; False if it is over the limit and no idle
+        keep-alive connection could be closed to make room for it."""
         self.active_connections += 1
+        if self.active_connections <= self.config.max_connections:
+            return True
+        if self.idle_scopes:
+            next(iter(self.idle_scopes)).cancel()  # the longest idle: its client will simply reconnect
+            return True
+        return False
 
     def connection_closed(self) -> None:
         self.active_connections -= 1
@@ -67,11 +75,11 @@ class ServerState:
         with trio.CancelScope() as scope:
             if self.draining:
                 scope.cancel()
-            self.idle_scopes.add(scope)
+            self.idle_scopes[scope] = None
             try:
                 yield
             finally:
-                self.idle_scopes.discard(scope)
+                self.idle_scopes.pop(scope, None)
 
     @contextlib.contextmanager
     def request(self) -> Iterator[Interrupter]:

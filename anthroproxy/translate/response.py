@@ -46,6 +46,8 @@ def from_openai(
     calls = [tool_use_block(call, names) for call in message.get("tool_calls") or () if isinstance(call, dict)]
     content += calls
 
+    if not content:
+        require_some_content(choice.get("finish_reason"))
     matched = matched_stop_sequence(choice, stop_sequences)
     if matched is not None:
         reason = "stop_sequence"
@@ -63,6 +65,19 @@ def from_openai(
         "stop_sequence": matched,
         "usage": anthropic_usage(completion.get("usage")),
     }
+
+
+# A limit or a filter may legitimately cut an answer to nothing.
+EMPTY_ALLOWED = ("length", "content_filter")
+
+
+def require_some_content(finish_reason: Any) -> None:
+    """An answer with no text, no reasoning and no tool call, not cut by a limit
+    or a filter, is an upstream fault (a 200 with ``content: null``, a stream of
+    nothing): reported as such rather than passed on as an empty message."""
+    if finish_reason not in EMPTY_ALLOWED:
+        raise UpstreamProtocolError(
+            f"the upstream's answer was empty: no text, no tool call (finish_reason {finish_reason!r})")
 
 
 def thinking_block(text: str, signature: str | None) -> dict[str, Any]:

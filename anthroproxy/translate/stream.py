@@ -52,7 +52,7 @@ from typing import Any, Callable
 from .. import ids, sse
 from ..errors import ProxyError, UpstreamProtocolError, upstream_error_from_payload
 from .reasoning import UNSIGNED, ThinkTagSplitter, reasoning_of
-from .response import message_text, parse_arguments
+from .response import message_text, parse_arguments, require_some_content
 from .toolcalls import ToolCall
 from .tools import ToolNames
 from .usage import anthropic_usage, estimate_tokens, stop_reason
@@ -134,6 +134,8 @@ class StreamTranslator:
                 self._open_call(call, out)
         while self._open is not None:
             self._close_block(out)
+        if self._index < 0 and not self._refused:
+            require_some_content(self._finish_reason)
         if self._matched_stop is not None:
             self.stop_reason = "stop_sequence"
         elif self._refused:
@@ -154,6 +156,11 @@ class StreamTranslator:
         out.append(MESSAGE_STOP)
         self.finished = True
         return b"".join(out)
+
+    def keepalive(self) -> bytes:
+        """A ping; the stream's opening events first if it has not begun (a ping
+        belongs after message_start)."""
+        return PING if self.started else self._start()
 
     def fail(self, error: ProxyError) -> bytes:
         """The stream cannot go on: an Anthropic error event, after which the

@@ -74,9 +74,9 @@ def test_bad_values_name_the_setting(argv, environ, setting):
 
 def test_embedding_config_accepts_a_mapping_string_and_validates():
     assert Config(model_mapping="x:y").resolve_model("x") == "y"
-    with pytest.raises(ConfigError, match="shutdown_grace"):
+    with pytest.raises(ConfigError, match="shutdown-grace"):
         Config(shutdown_grace=0)
-    with pytest.raises(ConfigError, match="max_body_bytes"):
+    with pytest.raises(ConfigError, match="max-body-bytes"):
         Config(max_body_bytes=-5)
 
 
@@ -89,3 +89,38 @@ def test_model_capabilities_from_flag_and_env():
     assert load_config([], {"MODEL_CAPABILITIES": '{"x": {"stop": false}}'}, None).capabilities("x").stop is False
     with pytest.raises(ConfigError, match="model-capabilities: x: unknown field colour"):
         load_config([], {"MODEL_CAPABILITIES": '{"x": {"colour": 1}}'}, None)
+
+
+def test_limits_and_timeouts_from_flags_and_env(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not checked here")
+    config = load_config(
+        ["--header-timeout", "5", "--body-timeout", "6.5", "--keepalive-timeout", "7", "--upstream-connect-timeout", "8",
+         "--max-body-bytes", "1000", "--max-connections", "20", "--ca-bundle", str(bundle)],
+        {"UPSTREAM_READ_TIMEOUT": "600", "PING_INTERVAL": "2", "SHUTDOWN_GRACE": "3", "MAX_HEADER_BYTES": "9000",
+         "AUTH_TOKEN": "proxy-secret"},
+        None,
+    )
+    assert (config.header_timeout, config.body_timeout, config.keepalive_timeout) == (5.0, 6.5, 7.0)
+    assert (config.upstream_connect_timeout, config.upstream_read_timeout, config.ping_interval) == (8.0, 600.0, 2.0)
+    assert (config.shutdown_grace, config.max_body_bytes, config.max_header_bytes, config.max_connections) == (
+        3.0, 1000, 9000, 20)
+    assert config.ca_bundle == str(bundle) and config.auth_token == "proxy-secret"
+    assert "proxy-secret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--header-timeout", "soon"], "header-timeout: must be a number of seconds, got 'soon'"),
+        (["--ping-interval", "0"], "ping-interval: must be a positive number of seconds, got 0.0"),
+        (["--upstream-read-timeout", "nan"], "upstream-read-timeout: must be a positive number of seconds"),
+        (["--max-connections", "-3"], "max-connections: must be a positive integer, got -3"),
+        (["--max-body-bytes", "1e6"], "max-body-bytes: must be an integer, got '1e6'"),
+        (["--ca-bundle", "/nonexistent/ca.pem"], "ca-bundle: no such file"),
+        (["--auth-token", " "], "auth-token: must not be empty"),
+    ],
+)
+def test_bad_limits_and_timeouts_name_the_flag(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(argv, {}, None)

@@ -53,9 +53,15 @@ def test_refusal_is_text_with_stop_reason_refusal():
     assert out["stop_reason"] == "refusal"
 
 
-def test_null_or_empty_content_gives_no_blocks_and_content_parts_are_joined():
-    assert translate(completion(None))["content"] == []
-    assert translate(completion(""))["content"] == []
+@pytest.mark.parametrize("content", [None, "", "\n \n"])
+def test_an_empty_answer_is_an_upstream_fault_unless_a_limit_cut_it(content):
+    with pytest.raises(UpstreamProtocolError, match="answer was empty"):
+        translate(completion(content))
+    assert translate(completion(content, finish="length"))["content"] == []
+    assert translate(completion(content, finish="content_filter"))["stop_reason"] == "refusal"
+
+
+def test_content_parts_are_joined():
     parts = completion([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}])
     assert translate(parts)["content"] == [{"type": "text", "text": "ab"}]
 
@@ -150,7 +156,6 @@ def test_think_tags_in_content_are_split():
     assert translate(completion("a <think> b"))["content"] == [{"type": "text", "text": "a <think> b"}]
 
 
-def test_reasoning_in_a_field_and_in_think_tags_gives_one_thinking_block_and_whitespace_no_block():
+def test_reasoning_in_a_field_and_in_think_tags_gives_one_thinking_block():
     out = translate(completion("<think>plan</think>answer", reasoning_content="plan"))
     assert [b["type"] for b in out["content"]] == ["thinking", "text"]
-    assert translate(completion("\n\n"))["content"] == []

@@ -186,6 +186,16 @@ def test_stream_cut_without_done_or_finish_is_an_error():
     assert "message_stop" not in [n for n, _ in events]
 
 
+def test_a_stream_with_no_content_is_an_error_event():
+    out, r = run(frames([chunk({"role": "assistant", "content": ""}), chunk({"content": " "}), chunk({}, "stop")]))
+    assert isinstance(r.error, UpstreamProtocolError) and "answer was empty" in r.error.message
+    events = parse_events(out + r.fail(r.error))
+    check_grammar(events)
+    assert [n for n, _ in events] == ["message_start", "ping", "error"]
+    out, r = run(frames([chunk({"role": "assistant"}), chunk({}, "length")]))
+    assert r.error is None and parse_events(out)[-2][1]["delta"]["stop_reason"] == "max_tokens"
+
+
 def test_empty_stream_is_an_error_with_no_output():
     out, r = run(b"")
     assert out == b"" and isinstance(r.error, UpstreamProtocolError)
@@ -466,11 +476,18 @@ def test_random_answers_stream_to_the_same_blocks_as_their_json_form():
     for _ in range(300):
         reasoning, text, calls = random_answer(rng)
         names = ToolNames()
-        events, _ = translate(as_chunks(rng, reasoning, text, calls, names), names=names)
+        out, relayed = run(frames(as_chunks(rng, reasoning, text, calls, names)), names=names)
         upstream_calls = [{"id": i, "type": "function", "function": {"name": names.upstream(n), "arguments": json.dumps(a)}}
                           for i, n, a in calls]
-        message = from_openai(completion(text or None, reasoning_content=reasoning or None,
-                                         tool_calls=upstream_calls or None, finish="tool_calls" if calls else "stop"),
-                              model="m", message_id="msg", names=names)
+        answer = completion(text or None, reasoning_content=reasoning or None, tool_calls=upstream_calls or None,
+                            finish="tool_calls" if calls else "stop")
+        if not (reasoning or text or calls):  # an empty answer: a fault in both paths
+            with pytest.raises(UpstreamProtocolError):
+                from_openai(answer, model="m", message_id="msg", names=names)
+            assert isinstance(relayed.error, UpstreamProtocolError)
+            continue
+        events = parse_events(out)
+        check_grammar(events)
+        message = from_openai(answer, model="m", message_id="msg", names=names)
         assert blocks(events) == message["content"]
         assert events[-2][1]["delta"]["stop_reason"] == message["stop_reason"]

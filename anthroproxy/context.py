@@ -1,0 +1,61 @@
+"""What a handler works with: the request's context, and sending it upstream
+with the refused-field fallback (translate/fallback.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ContextManager
+
+import httpx
+
+from .config import Config
+from .errors import UpstreamHTTPError
+from .logs import AccessRecord, log
+from .server.connection import Interrupter, Responder
+from .translate.fallback import leave_out, refused_field
+from .translate.request import Translation
+from .upstream import Upstream, client_key
+
+
+@dataclass(slots=True)
+class RequestContext:
+    config: Config
+    upstream: Upstream
+    headers: dict[str, str]
+    body: bytes
+    responder: Responder
+    access: AccessRecord
+    server_started_at: float
+    # Lets a draining server cut this request's waits for the upstream.
+    interrupter: Interrupter
+
+    def guard(self) -> ContextManager[None]:
+        return self.interrupter.guard()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Credentials of this request, to be redacted from any error text."""
+        return tuple(key for key in (self.config.api_key, client_key(self.headers)) if key)
+
+
+async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.Response:
+    """Send the request. A 400 that refuses an optional field the proxy added
+    (fallback.py) is retried once without it; if that works, the target model
+    is not sent the field again while the proxy runs."""
+    payload = translation.payload
+    try:
+        return await _send(ctx, payload)
+    except UpstreamHTTPError as error:
+        field = refused_field(error.status, error.message, payload)
+        if field is None:
+            raise
+    leave_out(payload, field)
+    response = await _send(ctx, payload)
+    ctx.upstream.refused.setdefault(payload["model"], set()).add(field)
+    log.warning("%s refused %s; it is left out of requests to that model from now on", payload["model"], field)
+    return response
+
+
+async def _send(ctx: RequestContext, payload: dict[str, Any]) -> httpx.Response:
+    with ctx.guard():
+        return await ctx.upstream.send(payload, ctx.headers, stream=bool(payload.get("stream")))

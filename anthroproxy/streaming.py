@@ -1,0 +1,187 @@
+"""Streaming /v1/messages: the upstream's SSE, through the translator, to the client.
+
+A stream runs as two tasks in one nursery, inside the request's own nursery
+(whose watcher cancels everything when the client leaves):
+
+    the handler's task   sends the request, then reads, translates and writes
+                         each upstream read as it comes (``pipe``)
+    KeepAlive            while the upstream is silent, writes a ``ping`` event
+                         every ping_interval (first committing the response, if
+                         the upstream has not answered yet); once the silence
+                         outlasts upstream_read_timeout, cuts the wait with a
+                         timeout_error
+
+Before the response head is sent, a failure is raised and becomes an HTTP
+error with its status; after it, it becomes an ``event: error`` and the stream
+ends. Leaving the block closes the upstream response, which drops the
+connection if it was not read to the end: the upstream stops generating.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, AsyncIterator
+
+import httpx
+import trio
+
+from . import ids
+from .context import RequestContext, send_upstream
+from .errors import ProxyError, UpstreamError, UpstreamTimeout, redact
+from .logs import log
+from .translate.relay import StreamRelay
+from .translate.stream import StreamTranslator
+from .translate.usage import estimate_prompt_tokens
+from .translate.request import Translation
+from .upstream import upstream_errors
+
+# After [DONE], how long to wait for the upstream's response to end, so its
+# connection can be reused. Servers end it at once; the client's next request on
+# this connection waits meanwhile, so the bound is short.
+UPSTREAM_DRAIN_S = 0.25
+# Closing the upstream response on the way out, even when cancelled.
+CLOSE_S = 5.0
+
+
+async def stream_message(ctx: RequestContext, body: dict[str, Any], translation: Translation) -> None:
+    translator = StreamTranslator(
+        message_id=ids.message_id(),
+        model=body["model"],
+        input_tokens_estimate=estimate_prompt_tokens(translation.payload["messages"]),
+        stop_sequences=body.get("stop_sequences"),
+        names=translation.names,
+    )
+    relay = StreamRelay(translator)
+    keepalive = KeepAlive(ctx, relay)
+    response: httpx.Response | None = None
+    upstream_bytes: AsyncIterator[bytes] | None = None
+    error: ProxyError | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(keepalive.run)
+            try:  # (errors are caught inside: leaving the nursery would wrap them in an ExceptionGroup)
+                response = await send_upstream(ctx, translation)
+                keepalive.answered = True
+                keepalive.heard()
+                upstream_bytes = upstream_body(response)
+                error = await pipe(ctx, upstream_bytes, relay, keepalive)
+            except ProxyError as exc:
+                error = exc
+            finally:
+                nursery.cancel_scope.cancel()
+        await end_stream(ctx, relay, error)
+        if error is None and relay.done and upstream_bytes is not None:
+            await read_to_end(upstream_bytes)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S):
+            if upstream_bytes is not None:
+                await upstream_bytes.aclose()  # (now, not when the generator is collected)
+            if response is not None:
+                await response.aclose()
+
+
+async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError | None) -> None:
+    translator = relay.translator
+    if error is not None:
+        redact(error, ctx.secrets)
+        ctx.access.error = error.error_type
+        if not ctx.responder.started:
+            raise error  # nothing sent yet: the client gets a real HTTP status
+        what = f"the upstream {error.what}" if isinstance(error, UpstreamError) else "it was cut short"
+        log.warning("stream %s ended with an error event, %s: %s", ctx.access.request_id, what, error.message)
+        await ctx.responder.write(relay.fail(error))
+    if translator.dropped_fragments:
+        log.warning("stream %s: %d tool-call argument fragment(s) arrived after their block had to close",
+                    ctx.access.request_id, translator.dropped_fragments)
+    ctx.access.stop_reason, ctx.access.usage = translator.stop_reason, translator.usage or {}
+    log.debug("response %s: streamed %d blocks, stop %s", ctx.access.request_id, translator.blocks,
+              translator.stop_reason)
+    await ctx.responder.end()
+
+
+async def pipe(ctx: RequestContext, upstream_bytes: AsyncIterator[bytes], relay: StreamRelay,
+               keepalive: KeepAlive) -> ProxyError | None:
+    """Relay upstream bytes to the client until [DONE], the end, or a fault.
+
+    Only the upstream read is interruptible: the drain or the silence limit may
+    cut a wait for the upstream, never a write to the client mid-chunk.
+    """
+    write = ctx.responder.write
+    try:
+        with upstream_errors(), ctx.interrupter.relay() as guard:
+            while guard.reason is None:
+                guard.waiting = True
+                raw = await anext(upstream_bytes, None)
+                guard.waiting = False
+                keepalive.heard()
+                if raw is None:
+                    break
+                await write(relay.feed(raw))
+                keepalive.heard()  # (a slow client is not a silent upstream)
+                if relay.done:
+                    break
+            else:
+                raise guard.reason
+    except ProxyError as exc:
+        return exc
+    await write(relay.finish())
+    return relay.error
+
+
+class KeepAlive:
+    """Pings while the upstream is silent; cuts the wait when the silence has
+    gone on too long. Pings alone would keep a client waiting forever on a dead
+    upstream, so the silence is bounded (upstream_read_timeout).
+
+    The relay notes when it last heard from the upstream (a clock read per
+    chunk; httpcore's own read timeout would set and clear a trio deadline per
+    read); this task sleeps until the next ping or the limit, whichever is first.
+    """
+
+    def __init__(self, ctx: RequestContext, relay: StreamRelay) -> None:
+        self.ctx = ctx
+        self.relay = relay
+        self.interval = ctx.config.ping_interval
+        self.limit = ctx.config.upstream_read_timeout
+        self.answered = False  # the upstream sent its response head
+        self.quiet_since = self.last_ping = trio.current_time()
+
+    def heard(self) -> None:
+        self.quiet_since = trio.current_time()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                next_ping = max(self.quiet_since, self.last_ping) + self.interval
+                await trio.sleep_until(min(next_ping, self.quiet_since + self.limit))
+                now = trio.current_time()
+                if now >= self.quiet_since + self.limit:
+                    self.ctx.interrupter.interrupt(UpstreamTimeout(self._silence()))
+                    return
+                if now >= max(self.quiet_since, self.last_ping) + self.interval:
+                    self.last_ping = now
+                    await self.ctx.responder.write(self.relay.translator.keepalive())
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return  # the client left; its watcher ends the request
+
+    def _silence(self) -> str:
+        if self.answered:
+            return f"the upstream sent nothing for {self.limit:g} s mid-stream"
+        return f"the upstream sent no answer within {self.limit:g} s"
+
+
+def upstream_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it comes off the wire: streams are requested with
+    ``accept-encoding: identity``, so decoding is needed only if a server
+    compresses anyway."""
+    if response.headers.get("content-encoding", "identity") == "identity":
+        return response.aiter_raw()
+    return response.aiter_bytes()
+
+
+async def read_to_end(upstream_bytes: AsyncIterator[bytes]) -> None:
+    """After [DONE] only the end of the chunked body is left; reading it lets
+    httpx put the connection back in its pool instead of closing it."""
+    with trio.move_on_after(UPSTREAM_DRAIN_S), contextlib.suppress(httpx.HTTPError):
+        async for _ in upstream_bytes:
+            pass
