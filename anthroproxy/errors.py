@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 import re
 
+from . import jsonbytes
+
 # Anthropic error type per status (platform docs, errors page). Unlisted 4xx use
 # invalid_request_error ("may also be used for other 4XX status codes"), 5xx api_error.
 STATUS_TYPES = {
@@ -164,7 +166,7 @@ def error_body(error_type: str, message: str, request_id: str | None = None) -> 
     body: dict[str, object] = {"type": "error", "error": {"type": error_type, "message": message}}
     if request_id:
         body["request_id"] = request_id
-    return json.dumps(body, ensure_ascii=False).encode()
+    return jsonbytes.dump(body)
 
 
 # ---- upstream error bodies -------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -178,12 +179,14 @@ class FakeUpstream:
         self.port = 0
         self.disconnects = 0  # clients that left before a response ended
         self.completed = 0  # responses sent to the end
+        self.frames_sent = 0  # stream frames handed to the socket, all responses together
+        self.scheme = "http"
         self._changed = trio.Condition()
 
     @property
     def url(self) -> str:
         """The base URL to configure as the proxy's target."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
     def queue(self, *replies: Reply) -> None:
         self.replies.extend(replies)
@@ -198,12 +201,17 @@ class FakeUpstream:
         async with self._changed:
             self._changed.notify_all()
 
-    async def serve(self, *, host: str = "127.0.0.1", port: int = 0, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(port, host=host)
+    async def serve(self, *, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None,
+                    task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Serve on ``port`` (0: a free one); over TLS when given a server context."""
+        listeners: list = await trio.open_tcp_listeners(port, host=host)
         self.port = listeners[0].socket.getsockname()[1]
+        if tls is not None:
+            self.scheme = "https"
+            listeners = [trio.SSLListener(listener, tls, https_compatible=True) for listener in listeners]
         await trio.serve_listeners(self._connection, listeners, task_status=task_status)
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
+    async def _connection(self, stream) -> None:
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
@@ -216,7 +224,7 @@ class FakeUpstream:
                 if not await self._respond(stream, conn, reply):
                     return
                 conn.start_next_cycle()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, ssl.SSLError):
             return
 
     async def _read_request(self, stream: trio.SocketStream, conn: h11.Connection) -> RecordedRequest | None:
@@ -260,6 +268,7 @@ class FakeUpstream:
                     if reply.delay:
                         await trio.sleep(reply.delay)
                     await stream.send_all(conn.send(h11.Data(data=frame)))
+                    self.frames_sent += 1
                 if reply.hang:
                     await trio.sleep_forever()
             except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 _EOL = re.compile(rb"\r\n|\r|\n")
 
@@ -123,4 +124,15 @@ def encode(event: str, payload: dict) -> bytes:
     """One named event with a JSON payload. json.dumps escapes CR and LF, so the
     data always fits on one line."""
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {event}\ndata: {data}\n\n".encode()
+    return utf8(f"event: {event}\ndata: {data}\n\n", lambda: json.dumps(payload, separators=(",", ":")),
+                event)
+
+
+def utf8(text: str, escaped: Callable[[], str], event: str) -> bytes:
+    """UTF-8 bytes of an event; if the text holds a lone surrogate (an upstream
+    may send the valid JSON escape "\\ud800"), which UTF-8 cannot carry, the
+    payload is written with \\u escapes instead."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return f"event: {event}\ndata: {escaped()}\n\n".encode()

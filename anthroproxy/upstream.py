@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 import httpx
 import trio
 
-from . import __version__
+from . import __version__, jsonbytes
 from .config import Config
 from .errors import (
     UpstreamProtocolError,
@@ -41,11 +41,22 @@ def upstream_errors() -> Iterator[None]:
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"the upstream timed out ({type(exc).__name__})") from exc
     except httpx.ConnectError as exc:
-        raise UpstreamUnreachable(f"cannot connect to the upstream: {exc or type(exc).__name__}") from exc
+        raise UpstreamUnreachable(f"cannot connect to the upstream: {describe(exc)}") from exc
     except httpx.DecodingError as exc:
-        raise UpstreamProtocolError(f"the upstream sent a body that cannot be decoded: {exc}") from exc
+        raise UpstreamProtocolError(f"the upstream sent a body that cannot be decoded: {describe(exc)}") from exc
     except httpx.TransportError as exc:
-        raise UpstreamUnreachable(f"the upstream connection failed: {exc or type(exc).__name__}") from exc
+        raise UpstreamUnreachable(f"the upstream connection failed: {describe(exc)}") from exc
+
+
+def describe(exc: BaseException) -> str:
+    """The first non-empty message down the exception's causes (httpx often
+    wraps a TLS or socket error in an exception with no text of its own)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
 
 
 class Upstream:
@@ -111,7 +122,7 @@ class Upstream:
         A non-2xx answer raises the mapped UpstreamHTTPError.
         """
         client = next(self._turn)
-        request = client.build_request("POST", self.url, content=_encode(payload),
+        request = client.build_request("POST", self.url, content=jsonbytes.dump(payload),
                                        headers=self.headers(client_headers, stream=stream),
                                        timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
         with upstream_errors(), trio.move_on_after(self._head_timeout) as waited:
@@ -145,8 +156,6 @@ class Upstream:
             ) from None
 
 
-def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False).encode()
 
 
 def client_key(headers: Mapping[str, str]) -> str | None:

@@ -7,7 +7,6 @@ example does the same).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 import h11
 import trio
 
+from .. import jsonbytes
 from ..errors import ProxyError, ShuttingDown, error_body
 
 RECEIVE_BYTES = 64 * 1024
@@ -150,7 +150,7 @@ class Responder:
         return h11.Response(status_code=status, headers=all_headers)
 
     async def send_json(self, status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
+        body = payload if isinstance(payload, bytes) else jsonbytes.dump(payload)
         head = self._head(status, (JSON_TYPE, ("content-length", str(len(body))), *headers))
         self.ended = True
         if self.head_only:

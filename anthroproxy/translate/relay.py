@@ -49,7 +49,7 @@ class StreamRelay:
             if self.error is None and not self.done and not self.translator.saw_finish:
                 raise UpstreamProtocolError("the upstream stream ended before [DONE] or a finish_reason")
             if self.error is None:
-                out.append(self.translator.finish())
+                self.translator.finish_into(out)
         except ProxyError as exc:
             self._fault(exc)
         return b"".join(out)
@@ -74,4 +74,4 @@ class StreamRelay:
                 ) from None
             if event.event == "error" and isinstance(chunk, dict) and not chunk.get("error"):
                 chunk = {"error": chunk}
-            out.append(self.translator.feed(chunk))
+            self.translator.feed_into(chunk, out)

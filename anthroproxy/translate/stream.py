@@ -109,11 +109,17 @@ class StreamTranslator:
         return self._finish_reason is not None
 
     def feed(self, chunk: Any) -> bytes:
+        out: list[bytes] = []
+        self.feed_into(chunk, out)
+        return b"".join(out)
+
+    def feed_into(self, chunk: Any, out: list[bytes]) -> None:
+        """Like ``feed``, appending to ``out``: when the chunk also reports an
+        error, what came before the error in it is already there, not lost."""
         if not isinstance(chunk, dict):
             raise UpstreamProtocolError("the upstream sent a stream chunk that is not a JSON object")
         if chunk.get("error"):
             raise upstream_error_from_payload(chunk)
-        out: list[bytes] = []
         if not self.started:
             out.append(self._start())
         if isinstance(chunk.get("usage"), dict):
@@ -121,11 +127,17 @@ class StreamTranslator:
         for choice in chunk.get("choices") or ():
             if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._choice(choice, out)
-        return b"".join(out)
 
     def finish(self) -> bytes:
         out: list[bytes] = []
-        if not self.started:
+        self.finish_into(out)
+        return b"".join(out)
+
+    def finish_into(self, out: list[bytes]) -> None:
+        """Like ``finish``, appending to ``out``, so what precedes a fault found
+        at the end (an empty answer) is kept."""
+        if not self.started:  # not a single chunk came: nothing to show, and nothing sent yet
+            require_some_content(self._finish_reason)
             out.append(self._start())
         for kind, piece in self._splitter.flush():
             self._content(kind, piece, out)
@@ -155,7 +167,6 @@ class StreamTranslator:
         )
         out.append(MESSAGE_STOP)
         self.finished = True
-        return b"".join(out)
 
     def keepalive(self) -> bytes:
         """A ping; the stream's opening events first if it has not begun (a ping
@@ -367,9 +378,11 @@ class StreamTranslator:
         }
 
 
+_TEXT_DELTA = '{"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":%s}}'
+
+
 def _text_delta(index: int, text: str) -> bytes:
     # The hottest event: formatted directly rather than through a dict.
-    return (
-        'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
-        '"delta":{"type":"text_delta","text":%s}}\n\n' % (index, json.dumps(text, ensure_ascii=False))
-    ).encode()
+    data = _TEXT_DELTA % (index, json.dumps(text, ensure_ascii=False))
+    return sse.utf8(f"event: content_block_delta\ndata: {data}\n\n",
+                    lambda: _TEXT_DELTA % (index, json.dumps(text)), "content_block_delta")

@@ -99,23 +99,37 @@ async def test_console_script_matches_python_m():
     assert (await run(str(SCRIPT), "--version")).stdout.decode().strip() == f"anthroproxy {__version__}"
 
 
-async def test_sigterm_lets_the_live_stream_finish_then_exits_0(nursery, fake):
+async def test_sigterm_during_50_live_streams_lets_them_finish_then_exits_0(nursery, fake):
     cli = await start_cli(nursery, "--port", "0", "--target-url", fake.url, "--log-level", "INFO")
     words = [f"word{i} " for i in range(15)]
-    fake.queue(Reply.stream(text_chunks(words), delay=0.05))
-    received = []
-    async with httpx.AsyncClient(timeout=20) as client:
+    fake.default = lambda request: Reply.stream(text_chunks(words), delay=0.05)
+    received: dict[int, list[bytes]] = {}
+    all_started = trio.Event()
+
+    async def stream(client, i):
         body = messages_body(stream=True)
         async with client.stream("POST", f"http://127.0.0.1:{cli.port}/v1/messages", json=body) as response:
             async for data in response.aiter_bytes():
-                if not received:
-                    cli.process.send_signal(signal.SIGTERM)
-                received.append(data)
-    events = parse_events(b"".join(received))
-    check_grammar(events)
-    assert text_of(events) == "".join(words)
+                received.setdefault(i, []).append(data)
+                if len(received) == 50:
+                    all_started.set()
+
+    limits = httpx.Limits(max_connections=60)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client, trio.open_nursery() as streams:
+        for i in range(50):
+            streams.start_soon(stream, client, i)
+        with trio.fail_after(20):
+            await all_started.wait()
+        cli.process.send_signal(signal.SIGTERM)
+        await trio.sleep(0.2)
+        with pytest.raises(OSError):  # no new connections while the streams finish
+            await trio.open_tcp_stream("127.0.0.1", cli.port)
+    for i in range(50):
+        events = parse_events(b"".join(received[i]))
+        check_grammar(events)
+        assert text_of(events) == "".join(words) and events[-1][0] == "message_stop", i
     with trio.fail_after(20):
-        assert await cli.process.wait() == 0  # exits by itself once the stream is done
+        assert await cli.process.wait() == 0  # exits by itself once the streams are done
     assert "SIGTERM received: draining" in cli.log
 
 

@@ -491,3 +491,21 @@ def test_random_answers_stream_to_the_same_blocks_as_their_json_form():
         message = from_openai(answer, model="m", message_id="msg", names=names)
         assert blocks(events) == message["content"]
         assert events[-2][1]["delta"]["stop_reason"] == message["stop_reason"]
+
+
+def test_text_in_the_chunk_that_reports_an_error_is_not_lost():
+    failing = chunk({"content": "last words"}, "error")
+    failing["choices"][0]["error"] = {"message": "provider died", "code": 502}
+    out, r = run(frames([chunk({"content": "first "}), failing], done=False))
+    assert text_of(parse_events(out)) == "first last words"
+    assert r.error.message == "provider died"
+
+
+def test_a_lone_surrogate_escape_from_the_upstream_is_passed_on_escaped():
+    out, r = run(b'data: {"choices":[{"index":0,"delta":{"content":"bad \\ud800 half"}}]}\n\n'
+                 b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"\\udfff"}}]}\n\ndata: [DONE]\n\n')
+    assert r.error is None
+    events = parse_events(out)
+    check_grammar(events)
+    assert text_of(events) == "bad \ud800 half"
+    assert b"\\ud800" in out and b"\\udfff" in out
