@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tomllib
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ from .models import MappingError, ModelMap
 from .translate.capabilities import Capabilities, CapabilitiesError, CapabilityTable
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "NONE")
+LOG_FORMATS = ("text", "json")
+COUNT_TOKENS = ("local", "upstream")
 
 # Limits, with units in the name. Precedents in the comments.
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Anthropic's own request limit is 32 MB
@@ -53,6 +56,9 @@ class Config:
     model_capabilities: CapabilityTable = CapabilityTable()
     default_model: str = "gpt-5"
     log_level: str = "DEBUG"
+    log_format: str = "text"
+    count_tokens: str = "local"
+    workers: int = 1
     max_body_bytes: int = MAX_BODY_BYTES
     max_header_bytes: int = MAX_HEADER_BYTES
     max_connections: int = MAX_CONNECTIONS
@@ -75,6 +81,11 @@ class Config:
             raise ConfigError(f"port: must be an integer from 0 to 65535, got {self.port!r}")
         if not self.host:
             raise ConfigError("host: must not be empty")
+        for name, choices in (("log_format", LOG_FORMATS), ("count_tokens", COUNT_TOKENS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{_flag_name(name)}: must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ConfigError(f"workers: must be 0 (one per core) or more, got {self.workers!r}")
         if not self.default_model:
             raise ConfigError("default-model: must not be empty")
         if self.auth_token is not None and not self.auth_token.strip():
@@ -121,6 +132,9 @@ SETTINGS = (
     ("--model-capabilities", "MODEL_CAPABILITIES", "model_capabilities", "JSON"),
     ("--default-model", "DEFAULT_MODEL", "default_model", "NAME"),
     ("--log-level", "LOG_LEVEL", "log_level", "L"),
+    ("--log-format", "LOG_FORMAT", "log_format", "F"),
+    ("--count-tokens", "COUNT_TOKENS", "count_tokens", "HOW"),
+    ("--workers", "WORKERS", "workers", "N"),
     ("--ca-bundle", "CA_BUNDLE", "ca_bundle", "FILE"),
     ("--max-body-bytes", "MAX_BODY_BYTES", "max_body_bytes", "N"),
     ("--max-header-bytes", "MAX_HEADER_BYTES", "max_header_bytes", "N"),
@@ -144,6 +158,10 @@ HELP = {
     "'{\"qwen3*\": {\"reasoning_effort\": true}}' (see README)",
     "default_model": "target model when no mapping matches (default gpt-5)",
     "log_level": "DEBUG, INFO, WARN, ERROR or NONE (default DEBUG)",
+    "log_format": "text (one readable line per request) or json (one JSON object per line)",
+    "count_tokens": "how /v1/messages/count_tokens counts: local (an estimate, the default) or upstream "
+    "(the backend's /tokenize, as vLLM and llama.cpp offer; the estimate if that fails)",
+    "workers": "processes serving the port (default 1; 0: one per core)",
     "auth_token": "a token clients must present (x-api-key or Authorization: Bearer); unset: no check",
     "ca_bundle": "PEM file of CA certificates that verify the upstream (default: certifi's, or SSL_CERT_FILE)",
     "max_body_bytes": f"largest request body (default {MAX_BODY_BYTES})",
@@ -176,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for flag, env, dest, metavar in SETTINGS:
         parser.add_argument(flag, dest=dest, metavar=metavar, default=None, help=f"{HELP[dest]} [env {env}]")
+    parser.add_argument("--config", dest="config", metavar="FILE", default=None,
+                        help="a TOML file with any of these settings, [models] and [capabilities] (see README) "
+                        "[env CONFIG_FILE]")
     parser.add_argument("--version", action="version", version=f"anthroproxy {__version__}")
     return parser
 
@@ -191,14 +212,22 @@ def load_config(
     """
     flags = vars(build_parser().parse_args(argv))
     dotenv = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v is not None}
+    config_file = flags.pop("config") or environ.get("CONFIG_FILE") or dotenv.get("CONFIG_FILE")
+    kwargs: dict[str, object] = read_config_file(config_file) if config_file else {}
     raw: dict[str, str] = {}
     for _flag, env, dest, _metavar in SETTINGS:
         for source in (flags.get(dest), environ.get(env), dotenv.get(env)):
             if source is not None:
                 raw[dest] = source
                 break
-    kwargs: dict[str, object] = dict(raw)
-    for name in ("port", *COUNTS):
+    file_models = kwargs.get("model_mapping", ModelMap())
+    file_capabilities = kwargs.get("model_capabilities", CapabilityTable())
+    kwargs.update(raw)
+    if "model_mapping" in raw:
+        kwargs["model_mapping"] = file_models.overridden_by(_parse_mapping(raw["model_mapping"]))
+    if "model_capabilities" in raw:
+        kwargs["model_capabilities"] = file_capabilities.merged(_parse_capabilities(raw["model_capabilities"]))
+    for name in ("port", "workers", *COUNTS):
         if name in raw:
             kwargs[name] = _parse_number(name, raw[name], int, "an integer")
     for name in SECONDS:
@@ -208,6 +237,70 @@ def load_config(
         if name in raw and not raw[name]:
             kwargs[name] = None  # NAME= (empty) means unset
     return Config(**kwargs)  # type: ignore[arg-type]
+
+
+STRING_KEYS = ("host", "target_url", "api_key", "auth_token", "default_model", "log_level", "log_format",
+               "count_tokens", "ca_bundle")
+INTEGER_KEYS = ("port", "workers", *COUNTS)
+
+
+def read_config_file(path: str) -> dict[str, object]:
+    """Settings from a TOML file, by their Config names, typed as TOML types
+    them; ``[models]`` and ``[capabilities]`` become the mapping and the table.
+    Unknown keys and wrong types are errors naming the key."""
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path}: {exc}") from None
+    values: dict[str, object] = {}
+    for key, value in data.items():
+        where = f"config {path}: {key}"
+        if key == "models":
+            values["model_mapping"] = _models_table(value, where)
+        elif key == "capabilities":
+            try:
+                values["model_capabilities"] = CapabilityTable.from_mapping(value)
+            except CapabilitiesError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        elif key in STRING_KEYS:
+            values[key] = _typed(value, str, "a string", where)
+        elif key in INTEGER_KEYS:
+            values[key] = _typed(value, int, "an integer", where)
+        elif key in SECONDS:
+            values[key] = float(_typed(value, (int, float), "a number of seconds", where))
+        else:
+            raise ConfigError(f"{where}: unknown key")
+    return values
+
+
+def _typed(value: object, kind: type | tuple[type, ...], what: str, where: str) -> object:
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{where}: expected {what}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _models_table(table: object, where: str) -> ModelMap:
+    """``name = "target"`` or ``name = { target = "...", display_name = "..." }``."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table of model names")
+    pairs, labels = [], []
+    for name, entry in table.items():
+        if isinstance(entry, dict):
+            unknown = set(entry) - {"target", "display_name"}
+            if unknown:
+                raise ConfigError(f"{where}.{name}: unknown key {', '.join(sorted(unknown))}")
+            target = _typed(entry.get("target"), str, "a target model name", f"{where}.{name}.target")
+            if "display_name" in entry:
+                labels.append((name, _typed(entry["display_name"], str, "a string", f"{where}.{name}.display_name")))
+        else:
+            target = _typed(entry, str, "a target model name or a table", f"{where}.{name}")
+        if not name or not target:
+            raise ConfigError(f"{where}.{name}: names and targets must not be empty")
+        pairs.append((name, target))
+    return ModelMap(tuple(pairs), tuple(labels))
 
 
 def _parse_number(name: str, text: str, kind: type, what: str) -> int | float:

@@ -24,6 +24,7 @@ class MappingError(ValueError):
 @dataclass(frozen=True, slots=True)
 class ModelMap:
     pairs: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()  # (key, display name) for /v1/models
 
     @classmethod
     def parse(cls, text: str) -> ModelMap:
@@ -51,6 +52,17 @@ class ModelMap:
             if "*" in key and fnmatch.fnmatchcase(requested, key):
                 return target
         return default
+
+    def overridden_by(self, first: ModelMap) -> ModelMap:
+        """``first``'s entries, then this map's entries whose keys it does not have."""
+        keys = {key for key, _ in first.pairs}
+        return ModelMap(first.pairs + tuple(pair for pair in self.pairs if pair[0] not in keys),
+                        first.labels + tuple(label for label in self.labels if label[0] not in keys))
+
+    def listed(self) -> list[tuple[str, str, str | None]]:
+        """(name, target, display name) of the plain names: what /v1/models lists."""
+        labels = dict(self.labels)
+        return [(key, target, labels.get(key)) for key, target in self.pairs if "*" not in key]
 
     def __str__(self) -> str:
         return ",".join(f"{k}:{t}" for k, t in self.pairs)

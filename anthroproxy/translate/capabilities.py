@@ -1,28 +1,37 @@
 """What a target model accepts, looked up by glob on its name.
 
-One table instead of if-statements scattered through the translator. Entries a
-user configures (``--model-capabilities``) are looked at first, then the
-built-in ones; the first pattern that matches the target model wins, and a
-model nothing matches gets the defaults. A configured entry states only the
-fields it changes.
+One table instead of if-statements scattered through the translator. Every
+entry whose pattern matches the target model contributes the fields it states;
+for a field several state, the first entry in order wins, entries a user
+configures (``--model-capabilities`` or the config file's ``[capabilities]``)
+coming before the built-in ones. Fields no entry states keep their defaults.
 
     field                    default             meaning
     token_limit_field        "max_tokens"        the request field that carries max_tokens
                                                  ("max_completion_tokens" for OpenAI reasoning models)
+    max_output_tokens        none                max_tokens is lowered to this (Claude Code asks for
+                                                 32,000 or more; many backends refuse more than they have)
+    max_input_tokens         none                the context size, reported by /v1/models
     sampling                 true                temperature and top_p are forwarded
     stop                     true                stop_sequences are forwarded as ``stop``
-    reasoning_effort         false               thinking / output_config.effort become
-                                                 ``reasoning_effort`` (low, medium or high)
+    reasoning_param          "none"              how thinking / output_config.effort reach the model:
+                                                 "reasoning_effort" (OpenAI, Ollama, DeepSeek),
+                                                 "reasoning" (OpenRouter's {"reasoning": {"effort": ...}}),
+                                                 or "none"
     reasoning_field          "reasoning_content" the assistant-message field that carries the
                                                  thinking of earlier turns ("reasoning" for newer
                                                  vLLM and Ollama, "none" to never send it)
     reasoning_on_tool_calls  false               send the field, empty if need be, on every
                                                  assistant message with tool calls (DeepSeek's
                                                  thinking mode answers 400 without it)
+    system_role              "system"            the role of system prompts ("developer" for
+                                                 OpenAI's reasoning models)
+    vision                   true                images are sent; false replaces each by a short note
 
 Built in: OpenAI's reasoning models (o1, o3, o4-*, gpt-5*) reject max_tokens
 ("Use 'max_completion_tokens' instead"), non-default temperature/top_p and
-stop, and take reasoning_effort; DeepSeek needs reasoning on tool-call turns.
+stop, take reasoning_effort and the developer role; DeepSeek needs reasoning
+on tool-call turns.
 """
 
 from __future__ import annotations
@@ -33,7 +42,13 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 TOKEN_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
+REASONING_PARAMS = ("none", "reasoning_effort", "reasoning")
 REASONING_FIELDS = ("reasoning_content", "reasoning", "none")
+SYSTEM_ROLES = ("system", "developer")
+CHOICES = {"token_limit_field": TOKEN_LIMIT_FIELDS, "reasoning_param": REASONING_PARAMS,
+           "reasoning_field": REASONING_FIELDS, "system_role": SYSTEM_ROLES}
+FLAGS = ("sampling", "stop", "reasoning_on_tool_calls", "vision")
+COUNTS = ("max_output_tokens", "max_input_tokens")
 
 
 class CapabilitiesError(ValueError):
@@ -43,24 +58,31 @@ class CapabilitiesError(ValueError):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Capabilities:
     token_limit_field: str = "max_tokens"
+    max_output_tokens: int | None = None
+    max_input_tokens: int | None = None
     sampling: bool = True
     stop: bool = True
-    reasoning_effort: bool = False
+    reasoning_param: str = "none"
     reasoning_field: str = "reasoning_content"
     reasoning_on_tool_calls: bool = False
+    system_role: str = "system"
+    vision: bool = True
 
     def __post_init__(self) -> None:
-        if self.token_limit_field not in TOKEN_LIMIT_FIELDS:
-            raise CapabilitiesError(f"token_limit_field: expected one of {', '.join(TOKEN_LIMIT_FIELDS)}")
-        if self.reasoning_field not in REASONING_FIELDS:
-            raise CapabilitiesError(f"reasoning_field: expected one of {', '.join(REASONING_FIELDS)}")
-        for name in ("sampling", "stop", "reasoning_effort", "reasoning_on_tool_calls"):
+        for name, choices in CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise CapabilitiesError(f"{name}: expected one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        for name in FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise CapabilitiesError(f"{name}: expected true or false")
+        for name in COUNTS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+                raise CapabilitiesError(f"{name}: expected a positive integer, got {value!r}")
 
 
 _OPENAI_REASONING = {"token_limit_field": "max_completion_tokens", "sampling": False, "stop": False,
-                     "reasoning_effort": True}
+                     "reasoning_param": "reasoning_effort", "system_role": "developer"}
 
 BUILTIN: tuple[tuple[str, dict[str, Any]], ...] = (
     ("o1*", _OPENAI_REASONING),
@@ -78,31 +100,41 @@ class CapabilityTable:
     entries: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def __post_init__(self) -> None:
+        known = {f.name for f in fields(Capabilities)}
         for pattern, changes in self.entries:
+            unknown = sorted(set(changes) - known)
+            if unknown:
+                raise CapabilitiesError(f"{pattern}: unknown field {', '.join(unknown)}")
             try:
                 Capabilities(**changes)
-            except TypeError:
-                unknown = sorted(set(changes) - {f.name for f in fields(Capabilities)})
-                raise CapabilitiesError(f"{pattern}: unknown field {', '.join(unknown)}") from None
             except CapabilitiesError as exc:
                 raise CapabilitiesError(f"{pattern}.{exc}") from None
 
     @classmethod
     def parse(cls, text: str) -> CapabilityTable:
-        """From JSON: ``{"qwen3*": {"reasoning_effort": true}, ...}``."""
+        """From JSON: ``{"qwen3*": {"reasoning_param": "reasoning_effort"}, ...}``."""
         try:
             data = json.loads(text) if text.strip() else {}
         except ValueError as exc:
             raise CapabilitiesError(f"not valid JSON ({exc})") from None
+        return cls.from_mapping(data)
+
+    @classmethod
+    def from_mapping(cls, data: Any) -> CapabilityTable:
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-            raise CapabilitiesError('expected a JSON object of objects, e.g. {"qwen3*": {"reasoning_effort": true}}')
+            raise CapabilitiesError('expected an object of objects, e.g. {"qwen3*": {"vision": false}}')
         return cls(tuple(data.items()))
 
+    def merged(self, first: CapabilityTable) -> CapabilityTable:
+        """This table with ``first``'s entries looked at before its own."""
+        return CapabilityTable((*first.entries, *self.entries))
+
     def lookup(self, model: str) -> Capabilities:
-        for pattern, changes in (*self.entries, *BUILTIN):
+        stated: dict[str, Any] = {}
+        for pattern, changes in reversed((*self.entries, *BUILTIN)):  # earlier entries applied last: they win
             if fnmatch.fnmatchcase(model, pattern):
-                return replace(Capabilities(), **changes)
-        return Capabilities()
+                stated.update(changes)
+        return replace(Capabilities(), **stated)
 
     def __str__(self) -> str:
         return json.dumps(dict(self.entries)) if self.entries else ""

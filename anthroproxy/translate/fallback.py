@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-OPTIONAL_FIELDS = ("reasoning_effort", "parallel_tool_calls", "stream_options", "user", "temperature", "top_p", "stop")
+OPTIONAL_FIELDS = ("reasoning_effort", "reasoning", "parallel_tool_calls", "stream_options", "user", "temperature",
+                   "top_p", "stop")
 HISTORY_FIELDS = ("reasoning_content", "reasoning")
 REASONING_HISTORY = "reasoning_history"
 REFUSAL_STATUSES = (400, 422)

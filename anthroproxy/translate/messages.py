@@ -34,6 +34,7 @@ from .content import PARAGRAPH, Part, block_parts, collapse, text_part, tool_res
 from .tools import ToolNames
 
 NO_RESULT = "No result was returned for this tool call."
+NO_VISION = text_part("[an image was here; this model cannot see images]")
 JOINERS = {"user": PARAGRAPH, "system": PARAGRAPH, "assistant": ""}
 
 
@@ -75,7 +76,8 @@ class MessageBuilder:
         text = blocks if isinstance(blocks, str) else PARAGRAPH.join(b["text"] for b in blocks if b["type"] == "text")
         if not text:
             return
-        (self._deferred if self._pending else self.messages).append({"role": "system", "content": text})
+        message = {"role": self._caps.system_role, "content": text}
+        (self._deferred if self._pending else self.messages).append(message)
 
     def user(self, blocks: list[dict[str, Any]]) -> None:
         tool_messages: list[dict[str, Any]] = []
@@ -97,6 +99,8 @@ class MessageBuilder:
             parts += moved
         self.messages += tool_messages
         self._answer_pending()
+        if not self._caps.vision:
+            parts = [NO_VISION if part["type"] == "image_url" else part for part in parts]
         if parts:
             self.messages.append({"role": "user", "content": collapse(parts, JOINERS["user"])})
 

@@ -42,10 +42,13 @@ def to_openai(body: dict[str, Any], target_model: str, caps: Capabilities | None
     system = body.get("system") or ""
     if isinstance(system, list):
         system = PARAGRAPH.join(block["text"] for block in system)
+    limit = body["max_tokens"]
+    if caps.max_output_tokens is not None:
+        limit = min(limit, caps.max_output_tokens)
     payload: dict[str, Any] = {
         "model": target_model,
         "messages": build_messages(system, body["messages"], names, caps),
-        caps.token_limit_field: body["max_tokens"],
+        caps.token_limit_field: limit,
     }
     if caps.sampling:
         for key in ("temperature", "top_p"):
@@ -60,10 +63,11 @@ def to_openai(body: dict[str, Any], target_model: str, caps: Capabilities | None
         payload["tools"] = tools
         offered = {tool["function"]["name"] for tool in tools}
         payload.update(translate_tool_choice(body.get("tool_choice"), names, offered))
-    if caps.reasoning_effort:
-        effort = reasoning_effort(body)
-        if effort:
-            payload["reasoning_effort"] = effort
+    effort = reasoning_effort(body) if caps.reasoning_param != "none" else None
+    if effort and caps.reasoning_param == "reasoning_effort":
+        payload["reasoning_effort"] = effort
+    elif effort:
+        payload["reasoning"] = {"effort": effort}  # OpenRouter's form
     if body.get("stream"):
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}

@@ -18,9 +18,13 @@ def python_blocks() -> list[str]:
 
 def test_options_table_lists_exactly_the_flags_their_env_vars_and_defaults():
     rows = re.findall(r"^\| `(--[a-z-]+) [A-Z]+` \| `([A-Z_]+)` \| `?([^|`]*?)`? \|", README, re.M)
-    assert sorted((flag, env) for flag, env, _ in rows) == sorted((flag, env) for flag, env, *_ in SETTINGS)
+    settings = [(flag, env) for flag, env, *_ in SETTINGS] + [("--config", "CONFIG_FILE")]
+    assert sorted((flag, env) for flag, env, _ in rows) == sorted(settings)
     defaults = Config()
     for flag, _env, default in rows:
+        if flag == "--config":
+            assert default == "none"
+            continue
         field = next(f for fl, _, f, _ in SETTINGS if fl == flag)
         value = getattr(defaults, field)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from anthroproxy.config import Config, ConfigError, load_config
@@ -81,10 +83,10 @@ def test_embedding_config_accepts_a_mapping_string_and_validates():
 
 
 def test_model_capabilities_from_flag_and_env():
-    config = load_config(["--model-capabilities", '{"qwen3*": {"reasoning_effort": true, "reasoning_field": "reasoning"}}'],
+    config = load_config(["--model-capabilities", '{"qwen3*": {"reasoning_param": "reasoning_effort", "reasoning_field": "reasoning"}}'],
                          {}, None)
     caps = config.capabilities("qwen3:32b")
-    assert caps.reasoning_effort is True and caps.reasoning_field == "reasoning"
+    assert caps.reasoning_param == "reasoning_effort" and caps.reasoning_field == "reasoning"
     assert config.capabilities("gpt-5").token_limit_field == "max_completion_tokens"
     assert load_config([], {"MODEL_CAPABILITIES": '{"x": {"stop": false}}'}, None).capabilities("x").stop is False
     with pytest.raises(ConfigError, match="model-capabilities: x: unknown field colour"):
@@ -124,3 +126,61 @@ def test_limits_and_timeouts_from_flags_and_env(tmp_path):
 def test_bad_limits_and_timeouts_name_the_flag(argv, message):
     with pytest.raises(ConfigError, match=message):
         load_config(argv, {}, None)
+
+
+EXAMPLE = Path(__file__).parents[2] / "anthroproxy" / "config.example.toml"
+
+
+def test_the_example_config_file_loads_whole():
+    config = load_config(["--config", str(EXAMPLE)], {}, None)
+    assert (config.target_url, config.default_model, config.workers, config.log_format) == (
+        "http://127.0.0.1:8000/v1", "Qwen/Qwen3-32B", 2, "json")
+    assert config.count_tokens == "upstream" and config.upstream_read_timeout == 1800.0
+    assert config.resolve_model("claude-opus-4-5") == "Qwen/Qwen3-32B"
+    assert config.resolve_model("claude-3-7-sonnet") == "Qwen/Qwen3-8B"  # prefix before glob
+    assert config.resolve_model("claude-sonnet-4-5") == "Qwen/Qwen3-32B"  # glob
+    assert config.model_mapping.listed()[0] == ("claude-opus-4-5", "Qwen/Qwen3-32B", "Qwen3 32B (as Opus)")
+    assert config.capabilities("Qwen/Qwen3-32B").max_output_tokens == 16384
+    assert config.capabilities("Qwen/Qwen3-32B").reasoning_param == "reasoning_effort"
+    small = config.capabilities("Qwen/Qwen3-8B")  # both entries match; the first states max_output_tokens too
+    assert (small.vision, small.max_output_tokens, small.reasoning_field) == (False, 16384, "reasoning")
+    assert config.capabilities("gpt-5").token_limit_field == "max_completion_tokens"  # built-ins still apply
+
+
+def test_precedence_flags_env_dotenv_then_file(tmp_path):
+    file = tmp_path / "c.toml"
+    file.write_text('port = 1111\nhost = "::1"\ndefault_model = "from-file"\nlog_level = "ERROR"\n'
+                    '[models]\n"claude-a" = "file-a"\n"claude-b" = "file-b"\n')
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("LOG_LEVEL=INFO\n")
+    config = load_config(["--port", "3333", "--config", str(file)], {"HOST": "0.0.0.0", "MODEL_MAPPING": "claude-b:env-b"},
+                         str(dotenv))
+    assert (config.port, config.host, config.log_level, config.default_model) == (3333, "0.0.0.0", "INFO", "from-file")
+    assert config.resolve_model("claude-a") == "file-a" and config.resolve_model("claude-b") == "env-b"
+    assert load_config([], {"CONFIG_FILE": str(file)}, None).port == 1111
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("prot = 8080", "prot: unknown key"),
+        ('port = "8080"', "port: expected an integer, got str '8080'"),
+        ("header_timeout = true", "header_timeout: expected a number of seconds, got bool True"),
+        ("[models]\n'claude-x' = 5", "models.claude-x: expected a target model name or a table"),
+        ("[models]\n'claude-x' = { model = 'y' }", "models.claude-x: unknown key model"),
+        ("[capabilities.'x*']\ncolour = 'red'", "capabilities: x\\*: unknown field colour"),
+        ("[capabilities.'x*']\nmax_output_tokens = -1", "max_output_tokens: expected a positive integer"),
+        ("port = ", "config: .*Invalid value"),
+        ("workers = -2", "workers: must be 0"),
+    ],
+)
+def test_config_file_errors_name_the_key(tmp_path, text, message):
+    file = tmp_path / "bad.toml"
+    file.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(["--config", str(file)], {}, None)
+
+
+def test_a_missing_config_file_is_a_clear_error():
+    with pytest.raises(ConfigError, match="config: cannot read /nonexistent.toml: No such file"):
+        load_config(["--config", "/nonexistent.toml"], {}, None)

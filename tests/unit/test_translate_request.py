@@ -162,17 +162,25 @@ def test_other_models_get_the_classic_fields(target):
     assert "max_completion_tokens" not in out
 
 
-def test_configured_entries_come_first_and_state_only_what_they_change():
-    table = CapabilityTable.parse('{"qwen3*": {"reasoning_effort": true}, "gpt-5-chat*": {}}')
-    assert table.lookup("qwen3:32b") == Capabilities(reasoning_effort=True)
-    assert table.lookup("gpt-5-chat-latest") == Capabilities()  # overrides the gpt-5* built-in
+def test_every_matching_entry_contributes_and_the_first_wins_a_field():
+    table = CapabilityTable.parse('{"qwen3-8b": {"vision": false, "max_output_tokens": 8192}, '
+                                  '"qwen3*": {"reasoning_param": "reasoning_effort", "max_output_tokens": 16384}, '
+                                  '"gpt-5-chat*": {"token_limit_field": "max_tokens", "sampling": true}, '
+                                  '"gpt-5*": {"max_output_tokens": 128000}}')
+    assert table.lookup("qwen3:32b") == Capabilities(reasoning_param="reasoning_effort", max_output_tokens=16384)
+    assert table.lookup("qwen3-8b") == Capabilities(reasoning_param="reasoning_effort", max_output_tokens=8192,
+                                                    vision=False)
+    chat = table.lookup("gpt-5-chat-latest")  # built-in gpt-5* fields, two of them overridden
+    assert (chat.token_limit_field, chat.sampling, chat.stop, chat.system_role) == ("max_tokens", True, False,
+                                                                                   "developer")
     assert table.lookup("gpt-5").token_limit_field == "max_completion_tokens"
+    assert table.lookup("gpt-5").max_output_tokens == 128000  # a user entry on top of the built-in one
     assert table.lookup("deepseek-reasoner").reasoning_on_tool_calls is True
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("{", "not valid JSON"), ('["x"]', "JSON object of objects"), ('{"a": {"nope": 1}}', "a: unknown field nope"),
+    [("{", "not valid JSON"), ('["x"]', "an object of objects"), ('{"a": {"nope": 1}}', "a: unknown field nope"),
      ('{"a": {"token_limit_field": "max"}}', "a.token_limit_field"), ('{"a": {"stop": "yes"}}', "a.stop")],
 )
 def test_bad_capability_entries_name_the_problem(text, message):
@@ -460,3 +468,25 @@ def test_deepseek_gets_reasoning_on_every_tool_call_turn():
     assert out[1]["reasoning_content"] == ""
     assert "reasoning_content" not in out[3]
     assert "reasoning_content" not in translate(request(messages=messages), "gpt-4o")["messages"][1]
+
+
+def test_max_output_tokens_lowers_max_tokens_and_never_raises_it():
+    assert translate(request(max_tokens=32000), max_output_tokens=16384)["max_tokens"] == 16384
+    assert translate(request(max_tokens=100), max_output_tokens=16384)["max_tokens"] == 100
+
+
+def test_reasoning_param_styles():
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 20000}}
+    assert translate(request(**thinking), reasoning_param="reasoning_effort")["reasoning_effort"] == "high"
+    openrouter = translate(request(**thinking), reasoning_param="reasoning")
+    assert openrouter["reasoning"] == {"effort": "high"} and "reasoning_effort" not in openrouter
+    assert not {"reasoning", "reasoning_effort"} & set(translate(request(**thinking)))
+
+
+def test_system_role_and_vision():
+    messages = [{"role": "user", "content": [PNG, {"type": "text", "text": "what is it?"}]},
+                {"role": "system", "content": "mid"}]
+    out = translate(request(system="top", messages=messages), system_role="developer", vision=False)["messages"]
+    assert [m["role"] for m in out] == ["developer", "user", "developer"]
+    assert out[1]["content"] == "[an image was here; this model cannot see images]\n\nwhat is it?"
+    assert translate(request(system="s"), "gpt-5")["messages"][0]["role"] == "developer"

@@ -1,0 +1,159 @@
+"""A local token count for /v1/messages/count_tokens: no network, no model files (pure).
+
+What is counted is the OpenAI request the proxy would send (translate/request.py):
+its messages, tool definitions, images and files, as the upstream sees them.
+
+Text. Tokens are estimated from counts of character classes in the UTF-8
+bytes, each class with a weight fitted against o200k_base (the tokenizer of
+GPT-4o and GPT-5), as shipped offline by the npm package gpt-tokenizer, over
+a corpus of this repository's code, Markdown, recorded streams, a Claude
+Code-sized request with its tool schemas, and samples in six languages and
+emoji: over the whole corpus the estimate is within 1% of the real count, and
+every 3 KB sample within -12% / +22% (tests/e2e/test_count_tokens.py checks
+this against the real tokenizer). Other tokenizers (Llama, Qwen) differ from
+o200k_base by up to a fifth. The counts come from ``bytes.translate`` passes,
+about 9 ns per character.
+
+Around the text, per OpenAI's chat format: 4 tokens per message and 3 to prime
+the reply. Images as OpenAI counts them at high detail: the image scaled to fit
+2048x2048, then its short side to 768, then 170 tokens per 512-pixel tile plus
+85 (a size the bytes do not reveal, e.g. an image by URL, is taken as 1024x1024).
+PDFs: 1,000 tokens a page, a round figure between a text page and a scanned one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import struct
+from typing import Any
+
+_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_DIGITS = b"0123456789"
+_PUNCT = bytes(b for b in range(0x21, 0x7F) if b not in _LETTERS + _DIGITS)
+
+
+def _all_but(kept: bytes) -> bytes:
+    """A ``bytes.translate`` delete table that keeps only ``kept``."""
+    return bytes(b for b in range(256) if b not in kept)
+
+
+# (class, delete table that keeps only it, weight in tokens per occurrence)
+_CLASSES = (
+    (_all_but(_LETTERS), 0.07),
+    (_all_but(_DIGITS), 1.0),
+    (_all_but(_PUNCT), 0.38),
+    (_all_but(bytes(range(0xC0, 0xE0))), 0.23),  # lead bytes of 2-byte characters: Latin accents, Cyrillic...
+    (_all_but(bytes(range(0xE0, 0xF0))), 0.67),  # ...of 3-byte characters: CJK, most symbols
+    (_all_but(bytes(range(0xF0, 0xF8))), 2.47),  # ...of 4-byte characters: emoji
+)
+_WORDS = bytes(0x61 if b in _LETTERS else 0x20 for b in range(256))  # letters -> "a", the rest -> " "
+WORD, SPACE, NEWLINE = 0.74, 0.07, 1.08
+PER_MESSAGE, REPLY_PRIMING = 4, 3
+PDF_PAGE = 1000
+_PDF_PAGES = re.compile(rb"/Type\s*/Page(?![a-z])")
+
+
+def estimate_text(text: str) -> int:
+    data = text.encode("utf-8", "surrogatepass")
+    total = sum(len(data.translate(None, table)) * weight for table, weight in _CLASSES)
+    shape = data.translate(_WORDS)
+    words = shape.count(b" a") + shape.startswith(b"a")  # where a run of letters begins
+    total += words * WORD + data.count(b" ") * SPACE + data.count(b"\n") * NEWLINE
+    return math.ceil(total)
+
+
+def estimate_payload(payload: dict[str, Any]) -> int:
+    """Tokens of an OpenAI chat request: messages, tools, images, files."""
+    total = REPLY_PRIMING
+    for message in payload["messages"]:
+        total += PER_MESSAGE + estimate_text(message["role"])
+        content = message.get("content")
+        if isinstance(content, str):
+            total += estimate_text(content)
+        elif isinstance(content, list):
+            total += sum(_part(part) for part in content)
+        for key in ("reasoning_content", "reasoning"):
+            if message.get(key):
+                total += estimate_text(message[key])
+        if message.get("tool_calls"):
+            total += estimate_text(json.dumps(message["tool_calls"], ensure_ascii=False))
+    if payload.get("tools"):
+        total += estimate_text(json.dumps(payload["tools"], ensure_ascii=False))
+    return total
+
+
+def _part(part: dict[str, Any]) -> int:
+    kind = part.get("type")
+    if kind == "text":
+        return estimate_text(part["text"])
+    if kind == "image_url":
+        return image_tokens(*image_size(part["image_url"]["url"]))
+    if kind == "file":
+        return PDF_PAGE * max(1, len(_PDF_PAGES.findall(_decoded(part["file"].get("file_data", "")))))
+    return 0
+
+
+def image_tokens(width: int, height: int) -> int:
+    scale = min(1.0, 2048 / max(width, height))
+    width, height = width * scale, height * scale
+    scale = min(1.0, 768 / min(width, height))
+    width, height = width * scale, height * scale
+    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
+
+
+def image_size(url: str) -> tuple[int, int]:
+    """Width and height from the image's own header (PNG, GIF, JPEG, WebP);
+    1024x1024 when the bytes are not at hand or not understood."""
+    data = _decoded(url)
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return struct.unpack(">II", data[16:24])
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_size(data)
+        if data[:2] == b"\xff\xd8":
+            return _jpeg_size(data)
+    except (struct.error, ValueError):
+        pass
+    return 1024, 1024
+
+
+def _decoded(data_url: str) -> bytes:
+    if not data_url.startswith("data:") or ";base64," not in data_url:
+        return b""
+    try:
+        return base64.b64decode(data_url.split(";base64,", 1)[1], validate=False)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    position = 2
+    while position + 9 < len(data):
+        if data[position] != 0xFF:
+            raise ValueError("not at a JPEG marker")
+        marker = data[position + 1]
+        length = struct.unpack(">H", data[position + 2:position + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+            height, width = struct.unpack(">HH", data[position + 5:position + 9])
+            return width, height
+        position += 2 + length
+    raise ValueError("no frame header")
+
+
+def _webp_size(data: bytes) -> tuple[int, int]:
+    chunk = data[12:16]
+    if chunk == b"VP8X":
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    raise ValueError("unknown WebP chunk")
