@@ -11,6 +11,7 @@ import httpx
 from .config import Config
 from .errors import UpstreamHTTPError
 from .logs import AccessRecord, log
+from .metrics import Metrics
 from .server.connection import Interrupter, Responder
 from .translate.fallback import leave_out, refused_field
 from .translate.request import Translation
@@ -21,6 +22,9 @@ from .upstream import Upstream, client_key
 class RequestContext:
     config: Config
     upstream: Upstream
+    metrics: Metrics
+    path: str
+    query: str
     headers: dict[str, str]
     body: bytes
     responder: Responder
@@ -57,5 +61,7 @@ async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.
 
 
 async def _send(ctx: RequestContext, payload: dict[str, Any]) -> httpx.Response:
+    ctx.access.upstream_open = True  # until its answer has been read to the end
     with ctx.guard():
-        return await ctx.upstream.send(payload, ctx.headers, stream=bool(payload.get("stream")))
+        return await ctx.upstream.send(payload, ctx.headers, stream=bool(payload.get("stream")),
+                                       request_id=ctx.access.request_id)

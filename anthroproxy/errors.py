@@ -115,6 +115,8 @@ class UpstreamError(ProxyError):
     """Base for failures on the upstream side. ``what`` says, for the log,
     what the upstream did."""
 
+    kind = "failed"  # a short label for metrics
+
     @property
     def what(self) -> str:
         return "failed"
@@ -129,6 +131,10 @@ class UpstreamHTTPError(UpstreamError):
         self.upstream_status = upstream_status  # what the upstream answered, if an HTTP status
 
     @property
+    def kind(self) -> str:  # type: ignore[override]
+        return "in_stream" if self.upstream_status is None else f"http_{self.upstream_status}"
+
+    @property
     def what(self) -> str:
         if self.upstream_status is None:
             return "reported an error in its stream"
@@ -136,18 +142,21 @@ class UpstreamHTTPError(UpstreamError):
 
 
 class UpstreamUnreachable(UpstreamError):
+    kind = "unreachable"
     status = 502
     error_type = "api_error"
     what = "could not be reached"
 
 
 class UpstreamTimeout(UpstreamError):
+    kind = "timeout"
     status = 504
     error_type = "timeout_error"
     what = "timed out"
 
 
 class UpstreamProtocolError(UpstreamError):
+    kind = "protocol"
     status = 502
     error_type = "api_error"
     what = "sent a malformed or empty answer"

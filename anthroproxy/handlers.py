@@ -9,14 +9,18 @@ stream ends.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Awaitable, Callable
+from urllib.parse import unquote
 
 import trio
 
 from . import ids
 from .context import RequestContext, send_upstream
-from .errors import InvalidRequest
+from .counting import count_input_tokens
+from .errors import InvalidRequest, NotFound
 from .logs import log
+from .models import model_info, model_page, page_params
 from .streaming import stream_message
 from .translate.fallback import leave_out
 from .translate.request import Translation, to_openai
@@ -26,7 +30,53 @@ from .translate.validate import validate_request
 
 async def health(ctx: RequestContext) -> None:
     uptime = round(trio.current_time() - ctx.server_started_at, 3)
-    await ctx.responder.send_json(200, {"status": "ok", "uptime": uptime})
+    await ctx.responder.send_json(200, {"status": "ok", "uptime": uptime, "pid": os.getpid()})
+
+
+async def root(ctx: RequestContext) -> None:
+    """Claude Code probes the base URL when it starts."""
+    await ctx.responder.send_json(200, {"name": "anthroproxy", "messages": "/v1/messages"})
+
+
+async def metrics(ctx: RequestContext) -> None:
+    body, content_type = ctx.metrics.render(ctx.headers.get("accept", ""))
+    await ctx.responder.send_body(200, body, content_type)
+
+
+async def count_tokens(ctx: RequestContext) -> None:
+    """``{"input_tokens": N}`` for a /v1/messages body, counted on the
+    request the upstream would get (counting.py)."""
+    check_content_type(ctx.headers)
+    body = parse_json(ctx.body)
+    validate_request(body, counting=True)
+    target = ctx.config.resolve_model(body["model"])
+    ctx.access.model, ctx.access.target = body["model"], target
+    translation = to_openai({**body, "max_tokens": body.get("max_tokens", 1), "stream": False}, target,
+                            ctx.config.capabilities(target))
+    await ctx.responder.send_json(200, {"input_tokens": await count_input_tokens(ctx, translation.payload)})
+
+
+def describe_model(ctx: RequestContext, name: str, target: str, label: str | None) -> dict[str, object]:
+    """A /v1/models entry, with what the capability table knows of its target."""
+    caps = ctx.config.capabilities(target)
+    return model_info(name, target, label, max_input_tokens=caps.max_input_tokens, max_tokens=caps.max_output_tokens)
+
+
+async def list_models(ctx: RequestContext) -> None:
+    """The Anthropic-side names the mapping lists, in the order configured."""
+    after_id, before_id, limit = page_params(ctx.query)
+    models = [describe_model(ctx, *entry) for entry in ctx.config.model_mapping.listed()]
+    await ctx.responder.send_json(200, model_page(models, after_id=after_id, before_id=before_id, limit=limit))
+
+
+async def get_model(ctx: RequestContext) -> None:
+    """A listed name, or any name a key of the mapping catches (a prefix or a glob)."""
+    name = unquote(ctx.path.removeprefix("/v1/models/"))
+    listed = next((entry for entry in ctx.config.model_mapping.listed() if entry[0] == name), None)
+    target = ctx.config.model_mapping.lookup(name)
+    if listed is None and target is None:
+        raise NotFound(f"model: {name!r} is not a name the proxy's model mapping serves")
+    await ctx.responder.send_json(200, describe_model(ctx, *(listed or (name, target, None))))
 
 
 async def messages(ctx: RequestContext) -> None:
@@ -58,6 +108,7 @@ async def complete_message(ctx: RequestContext, body: dict[str, Any], translatio
     response = await send_upstream(ctx, translation)
     with ctx.guard():
         completion = await ctx.upstream.read_json(response)
+    ctx.access.upstream_open = False
     message = from_openai(
         completion,
         model=body["model"],
@@ -91,4 +142,12 @@ def parse_json(body: bytes) -> Any:
 
 
 Handler = Callable[[RequestContext], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {"messages": messages, "health": health}
+HANDLERS: dict[str, Handler] = {
+    "messages": messages,
+    "count_tokens": count_tokens,
+    "list_models": list_models,
+    "get_model": get_model,
+    "root": root,
+    "health": health,
+    "metrics": metrics,
+}

@@ -1,6 +1,7 @@
 """Which handler serves a request: a pure table of paths and methods.
 
-The query string is ignored (Claude Code posts to ``/v1/messages?beta=true``).
+The query string is ignored for routing (Claude Code posts to
+``/v1/messages?beta=true``). HEAD is answered wherever GET is.
 """
 
 from __future__ import annotations
@@ -9,17 +10,33 @@ from .errors import MethodNotAllowed, NotFound
 
 ROUTES: dict[str, dict[str, str]] = {
     "/v1/messages": {"POST": "messages"},
+    "/v1/messages/count_tokens": {"POST": "count_tokens"},
+    "/v1/models": {"GET": "list_models"},
+    "/": {"GET": "root"},
     "/health": {"GET": "health"},
+    "/metrics": {"GET": "metrics"},
 }
+# Paths that end in a parameter: the handler reads it from the path.
+PREFIXES: dict[str, dict[str, str]] = {
+    "/v1/models/": {"GET": "get_model"},
+}
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """(path, query) of a request target; a fragment is dropped."""
+    path, _, query = target.split("#", 1)[0].partition("?")
+    return path, query
 
 
 def route(method: str, target: str) -> str:
     """The handler name for a request, or NotFound / MethodNotAllowed."""
-    path = target.split("?", 1)[0].split("#", 1)[0]
-    methods = ROUTES.get(path)
+    path = split_target(target)[0]
+    methods = ROUTES.get(path) or next(
+        (table for prefix, table in PREFIXES.items() if path.startswith(prefix) and len(path) > len(prefix)), None)
     if methods is None:
         raise NotFound(f"no route for {path}")
-    handler = methods.get(method)
+    handler = methods.get("GET" if method == "HEAD" else method)
     if handler is None:
-        raise MethodNotAllowed(method, path, tuple(methods))
+        allowed = tuple(methods)
+        raise MethodNotAllowed(method, path, (*allowed, "HEAD") if "GET" in allowed else allowed)
     return handler

@@ -56,6 +56,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], translation:
     response: httpx.Response | None = None
     upstream_bytes: AsyncIterator[bytes] | None = None
     error: ProxyError | None = None
+    ctx.metrics.active_streams.inc()
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(keepalive.run)
@@ -73,6 +74,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], translation:
         if error is None and relay.done and upstream_bytes is not None:
             await read_to_end(upstream_bytes)
     finally:
+        ctx.metrics.active_streams.dec()
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S):
             if upstream_bytes is not None:
                 await upstream_bytes.aclose()  # (now, not when the generator is collected)
@@ -85,6 +87,8 @@ async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError 
     if error is not None:
         redact(error, ctx.secrets)
         ctx.access.error = error.error_type
+        if isinstance(error, UpstreamError):
+            ctx.access.upstream_failed(error.kind)
         if not ctx.responder.started:
             raise error  # nothing sent yet: the client gets a real HTTP status
         what = f"the upstream {error.what}" if isinstance(error, UpstreamError) else "it was cut short"
@@ -107,6 +111,7 @@ async def pipe(ctx: RequestContext, upstream_bytes: AsyncIterator[bytes], relay:
     cut a wait for the upstream, never a write to the client mid-chunk.
     """
     write = ctx.responder.write
+    access = ctx.access
     try:
         with upstream_errors(), ctx.interrupter.relay() as guard:
             while guard.reason is None:
@@ -116,7 +121,10 @@ async def pipe(ctx: RequestContext, upstream_bytes: AsyncIterator[bytes], relay:
                 keepalive.heard()
                 if raw is None:
                     break
-                await write(relay.feed(raw))
+                events = relay.feed(raw)
+                if events and access.first_event_s is None:
+                    access.first_event_s = trio.current_time() - access.started_at
+                await write(events)
                 keepalive.heard()  # (a slow client is not a silent upstream)
                 if relay.done:
                     break
@@ -124,6 +132,7 @@ async def pipe(ctx: RequestContext, upstream_bytes: AsyncIterator[bytes], relay:
                 raise guard.reason
     except ProxyError as exc:
         return exc
+    access.upstream_open = False  # the upstream's answer is over
     await write(relay.finish())
     return relay.error
 

@@ -69,6 +69,11 @@ class Upstream:
 
     def __init__(self, config: Config, shards: int = SHARDS) -> None:
         self.url = httpx.URL(config.chat_completions_url)  # parsed once, not per request
+        self.tokenize_url = httpx.URL(tokenize_url(config.target_url))
+        # Set once the upstream has shown it has no /tokenize; then counts are local.
+        self.tokenize_missing = False
+        # Which /tokenize form the upstream understands: None until known, then "chat" (vLLM) or "text" (llama.cpp).
+        self.tokenize_form: str | None = None
         self.api_key = config.api_key
         # With a proxy token, what clients present is that token: never the upstream's key.
         self.pass_client_key = config.auth_token is None
@@ -101,12 +106,14 @@ class Upstream:
         for client in self.clients:
             await client.aclose()
 
-    def headers(self, client_headers: Mapping[str, str], *, stream: bool) -> dict[str, str]:
+    def headers(self, client_headers: Mapping[str, str], *, stream: bool, request_id: str | None) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",
             "user-agent": f"anthroproxy/{__version__}",
         }
+        if request_id:
+            headers["x-request-id"] = request_id  # the id the client got: one id for both sides' logs
         if stream:
             headers["accept-encoding"] = "identity"  # an event stream is not worth compressing
         key = self.api_key or (client_key(client_headers) if self.pass_client_key else None)
@@ -114,16 +121,18 @@ class Upstream:
             headers["authorization"] = f"Bearer {key}"
         return headers
 
-    async def send(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool) -> httpx.Response:
-        """Send a completion request; returns the 2xx response with its body
-        unread, which the caller must ``aclose()``. Closing it before the end
-        drops the connection: that is how the upstream learns to stop.
+    async def send(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool,
+                   request_id: str | None = None, url: httpx.URL | None = None) -> httpx.Response:
+        """Send a completion request (or, given its ``url``, another); returns
+        the 2xx response with its body unread, which the caller must
+        ``aclose()``. Closing it before the end drops the connection: that is
+        how the upstream learns to stop.
 
         A non-2xx answer raises the mapped UpstreamHTTPError.
         """
         client = next(self._turn)
-        request = client.build_request("POST", self.url, content=jsonbytes.dump(payload),
-                                       headers=self.headers(client_headers, stream=stream),
+        request = client.build_request("POST", url or self.url, content=jsonbytes.dump(payload),
+                                       headers=self.headers(client_headers, stream=stream, request_id=request_id),
                                        timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
         with upstream_errors(), trio.move_on_after(self._head_timeout) as waited:
             response = await client.send(request, stream=True)
@@ -156,6 +165,10 @@ class Upstream:
             ) from None
 
 
+def tokenize_url(target_url: str) -> str:
+    """vLLM and llama.cpp serve /tokenize beside /v1, at the server's root."""
+    base = target_url.rstrip("/")
+    return (base[:-3] if base.endswith("/v1") else base) + "/tokenize"
 
 
 def client_key(headers: Mapping[str, str]) -> str | None:

@@ -151,7 +151,11 @@ class Responder:
 
     async def send_json(self, status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()) -> None:
         body = payload if isinstance(payload, bytes) else jsonbytes.dump(payload)
-        head = self._head(status, (JSON_TYPE, ("content-length", str(len(body))), *headers))
+        await self.send_body(status, body, JSON_TYPE[1], headers)
+
+    async def send_body(self, status: int, body: bytes, content_type: str,
+                        headers: tuple[tuple[str, str], ...] = ()) -> None:
+        head = self._head(status, (("content-type", content_type), ("content-length", str(len(body))), *headers))
         self.ended = True
         if self.head_only:
             await self.conn.send(head, h11.EndOfMessage())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import logging
 from functools import partial
 
 import h11
@@ -39,21 +38,24 @@ from ..errors import (
 from ..context import RequestContext
 from ..handlers import HANDLERS
 from ..ids import request_id
-from ..logs import AccessRecord, log
-from ..router import route
+from ..logs import AccessRecord, log, log_access
+from ..router import route, split_target
 from ..upstream import Upstream, client_key
 from .connection import ClientGone, Connection, Responder
+from .listeners import open_listeners
 from .state import Server, ServerState
 
 # After the grace period, interrupted streams get this long to write their error event.
 FINAL_WRITE_S = 2.0
 
 
-async def serve(config: Config, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve(config: Config, *, reuse_port: bool = False,
+                task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve until ``Server.shutdown()`` is called (graceful) or the caller's scope
     is cancelled (immediate). Reports a ``Server`` with the bound port(s), so
-    ``config.port`` may be 0."""
-    listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+    ``config.port`` may be 0. With ``reuse_port``, other processes may listen on
+    the same port (workers.py)."""
+    listeners = await open_listeners(config.host, config.port, reuse_port=reuse_port)
     server = Server(config.host, tuple(listener.socket.getsockname()[1] for listener in listeners))
     if config.auth_token is None and not all(_is_loopback(listener.socket.getsockname()[0]) for listener in listeners):
         log.warning("listening on %s without --auth-token: anyone who can reach it can use the upstream%s",
@@ -103,7 +105,8 @@ async def handle_connection(stream: trio.SocketStream, *, state: ServerState) ->
             if await read_request_head(conn, state, first=True) is not None:
                 log.warning("connection limit (%d) reached and no idle connection to close: answering 529",
                             state.config.max_connections)
-                await send_early_error(conn, Overloaded("the proxy has too many open connections; retry shortly"))
+                await send_early_error(conn, state,
+                                       Overloaded("the proxy has too many open connections; retry shortly"))
             return
         first = True
         while True:
@@ -148,21 +151,23 @@ async def read_request_head(conn: Connection, state: ServerState, *, first: bool
             if exc.error_status_hint == 431
             else InvalidRequest("malformed HTTP request head")
         )
-        await send_early_error(conn, error)
+        await send_early_error(conn, state, error)
         return None
     if scope.cancelled_caught:
-        await send_early_error(conn, RequestTimeout("request headers took too long to arrive"))
+        await send_early_error(conn, state, RequestTimeout("request headers took too long to arrive"))
         return None
     if isinstance(event, h11.Request):
         if _head_size(event) > config.max_header_bytes:
             # h11 only bounds a head still arriving; one that came in a single read is checked here.
-            await send_early_error(conn, HeadersTooLarge("request headers are too large"))
+            await send_early_error(conn, state, HeadersTooLarge("request headers are too large"))
             return None
         return event
     return None  # ConnectionClosed
 
 
-async def send_early_error(conn: Connection, error: ProxyError) -> None:
+async def send_early_error(conn: Connection, state: ServerState, error: ProxyError) -> None:
+    """Answer a request that never reached a handler (a bad head, the connection limit)."""
+    state.metrics.requests.labels("none", str(error.status), "").inc()
     if conn.can_respond and not conn.client_gone:
         responder = Responder(conn, request_id(), close=lambda: True)
         with trio.move_on_after(5):
@@ -172,23 +177,25 @@ async def send_early_error(conn: Connection, error: ProxyError) -> None:
 
 async def handle_request(conn: Connection, request: h11.Request, state: ServerState) -> bool:
     """Answer one request. True if the connection can serve another."""
-    started = trio.current_time()
     method = request.method.decode("ascii", "replace")
-    target = request.target.decode("latin-1")
-    access = AccessRecord(method=method, path=target.split("?", 1)[0], request_id=request_id())
+    path, query = split_target(request.target.decode("latin-1"))
+    access = AccessRecord(method=method, path=path, request_id=request_id(), started_at=trio.current_time())
     responder = Responder(conn, access.request_id, method=method, close=lambda: state.draining)
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers}
     failure: ProxyError | None = None
     try:
         body = await read_body(conn, request, state.config)  # read first: a 404 keeps the connection
-        name = route("GET" if method == "HEAD" else method, target)
-        if name not in OPEN_ROUTES:
+        access.route = route(method, path)
+        if access.route not in OPEN_ROUTES:
             authorize(state.config, headers)
-        handler = HANDLERS[name]
+        handler = HANDLERS[access.route]
         with state.request() as interrupter:
             ctx = RequestContext(
                 config=state.config,
                 upstream=state.upstream,
+                metrics=state.metrics,
+                path=path,
+                query=query,
                 headers=headers,
                 body=body,
                 responder=responder,
@@ -204,6 +211,7 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
             redact(failure, tuple(k for k in (state.config.api_key, client_key(headers)) if k))
             access.error = failure.error_type
             if isinstance(failure, UpstreamError):
+                access.upstream_failed(failure.kind)
                 log.warning("request %s: the upstream %s: %s", access.request_id, failure.what, failure.message)
             else:
                 log.debug("request %s failed: %s %s", access.request_id, failure.status, failure.message)
@@ -212,8 +220,9 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
     finally:
         access.status = responder.status
         access.client_gone = conn.client_gone and not responder.ended
-        if log.isEnabledFor(logging.INFO):
-            log.info(access.line(trio.current_time() - started))
+        duration = trio.current_time() - access.started_at
+        state.metrics.record(access, duration)
+        log_access(access, duration)
     return (
         not conn.client_gone
         and not conn.overflowed
@@ -223,8 +232,8 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
     )
 
 
-# Routes answered without the proxy's auth token.
-OPEN_ROUTES = ("health",)
+# Routes answered without the proxy's auth token: probes and the scraper.
+OPEN_ROUTES = ("health", "root", "metrics")
 
 
 def authorize(config: Config, headers: dict[str, str]) -> None:

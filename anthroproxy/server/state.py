@@ -10,6 +10,7 @@ from typing import Iterator
 import trio
 
 from ..config import Config
+from ..metrics import Metrics
 from ..upstream import Upstream
 from .connection import Interrupter
 
@@ -40,6 +41,7 @@ class ServerState:
     def __init__(self, config: Config, upstream: Upstream) -> None:
         self.config = config
         self.upstream = upstream
+        self.metrics = Metrics()
         self.started_at = trio.current_time()
         self.draining = False
         self.draining_over = False  # the grace period has run out

@@ -68,15 +68,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def validate_request(body: Any) -> None:
+def validate_request(body: Any, *, counting: bool = False) -> None:
+    """A /v1/messages body; for /v1/messages/count_tokens (``counting``),
+    ``max_tokens`` may be left out."""
     if not isinstance(body, dict):
         raise InvalidRequest(f"request body: expected a JSON object, got {describe(body)}")
     if "model" not in body:
         raise fail("model", "field required")
     require_str(body["model"], "model", non_empty=True)
-    if "max_tokens" not in body:
+    if "max_tokens" not in body and not counting:
         raise fail("max_tokens", "field required")
-    if not is_int(body["max_tokens"]) or body["max_tokens"] < 0:
+    if "max_tokens" in body and (not is_int(body["max_tokens"]) or body["max_tokens"] < 0):
         raise fail("max_tokens", f"expected a non-negative integer, got {describe(body['max_tokens'])}")
     _validate_optional(body)
     if "messages" not in body:

@@ -73,3 +73,12 @@ def test_error_body_shape():
     assert json.loads(error_body("not_found_error", "no route", "req_1")) == {
         "type": "error", "error": {"type": "not_found_error", "message": "no route"}, "request_id": "req_1",
     }
+
+
+def test_upstream_errors_have_a_kind_for_metrics():
+    from anthroproxy.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
+
+    assert upstream_http_error(503, b"{}", {}).kind == "http_503"
+    assert upstream_error_from_payload({"error": {"message": "x"}}).kind == "in_stream"
+    assert [cls("m").kind for cls in (UpstreamTimeout, UpstreamUnreachable, UpstreamProtocolError)] == [
+        "timeout", "unreachable", "protocol"]

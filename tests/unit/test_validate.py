@@ -198,3 +198,11 @@ def test_claude_code_system_turns_and_newer_blocks_are_accepted(messages):
 )
 def test_shapes_that_would_crash_the_translator_are_400s(body, message):
     check(body, message)
+
+
+def test_counting_tokens_needs_no_max_tokens_but_checks_it_when_given():
+    validate_request(with_(max_tokens=...), counting=True)
+    with pytest.raises(InvalidRequest, match="max_tokens: expected a non-negative integer"):
+        validate_request(with_(max_tokens="10"), counting=True)
+    with pytest.raises(InvalidRequest, match="messages: at least one message is required"):
+        validate_request(with_(max_tokens=..., messages=[]), counting=True)

@@ -1,0 +1,61 @@
+"""/v1/messages/count_tokens: the local estimate, or the upstream's /tokenize.
+
+``--count-tokens upstream`` asks the backend (vLLM, llama.cpp) to tokenize the
+request the proxy would send. The first answer shows which form it takes
+(translate/tokens.py); an upstream without the endpoint (404, 405, 501) is not
+asked again while the proxy runs. Whatever goes wrong, the count falls back to
+the local estimate: a client asking for a count must get one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from .context import RequestContext
+from .errors import UpstreamError, UpstreamHTTPError
+from .logs import log
+from .translate.tokens import chat_tokenize_body, estimate_payload, text_tokenize_body, tokenized_count
+
+# Claude Code sends dozens of counts at start-up; a slow tokenizer must not hold them up for long.
+TOKENIZE_TIMEOUT_S = 10.0
+NO_ENDPOINT = (404, 405, 501)
+
+
+async def count_input_tokens(ctx: RequestContext, payload: dict[str, Any]) -> int:
+    upstream = ctx.upstream
+    if ctx.config.count_tokens == "local" or upstream.tokenize_missing:
+        return estimate_payload(payload)
+    try:
+        with trio.move_on_after(TOKENIZE_TIMEOUT_S) as waited:
+            counted = await tokenize(ctx, payload)
+        if waited.cancelled_caught:
+            log.warning("request %s: %s sent no count within %gs; estimating", ctx.access.request_id,
+                        upstream.tokenize_url, TOKENIZE_TIMEOUT_S)
+        elif counted is not None:
+            return counted
+    except UpstreamError as error:
+        if isinstance(error, UpstreamHTTPError) and error.upstream_status in NO_ENDPOINT:
+            upstream.tokenize_missing = True
+            log.warning("%s answered HTTP %s: token counts are estimated from now on (see --count-tokens)",
+                        upstream.tokenize_url, error.upstream_status)
+        else:
+            log.warning("request %s: counting tokens upstream failed (%s); estimating", ctx.access.request_id,
+                        error.message)
+    return estimate_payload(payload)
+
+
+async def tokenize(ctx: RequestContext, payload: dict[str, Any]) -> int | None:
+    """The upstream's count, in the form it understands: the chat form first
+    (vLLM); if the answer holds no tokens, the text form (llama.cpp)."""
+    upstream = ctx.upstream
+    for form in ("chat", "text") if upstream.tokenize_form is None else (upstream.tokenize_form,):
+        body = chat_tokenize_body(payload) if form == "chat" else text_tokenize_body(payload)
+        response = await upstream.send(body, ctx.headers, stream=False, request_id=ctx.access.request_id,
+                                       url=upstream.tokenize_url)
+        counted = tokenized_count(await upstream.read_json(response), payload, chat=form == "chat")
+        if counted is not None:
+            upstream.tokenize_form = form
+            return counted
+    return None

@@ -1,0 +1,67 @@
+"""Running a server as a process: signals, the start-up log, failure to bind.
+
+Used by the command line (one process) and by each worker of ``--workers``.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from functools import partial
+from typing import Callable, Iterable
+
+import trio
+
+from ..config import Config
+from ..logs import log
+from .serve import Server, serve
+
+
+async def run(config: Config, failure: list[OSError], *, signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
+              reuse_port: bool = False, on_started: Callable[[Server, trio.Nursery], None] | None = None) -> None:
+    """Serve until a signal has drained the server; a bind error lands in ``failure``."""
+    # Signals are caught before the port opens, so an early SIGTERM still drains.
+    with trio.open_signal_receiver(*signals) as received:
+        async with trio.open_nursery() as nursery:
+            try:
+                server: Server = await nursery.start(partial(serve, config, reuse_port=reuse_port))
+            except OSError as exc:
+                failure.append(exc)
+                return
+            if on_started is None:
+                log_startup(config, server.ports)
+            else:
+                on_started(server, nursery)
+            nursery.start_soon(stop_on_signals, received, server, nursery.cancel_scope)
+            await server.closed.wait()
+            nursery.cancel_scope.cancel()
+
+
+async def stop_on_signals(signals, server: Server, everything: trio.CancelScope) -> None:
+    """First signal: graceful drain. A second one: stop at once."""
+    async for signum in signals:
+        if server.shutting_down:
+            log.warning("second %s: stopping now", signal.Signals(signum).name)
+            everything.cancel()
+            return
+        log.info("%s received: draining", signal.Signals(signum).name)
+        server.shutdown()
+
+
+def log_startup(config: Config, ports: Iterable[int], *, workers: int = 1) -> None:
+    host = config.host if ":" not in config.host else f"[{config.host}]"
+    ports = ", ".join(str(port) for port in ports)
+    log.info("anthroproxy listening on http://%s:%s%s", host, ports, f" ({workers} workers)" if workers > 1 else "")
+    log.info(
+        "upstream %s, default model %s, mapping %s, upstream key %s",
+        config.chat_completions_url,
+        config.default_model,
+        str(config.model_mapping) or "(none)",
+        "configured" if config.api_key else "not set (the client's key is passed through)",
+    )
+
+
+def cannot_listen(host: str, port: int, error: OSError) -> int:
+    """Say why the port cannot be had; the exit status for it."""
+    print(f"anthroproxy: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
+    return 1
