@@ -83,7 +83,8 @@ class Config:
             raise ConfigError("host: must not be empty")
         for name, choices in (("log_format", LOG_FORMATS), ("count_tokens", COUNT_TOKENS)):
             if getattr(self, name) not in choices:
-                raise ConfigError(f"{_flag_name(name)}: must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+                raise ConfigError(
+                    f"{_flag_name(name)}: must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise ConfigError(f"workers: must be 0 (one per core) or more, got {self.workers!r}")
         if not self.default_model:

@@ -34,7 +34,7 @@ async def health(ctx: RequestContext) -> None:
 
 
 async def root(ctx: RequestContext) -> None:
-    """Claude Code probes the base URL when it starts."""
+    """Probes of the base URL: Claude Code sends HEAD /api/hello when it starts."""
     await ctx.responder.send_json(200, {"name": "anthroproxy", "messages": "/v1/messages"})
 
 

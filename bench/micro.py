@@ -7,14 +7,22 @@ request and per streamed chunk, without sockets.
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from anthroproxy.fake_upstream import chunk, sse_frames, text_chunks, tool_call_chunks
+from anthroproxy.logs import AccessRecord
+from anthroproxy.metrics import MULTIPROCESS_DIR, Metrics
 from anthroproxy.translate.capabilities import CapabilityTable
 from anthroproxy.translate.relay import StreamRelay
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.stream import StreamTranslator
+from anthroproxy.translate.tokens import estimate_payload
 from anthroproxy.translate.validate import validate_request
 
 TOOL_NAMES = ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "Task", "WebFetch", "TodoWrite", "NotebookEdit",
@@ -101,7 +109,35 @@ def translation_timings() -> dict:
         "request_total_ms": median_ms(whole),
         "text_stream_us_per_chunk": per_chunk_us(text_frames),
         "tool_stream_us_per_chunk": per_chunk_us(tool_frames),
+        "count_tokens_estimate_ms": median_ms(lambda: estimate_payload(to_openai(body, "gpt-5", caps).payload)),
+        "metrics_us_per_request": metrics_us_per_request(),
+        "metrics_us_per_request_workers": metrics_in_multiprocess_mode(),
     }
+
+
+def metrics_in_multiprocess_mode() -> float:
+    """The same in the mode --workers uses (values in shared files): it is chosen
+    when prometheus_client is imported, so it runs in a fresh interpreter."""
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run([sys.executable, "-c", "from micro import metrics_us_per_request as m; print(m())"],
+                              cwd=Path(__file__).parent, env={**os.environ, MULTIPROCESS_DIR: folder},
+                              capture_output=True, text=True, check=True)
+    return float(done.stdout)
+
+
+def metrics_us_per_request(requests: int = 20_000) -> float:
+    """What the metrics cost a finished stream: the active-streams gauge up and
+    down, and the record of route, status, tokens, durations."""
+    metrics = Metrics()
+    access = AccessRecord(method="POST", path="/v1/messages", request_id="req_bench", route="messages",
+                          target="gpt-5", stream=True, status=200, first_event_s=0.2,
+                          usage={"input_tokens": 1200, "output_tokens": 300, "cache_read_input_tokens": 800})
+    started = time.perf_counter()
+    for _ in range(requests):
+        metrics.active_streams.inc()
+        metrics.active_streams.dec()
+        metrics.record(access, 1.5)
+    return round((time.perf_counter() - started) / requests * 1e6, 1)
 
 
 if __name__ == "__main__":

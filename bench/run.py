@@ -39,6 +39,9 @@ QUICK_SWEEP = {1: 3, 32: 32, 128: 128}
 HOLD_STREAMS = 1000
 HOLD_SHAPE = "chunks=30;bytes=16;delay=0.5"
 ANTHROPROXY = "{python} -m anthroproxy --port {port} --target-url {upstream} --log-level INFO"
+# The same with two worker processes: requests/s and CPU per chunk at 1 vs 2 workers.
+WORKERS = ANTHROPROXY + " --workers 2"
+WORKERS_SWEEP = {32: 64, 128: 256}
 # Byte pipes with no HTTP and no translation: what a recv and a send per chunk cost here.
 FLOORS = {loop: "{python} " + str(HERE / "floor.py") + f" {loop} --port {{port}} --upstream-port {{upstream_port}}"
           for loop in ("trio", "asyncio")}
@@ -239,17 +242,21 @@ def main() -> int:
     upstream_process, upstream = start_upstream()
     report = {"machine": machine(), "shape": SHAPE, "targets": {}, "floors": {}}
     try:
-        targets = [("anthroproxy", ANTHROPROXY)] + ([("compare", args.compare)] if args.compare else [])
-        for name, command in targets:
+        targets = [("anthroproxy", ANTHROPROXY, levels, True),
+                   ("anthroproxy --workers 2", WORKERS, WORKERS_SWEEP, False)]
+        if args.compare:
+            targets.append(("compare", args.compare, levels, True))
+        for name, command, target_levels, holds in targets:
             print(f"{name}: {command}", flush=True)
             process, port = start_proxy(command, upstream)
             try:
                 drive(f"http://127.0.0.1:{port}", "anthropic", 16, 64)  # warm-up: imports, pools, caches
-                entry = {"command": command, "sweep": sweep(upstream, process.pid, port, levels, chunks)}
+                entry = {"command": command, "sweep": sweep(upstream, process.pid, port, target_levels, chunks)}
                 entry["json_requests"] = json_rate(upstream, process.pid, port)
-                entry["hold"] = hold(process.pid, port, HOLD_STREAMS if not args.quick else 300)
-                print(f"  {entry['hold']['streams']} open streams: {entry['hold']['rss_per_stream_kib']} KiB each",
-                      flush=True)
+                if holds:
+                    entry["hold"] = hold(process.pid, port, HOLD_STREAMS if not args.quick else 300)
+                    print(f"  {entry['hold']['streams']} open streams: {entry['hold']['rss_per_stream_kib']} KiB "
+                          "each", flush=True)
                 report["targets"][name] = entry
             finally:
                 stop(process)
@@ -316,9 +323,12 @@ def table(report: dict) -> str:
                 f"| {p['ttft_ms']['p50'] / d['ttft_ms']['p50']:.2f} "
                 f"| {p['gap_ms']['p50']}/{p['gap_ms']['p99']} | {p['events_per_s']} ({d['events_per_s']}) "
                 f"| {p['requests_per_s']} | {p['cpu_us_per_chunk']} | {p['lost_events']} |")
-        j, h = entry["json_requests"], entry["hold"]
+        j = entry["json_requests"]
         lines.append(f"\nnon-streaming at C=32: {j['proxy']['requests_per_s']} req/s through the proxy "
                      f"({j['direct']['requests_per_s']} direct), {j['proxy']['cpu_us_per_request']} us CPU per request")
+        if "hold" not in entry:
+            continue
+        h = entry["hold"]
         lines.append(f"{h['streams']} open slow streams: {h['rss_per_stream_kib']} KiB RSS per stream "
                      f"(idle {h['rss_idle_kib']} KiB, open {h['rss_open_kib']} KiB, peak {h['peak_rss_kib']} KiB), "
                      f"lost {h['lost_events']}, errors {h['errors']}")

@@ -47,7 +47,8 @@ class ClaudeRun:
         return [block for e in self.events if e["type"] == kind for block in e["message"]["content"]]
 
 
-async def run_claude(clients: NodeClients, proxy, tmp_path, prompt: str, **env: str) -> ClaudeRun:
+async def run_claude(clients: NodeClients, proxy, tmp_path, prompt: str, **env: str | None) -> ClaudeRun:
+    """Run ``claude -p``; ``env`` adds variables, or (None) removes them."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
@@ -57,8 +58,10 @@ async def run_claude(clients: NodeClients, proxy, tmp_path, prompt: str, **env: 
         ANTHROPIC_API_KEY="test-key",
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
         DISABLE_TELEMETRY="1",
-        **env,
     )
+    environment.update({k: v for k, v in env.items() if v is not None})
+    for name in (k for k, v in env.items() if v is None):
+        environment.pop(name, None)
     command = [str(clients.claude), "-p", prompt, "--output-format", "stream-json", "--verbose",
                "--allowedTools", "Bash"]
     with trio.fail_after(RUN_TIMEOUT_S):
@@ -141,3 +144,22 @@ async def test_upstream_error_is_reported_with_its_message(clients, proxy, fake,
     assert run.returncode != 0
     assert run.result["is_error"] is True
     assert "Slow down: 3 requests per minute on this key" in run.result["result"]
+
+
+async def test_start_up_probe_and_model_discovery(clients, nursery, fake, tmp_path, caplog):
+    from tests.e2e.conftest import start_proxy
+
+    proxy = await start_proxy(nursery, fake, model_mapping="claude-sonnet-4-5:gpt-4o,claude-*:mini,gpt-4o:gpt-4o")
+    fake.default = lambda request: Reply.stream(text_chunks(["Hi."]))
+    run = await run_claude(clients, proxy, tmp_path, "hi", CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY="1",
+                           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=None)
+    assert run.returncode == 0, run.stderr
+    with trio.fail_after(10):  # (the probe is fire-and-forget: it may end after the run)
+        while not (served := {(r.access["method"], r.access["path"]): r.access["status"]
+                              for r in caplog.records if getattr(r, "access", None)}).get(("HEAD", "/api/hello")):
+            await trio.sleep(0.05)
+    assert served[("HEAD", "/api/hello")] == 200
+    assert served[("GET", "/v1/models")] == 200
+    cache = json.loads((tmp_path / "home" / ".claude" / "cache" / "gateway-models.json").read_text())
+    # Claude Code keeps the ids that begin with "claude" (or "anthropic"): gpt-4o is listed but dropped.
+    assert cache["models"] == [{"id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5 (gpt-4o)"}]

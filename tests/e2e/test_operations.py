@@ -44,7 +44,8 @@ async def test_the_sdk_counts_tokens_through_the_proxy(proxy):
     client = sdk(proxy)
     counted = await in_thread(lambda: client.messages.count_tokens(
         model="claude-3-5-haiku-20241022", messages=[{"role": "user", "content": "Hello, world"}]))
-    body = {"model": "claude-3-5-haiku-20241022", "max_tokens": 1, "messages": [{"role": "user", "content": "Hello, world"}]}
+    body = {"model": "claude-3-5-haiku-20241022", "max_tokens": 1,
+            "messages": [{"role": "user", "content": "Hello, world"}]}
     assert counted.input_tokens == estimate_payload(to_openai(body, "gpt-4o").payload)
 
 

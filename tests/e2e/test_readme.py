@@ -67,4 +67,5 @@ def test_tested_with_names_the_installed_client_versions():
         "anthropic": anthropic.__version__,
         "@anthropic-ai/sdk": clients.version("@anthropic-ai/sdk"),
         "eventsource-parser": clients.version("eventsource-parser"),
+        "gpt-tokenizer": clients.version("gpt-tokenizer"),
     }

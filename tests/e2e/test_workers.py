@@ -133,3 +133,22 @@ async def test_json_log_lines_from_workers(nursery, fake):
     assert (access["method"], access["path"], access["status"], access["stream"]) == ("POST", "/v1/messages", 200, True)
     assert access["target"] == "gpt-5" and access["output_tokens"] > 0 and access["duration_ms"] >= 0
     assert any(line.get("message", "").startswith("anthroproxy listening on") for line in lines)
+
+
+async def test_a_worker_that_cannot_listen_stops_the_pool(tmp_path, caplog):
+    from anthroproxy import Config
+    from anthroproxy.server.workers import WorkerPool
+
+    # An address no interface here has: the workers' bind fails (the master's reservation is not involved).
+    pool = WorkerPool(Config(host="192.0.2.1", port=1, log_level="ERROR"), 2, str(tmp_path))
+    with trio.fail_after(30):
+        assert await pool.run() == 1
+    assert "exited before it could listen: stopping" in caplog.text
+    assert None not in [process.exitcode for process in pool.processes.values()]  # none left running
+
+
+async def test_workers_0_means_one_per_core(nursery, fake):
+    cli = await start_cli(nursery, "--port", "0", "--workers", "0", "--target-url", fake.url, "--log-level", "INFO")
+    cores = len(os.sched_getaffinity(0))
+    assert (f"({cores} workers)" in cli.log) if cores > 1 else ("workers)" not in cli.log)
+    assert await stop(cli) == 0

@@ -9,7 +9,7 @@ from anthroproxy.router import route, split_target
     [("POST", "/v1/messages", "messages"), ("POST", "/v1/messages?beta=true", "messages"), ("GET", "/health", "health"),
      ("GET", "/health?x=1#frag", "health"), ("POST", "/v1/messages/count_tokens?beta=true", "count_tokens"),
      ("GET", "/v1/models?limit=1000", "list_models"), ("GET", "/v1/models/claude-x", "get_model"),
-     ("GET", "/", "root"), ("HEAD", "/", "root"), ("HEAD", "/v1/models", "list_models"), ("GET", "/metrics", "metrics")],
+     ("GET", "/", "root"), ("HEAD", "/", "root"), ("HEAD", "/api/hello", "root"), ("HEAD", "/v1/models", "list_models"), ("GET", "/metrics", "metrics")],
 )
 def test_routes(method, target, handler):
     assert route(method, target) == handler
