@@ -142,8 +142,8 @@ def test_the_example_config_file_loads_whole():
     assert config.model_mapping.listed()[0] == ("claude-opus-4-5", "Qwen/Qwen3-32B", "Qwen3 32B (as Opus)")
     assert config.capabilities("Qwen/Qwen3-32B").max_output_tokens == 16384
     assert config.capabilities("Qwen/Qwen3-32B").reasoning_param == "reasoning_effort"
-    small = config.capabilities("Qwen/Qwen3-8B")  # both entries match; the first states max_output_tokens too
-    assert (small.vision, small.max_output_tokens, small.reasoning_field) == (False, 16384, "reasoning")
+    small = config.capabilities("Qwen/Qwen3-8B")  # both entries match; the specific one, first, wins its fields
+    assert (small.vision, small.max_output_tokens, small.reasoning_field) == (False, 8192, "reasoning")
     assert config.capabilities("gpt-5").token_limit_field == "max_completion_tokens"  # built-ins still apply
 
 
