@@ -1,7 +1,7 @@
 """Configuration: a frozen Config and a pure merge of its sources.
 
 Precedence, highest first: command-line flags > process environment > ``.env``
-file > defaults. ``load_config`` never mutates ``os.environ``; it reads the
+file > config file (TOML) > defaults. ``load_config`` never mutates ``os.environ``; it reads the
 .env file with ``dotenv_values`` and merges dictionaries.
 """
 
@@ -156,7 +156,7 @@ HELP = {
     "api_key": "upstream API key, sent as 'Authorization: Bearer KEY'; without one the client's own key is passed through",
     "model_mapping": "claude-name:target pairs, e.g. 'claude-3:gpt-4o,claude-opus-4:gpt-4-turbo'",
     "model_capabilities": "per-model capability entries, by glob on the target model, e.g. "
-    "'{\"qwen3*\": {\"reasoning_effort\": true}}' (see README)",
+    "'{\"qwen3*\": {\"reasoning_param\": \"reasoning_effort\"}}' (see README)",
     "default_model": "target model when no mapping matches (default gpt-5)",
     "log_level": "DEBUG, INFO, WARN, ERROR or NONE (default DEBUG)",
     "log_format": "text (one readable line per request) or json (one JSON object per line)",
@@ -190,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="anthroproxy",
         description="Serve the Anthropic Messages API on top of any OpenAI-compatible Chat Completions backend.",
-        epilog="Each flag can also be set by the environment variable shown, or in a .env file in the working "
-        "directory. Precedence: flags > environment > .env > defaults.",
+        epilog="Each flag can also be set by the environment variable shown, in a .env file in the working "
+        "directory, or in a --config file. Precedence: flags > environment > .env > config file > defaults.",
     )
     for flag, env, dest, metavar in SETTINGS:
         parser.add_argument(flag, dest=dest, metavar=metavar, default=None, help=f"{HELP[dest]} [env {env}]")
@@ -267,7 +267,7 @@ def read_config_file(path: str) -> dict[str, object]:
             except CapabilitiesError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
         elif key in STRING_KEYS:
-            values[key] = _typed(value, str, "a string", where)
+            values[key] = _typed(value, str, "a string", where, secret=key in SECRET_KEYS)
         elif key in INTEGER_KEYS:
             values[key] = _typed(value, int, "an integer", where)
         elif key in SECONDS:
@@ -277,9 +277,13 @@ def read_config_file(path: str) -> dict[str, object]:
     return values
 
 
-def _typed(value: object, kind: type | tuple[type, ...], what: str, where: str) -> object:
+SECRET_KEYS = ("api_key", "auth_token")
+
+
+def _typed(value: object, kind: type | tuple[type, ...], what: str, where: str, *, secret: bool = False) -> object:
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"{where}: expected {what}, got {type(value).__name__} {value!r}")
+        shown = "" if secret else f" {value!r}"  # a mistyped key is still a key: not repeated
+        raise ConfigError(f"{where}: expected {what}, got {type(value).__name__}{shown}")
     return value
 
 

@@ -38,8 +38,12 @@ class RequestContext:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Credentials of this request, to be redacted from any error text."""
-        return tuple(key for key in (self.config.api_key, client_key(self.headers)) if key)
+        return request_secrets(self.config, self.headers)
+
+
+def request_secrets(config: Config, headers: dict[str, str]) -> tuple[str, ...]:
+    """Credentials of a request, to be redacted from any error text."""
+    return tuple(key for key in (config.api_key, client_key(headers)) if key)
 
 
 async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.Response:

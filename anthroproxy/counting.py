@@ -2,9 +2,10 @@
 
 ``--count-tokens upstream`` asks the backend (vLLM, llama.cpp) to tokenize the
 request the proxy would send. The first answer shows which form it takes
-(translate/tokens.py); an upstream without the endpoint (404, 405, 501) is not
-asked again while the proxy runs. Whatever goes wrong, the count falls back to
-the local estimate: a client asking for a count must get one.
+(translate/tokens.py). A target model the upstream answers 404, 405 or 501 for
+is not asked about again while the proxy runs: the upstream has no such
+endpoint, or (vLLM) does not know that model. Whatever goes wrong, the count
+falls back to the local estimate: a client asking for a count must get one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import trio
 
 from .context import RequestContext
-from .errors import UpstreamError, UpstreamHTTPError
+from .errors import UpstreamError, UpstreamHTTPError, redact
 from .logs import log
 from .translate.tokens import chat_tokenize_body, estimate_payload, text_tokenize_body, tokenized_count
 
@@ -24,22 +25,25 @@ NO_ENDPOINT = (404, 405, 501)
 
 
 async def count_input_tokens(ctx: RequestContext, payload: dict[str, Any]) -> int:
-    upstream = ctx.upstream
-    if ctx.config.count_tokens == "local" or upstream.tokenize_missing:
+    upstream, model = ctx.upstream, payload["model"]
+    if ctx.config.count_tokens == "local" or model in upstream.tokenize_missing:
         return estimate_payload(payload)
     try:
         with trio.move_on_after(TOKENIZE_TIMEOUT_S) as waited:
             counted = await tokenize(ctx, payload)
         if waited.cancelled_caught:
+            ctx.access.upstream_failed("timeout")  # (and cut short)
             log.warning("request %s: %s sent no count within %gs; estimating", ctx.access.request_id,
                         upstream.tokenize_url, TOKENIZE_TIMEOUT_S)
         elif counted is not None:
             return counted
     except UpstreamError as error:
+        redact(error, ctx.secrets)
+        ctx.access.upstream_failed(error.kind)
         if isinstance(error, UpstreamHTTPError) and error.upstream_status in NO_ENDPOINT:
-            upstream.tokenize_missing = True
-            log.warning("%s answered HTTP %s: token counts are estimated from now on (see --count-tokens)",
-                        upstream.tokenize_url, error.upstream_status)
+            upstream.tokenize_missing.add(model)
+            log.warning("%s answered HTTP %s for %s (%s): its token counts are estimated from now on",
+                        upstream.tokenize_url, error.upstream_status, model, error.message)
         else:
             log.warning("request %s: counting tokens upstream failed (%s); estimating", ctx.access.request_id,
                         error.message)

@@ -46,13 +46,7 @@ async def metrics(ctx: RequestContext) -> None:
 async def count_tokens(ctx: RequestContext) -> None:
     """``{"input_tokens": N}`` for a /v1/messages body, counted on the
     request the upstream would get (counting.py)."""
-    check_content_type(ctx.headers)
-    body = parse_json(ctx.body)
-    validate_request(body, counting=True)
-    target = ctx.config.resolve_model(body["model"])
-    ctx.access.model, ctx.access.target = body["model"], target
-    translation = to_openai({**body, "max_tokens": body.get("max_tokens", 1), "stream": False}, target,
-                            ctx.config.capabilities(target))
+    _, translation = translated_request(ctx, counting=True)
     await ctx.responder.send_json(200, {"input_tokens": await count_input_tokens(ctx, translation.payload)})
 
 
@@ -79,14 +73,21 @@ async def get_model(ctx: RequestContext) -> None:
     await ctx.responder.send_json(200, describe_model(ctx, *(listed or (name, target, None))))
 
 
-async def messages(ctx: RequestContext) -> None:
+def translated_request(ctx: RequestContext, *, counting: bool = False) -> tuple[dict[str, Any], Translation]:
+    """The request body, checked, and its translation for the target model.
+    For counting, ``max_tokens`` is optional and nothing streams."""
     check_content_type(ctx.headers)
     body = parse_json(ctx.body)
-    validate_request(body)
-    requested = body["model"]
-    target = ctx.config.resolve_model(requested)
-    ctx.access.model, ctx.access.target = requested, target
-    translation = to_openai(body, target, ctx.config.capabilities(target))
+    validate_request(body, counting=counting)
+    target = ctx.config.resolve_model(body["model"])
+    ctx.access.model, ctx.access.target = body["model"], target
+    source = {**body, "max_tokens": body.get("max_tokens", 1), "stream": False} if counting else body
+    return body, to_openai(source, target, ctx.config.capabilities(target))
+
+
+async def messages(ctx: RequestContext) -> None:
+    body, translation = translated_request(ctx)
+    requested, target = ctx.access.model, ctx.access.target
     if translation.dropped_tools:
         log.warning("request %s: left out Anthropic server tools an OpenAI backend cannot run: %s",
                     ctx.access.request_id, ", ".join(translation.dropped_tools))

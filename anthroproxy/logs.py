@@ -71,6 +71,7 @@ class AccessRecord:
     status: int | None = None
     stop_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    usage_estimated: bool = False  # the upstream reported none: the proxy's estimate
     error: str | None = None  # error type, for failures after a 200 head too
     upstream_error: str | None = None  # its kind (metrics' label), when the upstream failed
     client_gone: bool = False
@@ -98,6 +99,7 @@ class AccessRecord:
             "input_tokens": self.usage.get("input_tokens"),
             "output_tokens": self.usage.get("output_tokens"),
             "cache_read_input_tokens": self.usage.get("cache_read_input_tokens"),
+            "usage_estimated": self.usage_estimated,
             "stop_reason": self.stop_reason,
             "error": self.error,
             "upstream_error": self.upstream_error,
@@ -116,7 +118,9 @@ class AccessRecord:
         if self.first_event_s is not None:
             parts.append(f"first-event={self.first_event_s:.3f}s")
         if self.usage:
-            parts.append(f"in={self.usage.get('input_tokens', 0)} out={self.usage.get('output_tokens', 0)}")
+            estimated = "~" if self.usage_estimated else ""
+            parts.append(f"in={estimated}{self.usage.get('input_tokens', 0)} out={estimated}"
+                         f"{self.usage.get('output_tokens', 0)}")
             if self.usage.get("cache_read_input_tokens"):
                 parts.append(f"cached={self.usage['cache_read_input_tokens']}")
         if self.stop_reason:

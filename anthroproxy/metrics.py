@@ -34,7 +34,8 @@ class Metrics:
         own = self.registry
         self.requests = Counter("anthroproxy_requests", "Requests answered, by route, HTTP status and target model",
                                 ["route", "status", "model"], registry=own)
-        self.tokens = Counter("anthroproxy_tokens", "Tokens the upstream reported, by kind and target model",
+        self.tokens = Counter("anthroproxy_tokens",
+                              "Tokens the upstream reported (not the proxy's estimates), by kind and target model",
                               ["kind", "model"], registry=own)
         self.upstream_errors = Counter("anthroproxy_upstream_errors", "Upstream failures, by kind",
                                        ["kind"], registry=own)
@@ -66,7 +67,7 @@ class Metrics:
         if access.first_event_s is not None:
             self.first_event.labels(model).observe(access.first_event_s)
         for kind, key in TOKEN_KINDS:
-            if access.usage.get(key):
+            if access.usage.get(key) and not access.usage_estimated:
                 self.tokens.labels(kind, model).inc(access.usage[key])
         if access.upstream_error:
             self.upstream_errors.labels(access.upstream_error).inc()

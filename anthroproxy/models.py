@@ -41,6 +41,8 @@ class ModelMap:
             key, target = key.strip(), target.strip()
             if not sep or not key or not target:
                 raise MappingError(f"expected 'claude-name:target-model', got {entry!r}")
+            if any(key == known for known, _ in pairs):
+                raise MappingError(f"{key!r} is mapped twice")
             pairs.append((key, target))
         return cls(tuple(pairs))
 
@@ -69,8 +71,13 @@ class ModelMap:
 
     def listed(self) -> list[tuple[str, str, str | None]]:
         """(name, target, display name) of the plain names: what /v1/models lists."""
-        labels = dict(self.labels)
-        return [(key, target, labels.get(key)) for key, target in self.pairs if "*" not in key]
+        labels, seen = dict(self.labels), set()
+        listed = []
+        for key, target in self.pairs:
+            if "*" not in key and key not in seen:  # (a repeated key never resolves: the first wins)
+                seen.add(key)
+                listed.append((key, target, labels.get(key)))
+        return listed
 
     def __str__(self) -> str:
         return ",".join(f"{k}:{t}" for k, t in self.pairs)
@@ -117,12 +124,13 @@ def page_params(query: str) -> tuple[str | None, str | None, int]:
     """(after_id, before_id, limit) from a /v1/models query string."""
     params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
     text = params.get("limit", str(DEFAULT_PAGE))
-    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= MAX_PAGE:
         raise InvalidRequest(f"limit: expected an integer from 1 to {MAX_PAGE}, got {text!r}")
     after, before = params.get("after_id") or None, params.get("before_id") or None
     if after and before:
         raise InvalidRequest("after_id, before_id: give one or the other, not both")
-    return after, before, int(text)
+    return after, before, int(digits)
 
 
 def model_page(models: list[dict[str, object]], *, after_id: str | None, before_id: str | None,

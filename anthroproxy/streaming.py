@@ -98,6 +98,7 @@ async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError 
         log.warning("stream %s: %d tool-call argument fragment(s) arrived after their block had to close",
                     ctx.access.request_id, translator.dropped_fragments)
     ctx.access.stop_reason, ctx.access.usage = translator.stop_reason, translator.usage or {}
+    ctx.access.usage_estimated = bool(translator.usage) and not translator.usage_reported
     log.debug("response %s: streamed %d blocks, stop %s", ctx.access.request_id, translator.blocks,
               translator.stop_reason)
     await ctx.responder.end()

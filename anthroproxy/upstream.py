@@ -70,8 +70,8 @@ class Upstream:
     def __init__(self, config: Config, shards: int = SHARDS) -> None:
         self.url = httpx.URL(config.chat_completions_url)  # parsed once, not per request
         self.tokenize_url = httpx.URL(tokenize_url(config.target_url))
-        # Set once the upstream has shown it has no /tokenize; then counts are local.
-        self.tokenize_missing = False
+        # Target models the upstream's /tokenize cannot count (counting.py): their counts are local.
+        self.tokenize_missing: set[str] = set()
         # Which /tokenize form the upstream understands: None until known, then "chat" (vLLM) or "text" (llama.cpp).
         self.tokenize_form: str | None = None
         self.api_key = config.api_key

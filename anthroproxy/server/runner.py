@@ -17,8 +17,16 @@ from ..logs import log
 from .serve import Server, serve
 
 
-async def run(config: Config, failure: list[OSError], *, signals: Iterable[int] = (signal.SIGINT, signal.SIGTERM),
-              reuse_port: bool = False, on_started: Callable[[Server, trio.Nursery], None] | None = None) -> None:
+# A lone server: the first SIGINT or SIGTERM drains, a second one stops at once.
+LONE = {signal.SIGINT: "drain", signal.SIGTERM: "drain"}
+# A worker (workers.py): SIGTERM drains, and a repeated one changes nothing, because a whole process group
+# may be signalled (systemd, kill -TERM -PGID) and the master passes the signal on as well; SIGUSR1, sent
+# by the master on a second signal, stops at once. SIGINT is the master's alone.
+WORKER = {signal.SIGTERM: "drain_once", signal.SIGUSR1: "stop"}
+
+
+async def run(config: Config, failure: list[OSError], *, signals: dict[int, str] = LONE, reuse_port: bool = False,
+              on_started: Callable[[Server, trio.Nursery], None] | None = None) -> None:
     """Serve until a signal has drained the server; a bind error lands in ``failure``."""
     # Signals are caught before the port opens, so an early SIGTERM still drains.
     with trio.open_signal_receiver(*signals) as received:
@@ -32,20 +40,22 @@ async def run(config: Config, failure: list[OSError], *, signals: Iterable[int] 
                 log_startup(config, server.ports)
             else:
                 on_started(server, nursery)
-            nursery.start_soon(stop_on_signals, received, server, nursery.cancel_scope)
+            nursery.start_soon(stop_on_signals, received, signals, server, nursery.cancel_scope)
             await server.closed.wait()
             nursery.cancel_scope.cancel()
 
 
-async def stop_on_signals(signals, server: Server, everything: trio.CancelScope) -> None:
-    """First signal: graceful drain. A second one: stop at once."""
-    async for signum in signals:
-        if server.shutting_down:
-            log.warning("second %s: stopping now", signal.Signals(signum).name)
+async def stop_on_signals(received, meanings: dict[int, str], server: Server, everything: trio.CancelScope) -> None:
+    """Drain, or stop at once, as ``meanings`` says for each signal."""
+    async for signum in received:
+        name, meaning = signal.Signals(signum).name, meanings[signum]
+        if meaning == "stop" or (meaning == "drain" and server.shutting_down):
+            log.warning("%s%s: stopping now", "second " if meaning == "drain" else "", name)
             everything.cancel()
             return
-        log.info("%s received: draining", signal.Signals(signum).name)
-        server.shutdown()
+        if not server.shutting_down:
+            log.info("%s received: draining", name)
+            server.shutdown()
 
 
 def log_startup(config: Config, ports: Iterable[int], *, workers: int = 1) -> None:

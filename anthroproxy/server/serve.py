@@ -35,7 +35,7 @@ from ..errors import (
     UpstreamError,
     redact,
 )
-from ..context import RequestContext
+from ..context import RequestContext, request_secrets
 from ..handlers import HANDLERS
 from ..ids import request_id
 from ..logs import AccessRecord, log, log_access
@@ -102,11 +102,12 @@ async def handle_connection(stream: trio.SocketStream, *, state: ServerState) ->
     admitted = state.connection_opened()
     try:
         if not admitted:
-            if await read_request_head(conn, state, first=True) is not None:
+            request = await read_request_head(conn, state, first=True)
+            if request is not None:
                 log.warning("connection limit (%d) reached and no idle connection to close: answering 529",
                             state.config.max_connections)
-                await send_early_error(conn, state,
-                                       Overloaded("the proxy has too many open connections; retry shortly"))
+                overloaded = Overloaded("the proxy has too many open connections; retry shortly")
+                await send_early_error(conn, state, overloaded, request)
             return
         first = True
         while True:
@@ -165,14 +166,25 @@ async def read_request_head(conn: Connection, state: ServerState, *, first: bool
     return None  # ConnectionClosed
 
 
-async def send_early_error(conn: Connection, state: ServerState, error: ProxyError) -> None:
-    """Answer a request that never reached a handler (a bad head, the connection limit)."""
-    state.metrics.requests.labels("none", str(error.status), "").inc()
+async def send_early_error(conn: Connection, state: ServerState, error: ProxyError,
+                           request: h11.Request | None = None) -> None:
+    """Answer a request that never reached a handler (a bad head, the connection
+    limit); it is logged and counted as any other, its method and path "-" when
+    its head could not be read."""
+    method, path = "-", "-"
+    if request is not None:
+        method, path = request.method.decode("ascii", "replace"), split_target(request.target.decode("latin-1"))[0]
+    access = AccessRecord(method=method, path=path, request_id=request_id(), started_at=trio.current_time(),
+                          error=error.error_type)
     if conn.can_respond and not conn.client_gone:
-        responder = Responder(conn, request_id(), close=lambda: True)
+        responder = Responder(conn, access.request_id, close=lambda: True)
         with trio.move_on_after(5):
             await responder.send_error(error)
-        log.info("%s %s %s", error.status, error.error_type, error.message)
+        access.status = responder.status
+    log.debug("request %s refused before routing: %s", access.request_id, error.message)
+    duration = trio.current_time() - access.started_at
+    state.metrics.record(access, duration)
+    log_access(access, duration)
 
 
 async def handle_request(conn: Connection, request: h11.Request, state: ServerState) -> bool:
@@ -208,7 +220,7 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
         failure = error
     try:
         if failure is not None:
-            redact(failure, tuple(k for k in (state.config.api_key, client_key(headers)) if k))
+            redact(failure, request_secrets(state.config, headers))
             access.error = failure.error_type
             if isinstance(failure, UpstreamError):
                 access.upstream_failed(failure.kind)

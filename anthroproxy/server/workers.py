@@ -8,8 +8,10 @@ listens; the master logs the address once all have.
 
 SIGINT or SIGTERM to the master: each worker gets SIGTERM and drains as a lone
 server does (its requests in flight finish within --shutdown-grace); a second
-signal stops them at once. Workers ignore SIGINT, so Ctrl-C in a terminal
-(which signals the whole process group) is one signal, not two. A worker that
+signal to the master sends SIGUSR1, which stops them at once. A worker drains
+on its first SIGTERM and ignores any more, and ignores SIGINT, so signals sent
+to the whole process group (Ctrl-C in a terminal, systemd's stop, kill -TERM
+-PGID) drain rather than cut the requests in flight. A worker that
 exits on its own is replaced, at most once a second per worker; one that exits
 before it ever listened (the port is taken) stops them all. A worker whose
 master is gone drains and exits.
@@ -36,7 +38,7 @@ from ..config import Config
 from ..logs import configure_logging, log
 from ..metrics import MULTIPROCESS_DIR
 from .listeners import reuse_port_sockets
-from .runner import cannot_listen, log_startup, run
+from .runner import WORKER, cannot_listen, log_startup, run
 from .serve import Server
 
 RESTART_INTERVAL_S = 1.0
@@ -51,6 +53,7 @@ def run_workers(config: Config, count: int) -> int:
         return cannot_listen(config.host, config.port, exc)
     port = reserved[0].getsockname()[1]
     metrics_dir = tempfile.mkdtemp(prefix="anthroproxy-metrics-")
+    before = os.environ.get(MULTIPROCESS_DIR)
     os.environ[MULTIPROCESS_DIR] = metrics_dir  # read by the workers when they start
     try:
         pool = WorkerPool(dataclasses.replace(config, port=port, workers=1), count, metrics_dir)
@@ -59,6 +62,10 @@ def run_workers(config: Config, count: int) -> int:
         for sock in reserved:
             sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        if before is None:
+            os.environ.pop(MULTIPROCESS_DIR, None)
+        else:
+            os.environ[MULTIPROCESS_DIR] = before
 
 
 class WorkerPool:
@@ -122,11 +129,12 @@ class WorkerPool:
             self.stop()
 
     def stop(self) -> None:
-        """SIGTERM to every worker: the first drains them, a second stops them at once."""
+        """The first time, SIGTERM to every worker: a drain; after that, SIGUSR1: stop at once."""
+        signum = signal.SIGUSR1 if self.stopping else signal.SIGTERM
         self.stopping = True
         for process in self.processes.values():
             if process.exitcode is None:
-                os.kill(process.pid, signal.SIGTERM)
+                os.kill(process.pid, signum)
 
 
 async def listened(reader: Pipe) -> bool:
@@ -151,7 +159,7 @@ def worker_main(config: Config, ready: Pipe) -> None:
         ready.close()
         nursery.start_soon(drain_when_orphaned, server)
 
-    trio.run(partial(run, config, failure, signals=(signal.SIGTERM,), reuse_port=True, on_started=started))
+    trio.run(partial(run, config, failure, signals=WORKER, reuse_port=True, on_started=started))
     if failure:
         raise SystemExit(cannot_listen(config.host, config.port, failure[0]))
 

@@ -365,11 +365,17 @@ class StreamTranslator:
         for kind, text in held:
             self._content(kind, text, out)
 
+    @property
+    def usage_reported(self) -> bool:
+        """Whether the upstream reported usage (else the final usage is an estimate)."""
+        if self._upstream_usage is None:
+            return False
+        usage = anthropic_usage(self._upstream_usage)
+        return bool(usage["input_tokens"] or usage["output_tokens"] or usage["cache_read_input_tokens"])
+
     def _final_usage(self) -> dict[str, int]:
-        if self._upstream_usage is not None:
-            usage = anthropic_usage(self._upstream_usage)
-            if usage["input_tokens"] or usage["output_tokens"] or usage["cache_read_input_tokens"]:
-                return usage
+        if self.usage_reported:
+            return anthropic_usage(self._upstream_usage)
         return {
             "input_tokens": self._input_estimate,
             "output_tokens": estimate_tokens(self._output_chars),

@@ -44,9 +44,12 @@ class CLI:
         return self.stderr.decode()
 
 
-async def start_cli(nursery, *args: str, cwd: Path | None = None, env: dict | None = None) -> CLI:
+async def start_cli(nursery, *args: str, cwd: Path | None = None, env: dict | None = None,
+                    new_session: bool = False) -> CLI:
+    """Start the proxy; ``new_session``: in a process group of its own (as a service manager starts it)."""
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "anthroproxy", *args], stderr=subprocess.PIPE, cwd=cwd, env={**os.environ, **(env or {})}
+        [sys.executable, "-m", "anthroproxy", *args], stderr=subprocess.PIPE, cwd=cwd, env={**os.environ, **(env or {})},
+        start_new_session=new_session,
     )
     cli = CLI(process)
     nursery.start_soon(cli.collect)
@@ -167,11 +170,13 @@ async def test_dotenv_in_the_working_directory_is_read(nursery, fake, tmp_path):
     assert await stop(cli) == 0
 
 
-async def test_port_in_use_exits_1_with_one_line():
-    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_port_in_use_exits_1_with_one_line(workers):
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]  # (without SO_REUSEPORT: not shareable)
     port = listener.socket.getsockname()[1]
     try:
-        result = await run(sys.executable, "-m", "anthroproxy", "--port", str(port), "--log-level", "NONE")
+        result = await run(sys.executable, "-m", "anthroproxy", "--port", str(port), "--log-level", "NONE",
+                           "--workers", workers)
     finally:
         await listener.aclose()
     assert result.returncode == 1

@@ -101,15 +101,38 @@ async def test_upstream_counting_falls_to_llama_cpps_text_form_and_remembers_it(
     assert len(fake.requests) == 3 and fake.requests[2].json == {"content": "user\nhi"}
 
 
-async def test_an_upstream_without_tokenize_is_asked_once_and_then_estimated(nursery, fake, caplog):
+async def test_a_model_tokenize_cannot_count_is_asked_about_once(nursery, fake, caplog):
     proxy = await start_proxy(nursery, fake, count_tokens="upstream")
-    fake.queue(Reply.error(404, "Not Found"))
+    fake.queue(Reply.error(404, "The model `gpt-4o` does not exist."), Reply.json({"count": 7}))
     estimate = estimate_payload(to_openai(messages_body("hi"), "gpt-4o").payload)
     for _ in range(3):
         response = await call(proxy.port, "POST", "/v1/messages/count_tokens", json=messages_body("hi"))
         assert response.json() == {"input_tokens": estimate}
     assert len(fake.requests) == 1
-    assert any("token counts are estimated from now on" in r.getMessage() for r in caplog.records)
+    assert any("its token counts are estimated from now on" in r.getMessage() for r in caplog.records)
+    # Another target model is still counted upstream (vLLM answers 404 for a model it does not serve).
+    other = await call(proxy.port, "POST", "/v1/messages/count_tokens", json={**messages_body("hi"), "model": "x"})
+    assert other.json() == {"input_tokens": 7} and fake.requests[-1].json["model"] == "fake-default"
+
+
+async def test_a_key_the_tokenizer_quotes_back_is_not_logged(nursery, fake, caplog):
+    proxy = await start_proxy(nursery, fake, count_tokens="upstream", api_key="sk-SECRET-999")
+    fake.queue(Reply.error(401, "Incorrect API key provided: sk-SECRET-999"))
+    response = await call(proxy.port, "POST", "/v1/messages/count_tokens", json=messages_body("hi"))
+    assert response.status_code == 200
+    assert "SECRET" not in caplog.text and "[redacted]" in caplog.text
+
+
+async def test_images_of_any_size_are_counted(proxy):
+    import base64
+    import struct
+
+    flat = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 0, 10) + b"\x08\x02\x00\x00\x00"
+    source = {"type": "base64", "media_type": "image/png", "data": base64.b64encode(flat).decode()}
+    body = messages_body()
+    body["messages"][0]["content"] = [{"type": "image", "source": source}, {"type": "text", "text": "what is it?"}]
+    response = await call(proxy.port, "POST", "/v1/messages/count_tokens", json=body)
+    assert response.status_code == 200 and response.json()["input_tokens"] > 765  # counted as 1024x1024
 
 
 async def test_a_failing_tokenize_is_estimated_and_asked_again_next_time(nursery, fake):
@@ -243,3 +266,29 @@ async def test_the_request_id_is_returned_logged_and_sent_upstream(proxy, fake, 
     (record,) = logged
     assert record.access["request_id"] == request_id
     assert record.access["first_event_ms"] is not None and record.access["output_tokens"] == 5
+
+
+async def test_a_backend_that_reports_no_usage_adds_no_tokens_to_the_metrics(proxy, fake, caplog):
+    fake.queue(Reply.stream(text_chunks(["Hello", " there"])[:-1]))  # no usage chunk
+    response = await call(proxy.port, "POST", "/v1/messages", json=messages_body(stream=True))
+    assert response.status_code == 200
+    with trio.fail_after(5):
+        while not (logged := [r.access for r in caplog.records if getattr(r, "access", None)]):
+            await trio.sleep(0.01)
+    assert logged[0]["usage_estimated"] is True and logged[0]["output_tokens"] > 0
+    values = metric_values((await call(proxy.port, "GET", "/metrics")).text)
+    assert not any(name == "anthroproxy_tokens_total" for name, _ in values)
+
+
+async def test_a_request_refused_before_routing_is_logged_and_counted(proxy, connect, caplog):
+    client = await connect(proxy.port)
+    await client.send(b"NOT HTTP AT ALL\r\n\r\n")
+    status, headers, body, _ = await client.response()
+    assert status == 400 and json.loads(body)["request_id"] == headers["request-id"]
+    with trio.fail_after(5):
+        while not (logged := [r.access for r in caplog.records if getattr(r, "access", None)]):
+            await trio.sleep(0.01)
+    assert {k: logged[0][k] for k in ("request_id", "method", "path", "status", "error")} == {
+        "request_id": headers["request-id"], "method": "-", "path": "-", "status": 400, "error": "invalid_request_error"}
+    values = metric_values((await call(proxy.port, "GET", "/metrics")).text)
+    assert values[("anthroproxy_requests_total", (("model", ""), ("route", "none"), ("status", "400")))] == 1

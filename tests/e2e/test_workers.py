@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from anthroproxy.fake_upstream import Reply, text_chunks
 from tests.e2e.conftest import messages_body
-from tests.e2e.test_cli import run, start_cli, stop
+from tests.e2e.test_cli import start_cli, stop
 from tests.e2e.test_operations import metric_values
 from tests.helpers import check_grammar, parse_events, text_of
 
@@ -54,8 +54,11 @@ async def test_two_workers_share_the_port_and_their_metrics(nursery, fake):
     await wait_until(lambda: all(gone(pid) for pid in pids))
 
 
-async def test_sigterm_drains_every_worker(nursery, fake):
-    cli = await start_cli(nursery, "--port", "0", "--workers", "2", "--target-url", fake.url, "--log-level", "INFO")
+@pytest.mark.parametrize("to", ["master", "group"])
+async def test_sigterm_drains_every_worker(nursery, fake, to):
+    # "group": every process gets SIGTERM at once, as systemd's stop and kill -TERM -PGID send it.
+    cli = await start_cli(nursery, "--port", "0", "--workers", "2", "--target-url", fake.url, "--log-level", "INFO",
+                          new_session=True)
     words = [f"w{i} " for i in range(12)]
     fake.default = lambda request: Reply.stream(text_chunks(words), delay=0.05)
     received: dict[int, bytes] = {}
@@ -75,14 +78,18 @@ async def test_sigterm_drains_every_worker(nursery, fake):
             streams.start_soon(stream, i)
         with trio.fail_after(20):
             await started.wait()
-        cli.process.send_signal(signal.SIGTERM)
+        if to == "master":
+            cli.process.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(cli.process.pid, signal.SIGTERM)
     for i in range(20):
         events = parse_events(received[i])
         check_grammar(events)
         assert text_of(events) == "".join(words), i
     with trio.fail_after(20):
         assert await cli.process.wait() == 0
-    assert cli.log.count("SIGTERM received: draining") == 3  # the master, then each worker
+    assert cli.log.count("SIGTERM received: draining") == 3  # the master, and each worker once
+    assert "stopping now" not in cli.log
 
 
 async def test_a_worker_that_dies_is_replaced(nursery, fake):
@@ -109,17 +116,6 @@ async def test_workers_drain_and_exit_when_the_master_is_killed(nursery, fake):
     cli.process.kill()
     await cli.process.wait()
     await wait_until(lambda: all(gone(pid) for pid in pids))
-
-
-async def test_a_port_taken_by_another_program_exits_1():
-    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
-    port = listener.socket.getsockname()[1]
-    try:
-        result = await run(sys.executable, "-m", "anthroproxy", "--port", str(port), "--workers", "2")
-    finally:
-        await listener.aclose()
-    assert result.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr.decode()
 
 
 async def test_json_log_lines_from_workers(nursery, fake):

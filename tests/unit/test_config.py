@@ -184,3 +184,17 @@ def test_config_file_errors_name_the_key(tmp_path, text, message):
 def test_a_missing_config_file_is_a_clear_error():
     with pytest.raises(ConfigError, match="config: cannot read /nonexistent.toml: No such file"):
         load_config(["--config", "/nonexistent.toml"], {}, None)
+
+
+@pytest.mark.parametrize("key", ["api_key", "auth_token"])
+def test_a_mistyped_secret_is_not_repeated_in_the_error(tmp_path, key):
+    file = tmp_path / "bad.toml"
+    file.write_text(f"{key} = 98765432109876\n")
+    with pytest.raises(ConfigError, match=f"{key}: expected a string, got int$") as caught:
+        load_config(["--config", str(file)], {}, None)
+    assert "98765" not in str(caught.value)
+
+
+def test_a_name_mapped_twice_is_an_error():
+    with pytest.raises(ConfigError, match="model-mapping: 'claude-a' is mapped twice"):
+        load_config(["--model-mapping", "claude-a:x,claude-b:y,claude-a:z"], {}, None)

@@ -59,3 +59,10 @@ def test_servers_keep_their_own_counts_and_openmetrics_is_offered():
     assert samples(first)[("anthroproxy_active_streams", ())] == 1
     body, content_type = first.render("application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text") and body.endswith(b"# EOF\n")
+
+
+def test_estimated_usage_is_not_counted_as_tokens():
+    metrics = Metrics()
+    metrics.record(AccessRecord(method="POST", path="/v1/messages", request_id="r", route="messages", target="m",
+                                status=200, usage={"input_tokens": 10, "output_tokens": 3}, usage_estimated=True), 1.0)
+    assert not any(name == "anthroproxy_tokens_total" for name, _ in samples(metrics))

@@ -39,7 +39,12 @@ def test_image_size_comes_from_the_image_header(data, size):
     assert image_size(data_url(data)) == size
 
 
-@pytest.mark.parametrize("url", ["https://example.com/cat.png", data_url(b"not an image"), "data:image/png;base64,@@"])
+ZERO_WIDE = PNG[:16] + struct.pack(">II", 0, 10) + PNG[24:]
+JPEG_HEIGHT_LATER = JPEG.replace(struct.pack(">HH", 600, 800), struct.pack(">HH", 0, 800))
+
+
+@pytest.mark.parametrize("url", ["https://example.com/cat.png", data_url(b"not an image"), "data:image/png;base64,@@",
+                                 data_url(ZERO_WIDE), data_url(JPEG_HEIGHT_LATER, "image/jpeg")])
 def test_an_image_whose_size_is_unknown_counts_as_1024_square(url):
     assert image_size(url) == (1024, 1024)
 
@@ -47,6 +52,7 @@ def test_an_image_whose_size_is_unknown_counts_as_1024_square(url):
 @pytest.mark.parametrize(("size", "tokens"), [((1024, 1024), 765), ((2048, 4096), 1105), ((512, 512), 255),
                                               ((100, 100), 255)])
 def test_image_tokens_follow_openais_tile_arithmetic(size, tokens):
+    assert image_tokens(0, 0) == image_tokens(1, 1)  # never a division by zero
     # The worked examples of OpenAI's vision guide: 1024x1024 is 765 tokens, 2048x4096 is 1105.
     assert image_tokens(*size) == tokens
 
