@@ -243,6 +243,7 @@ def load_config(
 STRING_KEYS = ("host", "target_url", "api_key", "auth_token", "default_model", "log_level", "log_format",
                "count_tokens", "ca_bundle")
 INTEGER_KEYS = ("port", "workers", *COUNTS)
+TABLES = {"model_mapping": "models", "model_capabilities": "capabilities"}
 
 
 def read_config_file(path: str) -> dict[str, object]:
@@ -272,6 +273,8 @@ def read_config_file(path: str) -> dict[str, object]:
             values[key] = _typed(value, int, "an integer", where)
         elif key in SECONDS:
             values[key] = float(_typed(value, (int, float), "a number of seconds", where))
+        elif key in TABLES:
+            raise ConfigError(f"{where}: in a config file, write it as a [{TABLES[key]}] table")
         else:
             raise ConfigError(f"{where}: unknown key")
     return values

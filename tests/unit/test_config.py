@@ -172,6 +172,7 @@ def test_precedence_flags_env_dotenv_then_file(tmp_path):
         ("[capabilities.'x*']\nmax_output_tokens = -1", "max_output_tokens: expected a positive integer"),
         ("port = ", "config: .*Invalid value"),
         ("workers = -2", "workers: must be 0"),
+        ('model_mapping = "claude-x:y"', "model_mapping: in a config file, write it as a \\[models\\] table"),
     ],
 )
 def test_config_file_errors_name_the_key(tmp_path, text, message):
