@@ -128,12 +128,17 @@ async def test_thinking_streams_as_a_thinking_block_and_travels_back(proxy, fake
     assert fake.requests[-1].json["messages"][1]["reasoning_content"] == "I should ask the clock."
 
 
+def thinking_history() -> list[dict]:
+    """A conversation whose assistant turn has a thinking block (sent upstream as reasoning_content)."""
+    return [{"role": "user", "content": "x"},
+            {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"},
+                                              {"type": "text", "text": "y"}]},
+            {"role": "user", "content": "z"}]
+
+
 async def test_reasoning_fallback_retries_once_then_remembers(nursery, fake):
     proxy = await start_proxy(nursery, fake, default_model="strict-model")
-    history = [{"role": "user", "content": "x"},
-               {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm", "signature": "s"},
-                                                 {"type": "text", "text": "y"}]},
-               {"role": "user", "content": "z"}]
+    history = thinking_history()
     rejection = Reply.error(400, "Additional properties are not allowed ('reasoning_content' was unexpected) - 'messages.1'")
     fake.queue(rejection, Reply.json(completion("fine")))
     create = lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=history)  # noqa: E731
@@ -148,10 +153,7 @@ async def test_reasoning_fallback_retries_once_then_remembers(nursery, fake):
 
 async def test_a_400_asking_for_more_reasoning_is_not_retried(proxy, fake):
     fake.queue(Reply.error(400, "The reasoning_content in the thinking mode must be passed back to the API."))
-    history = [{"role": "user", "content": "x"},
-               {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"},
-                                                 {"type": "text", "text": "y"}]},
-               {"role": "user", "content": "z"}]
+    history = thinking_history()
     with pytest.raises(anthropic.BadRequestError):
         await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=history))
     assert len(fake.requests) == 1
@@ -168,10 +170,7 @@ async def test_server_tools_are_left_out_with_one_warning(proxy, fake, caplog):
 
 async def test_a_refusal_that_the_retry_does_not_cure_is_not_remembered(nursery, fake):
     proxy = await start_proxy(nursery, fake, default_model="picky")
-    history = [{"role": "user", "content": "x"},
-               {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"},
-                                                 {"type": "text", "text": "y"}]},
-               {"role": "user", "content": "z"}]
+    history = thinking_history()
     fake.queue(Reply.error(400, "'reasoning_content' was unexpected"), Reply.error(400, "something else is wrong"))
     with pytest.raises(anthropic.BadRequestError):
         await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=history))
