@@ -180,6 +180,7 @@ class FakeUpstream:
         self.disconnects = 0  # clients that left before a response ended
         self.completed = 0  # responses sent to the end
         self.frames_sent = 0  # stream frames handed to the socket, all responses together
+        self.connections = 0  # connections accepted
         self.scheme = "http"
         self._changed = trio.Condition()
 
@@ -212,6 +213,7 @@ class FakeUpstream:
         await trio.serve_listeners(self._connection, listeners, task_status=task_status)
 
     async def _connection(self, stream) -> None:
+        self.connections += 1
         conn = h11.Connection(h11.SERVER)
         try:
             while True:

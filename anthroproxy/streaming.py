@@ -79,7 +79,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], translation:
             if upstream_bytes is not None:
                 await upstream_bytes.aclose()  # (now, not when the generator is collected)
             if response is not None:
-                await response.aclose()
+                await ctx.upstream.close(response)
 
 
 async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError | None) -> None:

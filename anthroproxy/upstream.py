@@ -7,7 +7,6 @@ Everything httpx can raise is turned into an UpstreamError here (see
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import ssl
 from typing import Any, Iterator, Mapping
@@ -60,12 +59,20 @@ def describe(exc: BaseException) -> str:
 
 
 class Upstream:
-    """Requests are spread round-robin over SHARDS httpx clients, each with its
-    own small pool. httpcore walks its whole pool on every request and every
-    response close, with work quadratic in the pool's size, and closes every
-    idle connection once the pool outgrows max_keepalive_connections; at 128
-    streams one pool spent about a third of the proxy's CPU there and reused
-    almost no connection (bench/README.md)."""
+    """Requests are spread over SHARDS httpx clients, each with its own small
+    pool. httpcore walks its whole pool on every request and every response
+    close, with work quadratic in the pool's size, and closes every idle
+    connection once the pool outgrows max_keepalive_connections; at 128 streams
+    one pool spent about a third of the proxy's CPU there and reused almost no
+    connection (bench/README.md).
+
+    Each request goes to the client with the fewest requests in flight, the
+    first of equals: light traffic stays on one client and reuses its warm
+    connections (taking turns would leave each of 16 connections idle 16 times
+    as long, past keepalive_expiry for sparse traffic, and pay a TCP and TLS
+    handshake per request); heavy traffic spreads evenly. A response from
+    ``send`` is therefore handed back through ``close``.
+    """
 
     def __init__(self, config: Config, shards: int = SHARDS) -> None:
         self.url = httpx.URL(config.chat_completions_url)  # parsed once, not per request
@@ -97,7 +104,9 @@ class Upstream:
         tls = ssl.create_default_context(cafile=config.ca_bundle) if config.ca_bundle else httpx.create_ssl_context()
         self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False)
                         for _ in range(shards)]
-        self._turn = itertools.cycle(self.clients)
+        # Per client, requests from send until their response is closed.
+        self.in_flight = [0] * shards
+        self._client_of: dict[httpx.Response, int] = {}
 
     async def __aenter__(self) -> Upstream:
         return self
@@ -124,13 +133,34 @@ class Upstream:
     async def send(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool,
                    request_id: str | None = None, url: httpx.URL | None = None) -> httpx.Response:
         """Send a completion request (or, given its ``url``, another); returns
-        the 2xx response with its body unread, which the caller must
-        ``aclose()``. Closing it before the end drops the connection: that is
-        how the upstream learns to stop.
+        the 2xx response with its body unread, which the caller must pass to
+        ``close``. Closing it before the end drops the connection: that is how
+        the upstream learns to stop.
 
         A non-2xx answer raises the mapped UpstreamHTTPError.
         """
-        client = next(self._turn)
+        shard = self.in_flight.index(min(self.in_flight))
+        self.in_flight[shard] += 1
+        try:
+            response = await self._send(self.clients[shard], payload, client_headers, stream=stream,
+                                        request_id=request_id, url=url)
+        except BaseException:
+            self.in_flight[shard] -= 1
+            raise
+        self._client_of[response] = shard
+        return response
+
+    async def close(self, response: httpx.Response) -> None:
+        """Close a response from ``send``; its client counts one request fewer."""
+        try:
+            await response.aclose()
+        finally:
+            shard = self._client_of.pop(response, None)
+            if shard is not None:
+                self.in_flight[shard] -= 1
+
+    async def _send(self, client: httpx.AsyncClient, payload: dict[str, Any], client_headers: Mapping[str, str], *,
+                    stream: bool, request_id: str | None, url: httpx.URL | None) -> httpx.Response:
         request = client.build_request("POST", url or self.url, content=jsonbytes.dump(payload),
                                        headers=self.headers(client_headers, stream=stream, request_id=request_id),
                                        timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
@@ -155,7 +185,7 @@ class Upstream:
         try:
             body = await _read_bounded(response, MAX_COMPLETION_BYTES)
         finally:
-            await response.aclose()
+            await self.close(response)
         try:
             return json.loads(body)
         except ValueError:

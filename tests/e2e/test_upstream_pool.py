@@ -1,0 +1,65 @@
+"""How requests are spread over the upstream clients: light traffic reuses one
+warm connection, concurrent requests spread, and every response hands its
+client back however it ends."""
+
+import httpx
+import pytest
+import trio
+
+from anthroproxy import Config
+from anthroproxy.errors import UpstreamError
+from anthroproxy.fake_upstream import Reply, completion, text_chunks
+from anthroproxy.upstream import Upstream
+from tests.e2e.conftest import messages_body
+
+
+async def test_one_request_at_a_time_reuses_one_upstream_connection(proxy, fake):
+    async with httpx.AsyncClient(timeout=10) as client:
+        for streaming in (True, False, True, False, True):
+            response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages",
+                                         json=messages_body(stream=streaming))
+            assert response.status_code == 200
+    assert len(fake.requests) == 5
+    assert fake.connections == 1  # (taking turns over the clients opened one connection per request)
+
+
+@pytest.fixture
+async def upstream(fake):
+    async with Upstream(Config(target_url=fake.url)) as upstream:
+        yield upstream
+
+
+PAYLOAD = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_concurrent_requests_spread_and_every_close_hands_back(upstream, fake):
+    fake.queue(Reply.stream(text_chunks(["a"])), Reply.stream(text_chunks(["b"])))
+    first = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
+    second = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
+    assert upstream.in_flight[:3] == [1, 1, 0]
+    await upstream.close(first)
+    await upstream.close(second)
+    await upstream.close(second)  # a second close changes nothing
+    assert not any(upstream.in_flight)
+
+
+async def test_failed_requests_hand_their_client_back(upstream, fake):
+    fake.queue(Reply.error(500, "boom"), Reply.json(completion("ok")), Reply.json({}, status=302))
+    with pytest.raises(UpstreamError):
+        await upstream.send(PAYLOAD, {}, stream=False)
+    assert await upstream.read_json(await upstream.send(PAYLOAD, {}, stream=False))
+    with pytest.raises(UpstreamError):
+        await upstream.send(PAYLOAD, {}, stream=False)
+    with trio.move_on_after(0):  # cancelled while it waits
+        await upstream.send(PAYLOAD, {}, stream=False)
+    assert not any(upstream.in_flight)
+
+
+async def test_an_unreachable_upstream_hands_its_client_back():
+    with trio.socket.socket() as sock:
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        async with Upstream(Config(target_url=f"http://127.0.0.1:{port}/v1")) as upstream:
+            with pytest.raises(UpstreamError):
+                await upstream.send(PAYLOAD, {}, stream=False)
+            assert not any(upstream.in_flight)
