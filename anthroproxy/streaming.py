@@ -76,10 +76,12 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], translation:
     finally:
         ctx.metrics.active_streams.dec()
         with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S):
-            if upstream_bytes is not None:
-                await upstream_bytes.aclose()  # (now, not when the generator is collected)
-            if response is not None:
-                await ctx.upstream.close(response)
+            try:
+                if upstream_bytes is not None:
+                    await upstream_bytes.aclose()  # (now, not when the generator is collected)
+            finally:  # (even if that failed or ran out of time: the upstream client is counted free)
+                if response is not None:
+                    await ctx.upstream.close(response)
 
 
 async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError | None) -> None:

@@ -1,4 +1,4 @@
-"""The OpenAI-compatible upstream: one pooled httpx client, errors mapped at the edge.
+"""The OpenAI-compatible upstream: pooled httpx clients, errors mapped at the edge.
 
 Everything httpx can raise is turned into an UpstreamError here (see
 ``upstream_errors``), so handlers deal in ProxyErrors only.

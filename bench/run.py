@@ -42,10 +42,16 @@ ANTHROPROXY = "{python} -m anthroproxy --port {port} --target-url {upstream} --l
 # The same with two worker processes: requests/s and CPU per chunk at 1 vs 2 workers.
 WORKERS = ANTHROPROXY + " --workers 2"
 WORKERS_SWEEP = {32: 64, 128: 256}
-# Byte pipes with no HTTP and no translation: what a recv and a send per chunk cost here.
-FLOORS = {loop: "{python} " + str(HERE / "floor.py") + f" {loop} --port {{port}} --upstream-port {{upstream_port}}"
-          for loop in ("trio", "asyncio")}
-FLOOR_SWEEP = {32: 64, 128: 256}
+# Reference relays under the same load. Byte pipes with no HTTP and no translation: what a recv and a
+# send per chunk cost here. Then the simplest text-only relays on the proxy's own stack (relays.py).
+_PORTS = " --port {port} --upstream-port {upstream_port}"
+REFERENCES = {
+    "trio byte pipe": ("{python} " + str(HERE / "floor.py") + " trio" + _PORTS, "openai"),
+    "asyncio byte pipe": ("{python} " + str(HERE / "floor.py") + " asyncio" + _PORTS, "openai"),
+    "h11 relay": ("{python} " + str(HERE / "relays.py") + " h11" + _PORTS, "anthropic"),
+    "httpx relay": ("{python} " + str(HERE / "relays.py") + " httpx" + _PORTS, "anthropic"),
+}
+REFERENCE_SWEEP = {1: 6, 32: 64, 128: 256}
 
 
 # ---- processes -----------------------------------------------------------------------
@@ -240,7 +246,7 @@ def main() -> int:
     levels = QUICK_SWEEP if args.quick else SWEEP
     chunks = int(SHAPE.split("chunks=")[1].split(";")[0])
     upstream_process, upstream = start_upstream()
-    report = {"machine": machine(), "shape": SHAPE, "targets": {}, "floors": {}}
+    report = {"machine": machine(), "shape": SHAPE, "targets": {}, "references": {}}
     try:
         targets = [("anthroproxy", ANTHROPROXY, levels, True),
                    ("anthroproxy --workers 2", WORKERS, WORKERS_SWEEP, False)]
@@ -260,12 +266,13 @@ def main() -> int:
                 report["targets"][name] = entry
             finally:
                 stop(process)
-        for loop, command in FLOORS.items():
-            print(f"floor, {loop} byte pipe", flush=True)
+        for name, (command, api) in REFERENCES.items():
+            print(f"reference: {name}", flush=True)
             process, port = start_proxy(command, upstream)
             try:
-                drive(f"http://127.0.0.1:{port}", "openai", 16, 64)
-                report["floors"][loop] = sweep(upstream, process.pid, port, FLOOR_SWEEP, chunks, api="openai")
+                drive(f"http://127.0.0.1:{port}", api, 16, 64)
+                report["references"][name] = sweep(upstream, process.pid, port,
+                                                   QUICK_SWEEP if args.quick else REFERENCE_SWEEP, chunks, api=api)
             finally:
                 stop(process)
     finally:
@@ -332,10 +339,15 @@ def table(report: dict) -> str:
         lines.append(f"{h['streams']} open slow streams: {h['rss_per_stream_kib']} KiB RSS per stream "
                      f"(idle {h['rss_idle_kib']} KiB, open {h['rss_open_kib']} KiB, peak {h['peak_rss_kib']} KiB), "
                      f"lost {h['lost_events']}, errors {h['errors']}")
-    if report.get("floors"):
-        lines.append("\nfloor: byte pipes (no HTTP, no translation), CPU us per chunk")
-        for loop, rows in report["floors"].items():
-            lines.append(f"  {loop}: " + ", ".join(f"C={c}: {row['proxy']['cpu_us_per_chunk']}" for c, row in rows.items()))
+    if report.get("references"):
+        lines.append("\nreference relays, same load: added TTFT p50 ms / CPU us per chunk")
+        levels = list(next(iter(report["references"].values())))
+        lines.append("| relay | " + " | ".join(f"C={c}" for c in levels) + " |")
+        lines.append("|---|" + "---|" * len(levels))
+        for name, rows in report["references"].items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{row['proxy']['added_ttft_ms']['p50']} / {row['proxy']['cpu_us_per_chunk']}" for row in rows.values()
+            ) + " |")
     t = report["translation"]
     lines.append("\ntranslation (in process, median):")
     for key, value in t.items():
@@ -362,10 +374,9 @@ def plot(report: dict, path: Path) -> None:
         if name == "anthroproxy":
             ttft_axes.plot(levels, [r["direct"]["ttft_ms"]["p50"] for r in rows], "s-", color="gray", label="direct p50")
             ttft_axes.plot(levels, [r["direct"]["ttft_ms"]["p99"] for r in rows], "s:", color="gray", label="direct p99")
-    for loop, rows in report.get("floors", {}).items():
+    for name, rows in report.get("references", {}).items():
         levels = [int(c) for c in rows]
-        cpu_axes.plot(levels, [r["proxy"]["cpu_us_per_chunk"] for r in rows.values()], "x--",
-                      label=f"{loop} byte pipe (floor)")
+        cpu_axes.plot(levels, [r["proxy"]["cpu_us_per_chunk"] for r in rows.values()], "x--", label=name)
     cpu_axes.axhline(25, color="red", linestyle="--", linewidth=1, label="target 25 us")
     for axes, title, unit in ((ttft_axes, "time to first content event", "ms"),
                               (cpu_axes, "proxy CPU per relayed chunk", "microseconds")):

@@ -4,6 +4,7 @@ driver (which must count every event) and its Claude Code-sized request."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,35 @@ async def test_driver_counts_every_event_direct_and_through_the_proxy(nursery):
             assert (result["requests"], result["events"], len(result["ttft"])) == (7, 7 * 25, 7)
         text = await drive(proxy.port, "anthropic", "--requests", "2", "--no-stream")
         assert text["error_count"] == 0 and text["requests"] == 2
+    finally:
+        upstream.kill()
+        await upstream.wait()
+
+
+async def test_the_reference_relays_relay_every_event(nursery):
+    upstream, upstream_port = await start_bench_upstream(nursery)
+    try:
+        for kind in ("h11", "httpx"):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            relay = await trio.lowlevel.open_process([sys.executable, str(BENCH / "relays.py"), kind, "--port",
+                                                      str(port), "--upstream-port", str(upstream_port)])
+            try:
+                with trio.fail_after(20):
+                    while True:
+                        try:
+                            await (await trio.open_tcp_stream("127.0.0.1", port)).aclose()
+                            break
+                        except OSError:
+                            await trio.sleep(0.05)
+                result = await drive(port, "anthropic", "--concurrency", "3", "--requests", "7", "--shape",
+                                     "chunks=25;bytes=16;delay=0.001")
+                assert result["error_count"] == 0, (kind, result["errors"])
+                assert (result["requests"], result["events"]) == (7, 7 * 25), kind
+            finally:
+                relay.kill()
+                await relay.wait()
     finally:
         upstream.kill()
         await upstream.wait()

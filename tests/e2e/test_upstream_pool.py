@@ -38,8 +38,11 @@ async def test_concurrent_requests_spread_and_every_close_hands_back(upstream, f
     second = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
     assert upstream.in_flight[:3] == [1, 1, 0]
     await upstream.close(first)
-    await upstream.close(second)
-    await upstream.close(second)  # a second close changes nothing
+    fake.queue(Reply.stream(text_chunks(["c"])))
+    third = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
+    assert upstream.in_flight[:3] == [1, 1, 0]  # the first client, free again, is chosen again
+    for response in (second, third, third):  # (a second close changes nothing)
+        await upstream.close(response)
     assert not any(upstream.in_flight)
 
 
@@ -50,7 +53,10 @@ async def test_failed_requests_hand_their_client_back(upstream, fake):
     assert await upstream.read_json(await upstream.send(PAYLOAD, {}, stream=False))
     with pytest.raises(UpstreamError):
         await upstream.send(PAYLOAD, {}, stream=False)
-    with trio.move_on_after(0):  # cancelled while it waits
+    with trio.move_on_after(0):  # cancelled before it could connect
+        await upstream.send(PAYLOAD, {}, stream=False)
+    fake.queue(Reply(head_delay=5, body=b"{}"))
+    with trio.move_on_after(0.2):  # cancelled while it waits for the answer
         await upstream.send(PAYLOAD, {}, stream=False)
     assert not any(upstream.in_flight)
 
