@@ -348,11 +348,32 @@ def table(report: dict) -> str:
             lines.append(f"| {name} | " + " | ".join(
                 f"{row['proxy']['added_ttft_ms']['p50']} / {row['proxy']['cpu_us_per_chunk']}" for row in rows.values()
             ) + " |")
+    failed = failures(report)
+    lines.append("\nERRORS (these figures are not valid): " + "; ".join(failed) if failed else "\nno request failed")
     t = report["translation"]
     lines.append("\ntranslation (in process, median):")
     for key, value in t.items():
         lines.append(f"  {key}: {value}")
     return "\n".join(lines)
+
+
+def failures(report: dict) -> list[str]:
+    """Every run in which a request failed, so no rate is read off a broken run."""
+    found = []
+    runs = [(name, entry["sweep"]) for name, entry in report["targets"].items()]
+    runs += list(report.get("references", {}).items())
+    for name, rows in runs:
+        for concurrency, row in rows.items():
+            for side in ("direct", "proxy"):
+                if row[side]["errors"]:
+                    found.append(f"{name} C={concurrency} {side}: {row[side]['errors']}")
+    for name, entry in report["targets"].items():
+        for side, run in entry["json_requests"].items():
+            if run["errors"]:
+                found.append(f"{name} non-streaming {side}: {run['errors']}")
+        if entry.get("hold", {}).get("errors"):
+            found.append(f"{name} open streams: {entry['hold']['errors']}")
+    return found
 
 
 def plot(report: dict, path: Path) -> None:

@@ -106,9 +106,9 @@ async def serve_connection(stream: trio.SocketStream) -> None:
             if not streaming:
                 await trio.sleep(shape["first"])
                 body = completion(shape)
-                await stream.send_all(conn.send(h11.Response(status_code=200, headers=[
-                    ("content-type", "application/json"), ("content-length", str(len(body)))])) + body)
-                conn.send(h11.EndOfMessage())
+                head = conn.send(h11.Response(status_code=200, headers=[
+                    ("content-type", "application/json"), ("content-length", str(len(body)))]))
+                await stream.send_all(head + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
             else:
                 await stream_answer(stream, conn, shape)
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:

@@ -43,8 +43,9 @@ async def test_driver_counts_every_event_direct_and_through_the_proxy(nursery):
             result = await drive(target, api, "--concurrency", "3", "--requests", "7", "--shape", shape)
             assert result["error_count"] == 0, result["errors"]
             assert (result["requests"], result["events"], len(result["ttft"])) == (7, 7 * 25, 7)
-        text = await drive(proxy.port, "anthropic", "--requests", "2", "--no-stream")
-        assert text["error_count"] == 0 and text["requests"] == 2
+        for api, target in (("openai", port), ("anthropic", proxy.port)):  # several per connection
+            text = await drive(target, api, "--concurrency", "2", "--requests", "6", "--no-stream")
+            assert text["error_count"] == 0 and text["requests"] == 6, (api, text["errors"])
     finally:
         upstream.kill()
         await upstream.wait()
