@@ -16,6 +16,7 @@ installed (the ``bench`` extra).
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import shlex
@@ -312,7 +313,9 @@ def stop(process: subprocess.Popen) -> None:
 def machine() -> dict:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), "unknown")
-    return {"cpus": os.cpu_count(), "cpu": model, "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d")}
+    versions = {name: importlib.metadata.version(name) for name in ("trio", "h11", "httpx", "httpcore")}
+    return {"cpus": os.cpu_count(), "cpu": model, "python": sys.version.split()[0], **versions,
+            "date": time.strftime("%Y-%m-%d")}
 
 
 def table(report: dict) -> str:
