@@ -24,6 +24,7 @@ from .translate.capabilities import Capabilities, CapabilitiesError, CapabilityT
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "NONE")
 LOG_FORMATS = ("text", "json")
 COUNT_TOKENS = ("local", "upstream")
+ATTRIBUTION_BLOCKS = ("drop", "keep")
 
 # Limits, with units in the name. Precedents in the comments.
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Anthropic's own request limit is 32 MB
@@ -58,6 +59,7 @@ class Config:
     log_level: str = "DEBUG"
     log_format: str = "text"
     count_tokens: str = "local"
+    attribution_block: str = "drop"  # Claude Code's attribution line, at the top of its system prompt
     workers: int = 1
     max_body_bytes: int = MAX_BODY_BYTES
     max_header_bytes: int = MAX_HEADER_BYTES
@@ -81,7 +83,8 @@ class Config:
             raise ConfigError(f"port: must be an integer from 0 to 65535, got {self.port!r}")
         if not self.host:
             raise ConfigError("host: must not be empty")
-        for name, choices in (("log_format", LOG_FORMATS), ("count_tokens", COUNT_TOKENS)):
+        for name, choices in (("log_format", LOG_FORMATS), ("count_tokens", COUNT_TOKENS),
+                              ("attribution_block", ATTRIBUTION_BLOCKS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(
                     f"{_flag_name(name)}: must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
@@ -135,6 +138,7 @@ SETTINGS = (
     ("--log-level", "LOG_LEVEL", "log_level", "L"),
     ("--log-format", "LOG_FORMAT", "log_format", "F"),
     ("--count-tokens", "COUNT_TOKENS", "count_tokens", "HOW"),
+    ("--attribution-block", "ATTRIBUTION_BLOCK", "attribution_block", "HOW"),
     ("--workers", "WORKERS", "workers", "N"),
     ("--ca-bundle", "CA_BUNDLE", "ca_bundle", "FILE"),
     ("--max-body-bytes", "MAX_BODY_BYTES", "max_body_bytes", "N"),
@@ -162,6 +166,8 @@ HELP = {
     "log_format": "text (one readable line per request) or json (one JSON object per line)",
     "count_tokens": "how /v1/messages/count_tokens counts: local (an estimate, the default) or upstream "
     "(the backend's /tokenize, as vLLM and llama.cpp offer; the estimate if that fails)",
+    "attribution_block": "Claude Code's attribution line (x-anthropic-billing-header: ...) at the top of its system "
+    "prompt: drop (the default: it changes per conversation and defeats the backend's prompt cache) or keep",
     "workers": "processes serving the port (default 1; 0: one per core)",
     "auth_token": "a token clients must present (x-api-key or Authorization: Bearer); unset: no check",
     "ca_bundle": "PEM file of CA certificates that verify the upstream (default: certifi's, or SSL_CERT_FILE)",
@@ -241,7 +247,7 @@ def load_config(
 
 
 STRING_KEYS = ("host", "target_url", "api_key", "auth_token", "default_model", "log_level", "log_format",
-               "count_tokens", "ca_bundle")
+               "count_tokens", "attribution_block", "ca_bundle")
 INTEGER_KEYS = ("port", "workers", *COUNTS)
 TABLES = {"model_mapping": "models", "model_capabilities": "capabilities"}
 

@@ -9,11 +9,11 @@ from typing import Any, ContextManager
 import httpx
 
 from .config import Config
-from .errors import UpstreamHTTPError
+from .errors import UpstreamHTTPError, redact
 from .logs import AccessRecord, log
 from .metrics import Metrics
 from .server.connection import Interrupter, Responder
-from .translate.fallback import leave_out, refused_field
+from .translate.fallback import describe_refusal, leave_out, refused_field
 from .translate.request import Translation
 from .upstream import Upstream, client_key
 
@@ -47,20 +47,29 @@ def request_secrets(config: Config, headers: dict[str, str]) -> tuple[str, ...]:
 
 
 async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.Response:
-    """Send the request. A 400 that refuses an optional field the proxy added
-    (fallback.py) is retried once without it; if that works, the target model
-    is not sent the field again while the proxy runs."""
+    """Send the request. An error that refuses something the proxy may leave
+    out (fallback.py: an optional field it added, the reasoning history, the
+    images) is retried without it, once for each such thing; if that works,
+    the target model is not sent them again while the proxy runs."""
     payload = translation.payload
-    try:
-        return await _send(ctx, payload)
-    except UpstreamHTTPError as error:
-        field = refused_field(error.status, error.message, payload)
-        if field is None:
-            raise
-    leave_out(payload, field)
-    response = await _send(ctx, payload)
-    ctx.upstream.refused.setdefault(payload["model"], set()).add(field)
-    log.warning("%s refused %s; it is left out of requests to that model from now on", payload["model"], field)
+    left_out: list[str] = []
+    while True:
+        try:
+            response = await _send(ctx, payload)
+            break
+        except UpstreamHTTPError as error:
+            field = refused_field(error.upstream_status or error.status, error.message, payload)
+            if field is None or field in left_out:
+                raise
+            left_out.append(field)
+            redact(error, ctx.secrets)
+            log.info("request %s: %s refused %s (%s); retrying without it", ctx.access.request_id,
+                     payload["model"], field, error.message)
+        leave_out(payload, field)
+    for field in left_out:
+        ctx.upstream.refused.setdefault(payload["model"], set()).add(field)
+        log.warning("%s refused %s: left out of requests to that model from now on", payload["model"],
+                    describe_refusal(field))
     return response
 
 

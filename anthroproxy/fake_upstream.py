@@ -79,10 +79,17 @@ def error_chunk(message: str, code: int | str | None = None) -> dict:
     return {"error": {"message": message, "code": code}}
 
 
+def compact_json(obj: Any) -> bytes:
+    """Compact JSON, as OpenAI, vLLM, Ollama and llama.cpp send it; a lone
+    surrogate (an echo of what a client sent) as its \\u escape."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
+
+
 def sse_frames(objects: Iterable[Any], *, done: bool = True) -> list[bytes]:
-    # Compact JSON, as OpenAI, vLLM, Ollama and llama.cpp send it.
-    frames = [b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
-              for obj in objects]
+    frames = [b"data: " + compact_json(obj) + b"\n\n" for obj in objects]
     if done:
         frames.append(b"data: [DONE]\n\n")
     return frames

@@ -8,7 +8,6 @@ stream ends.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Awaitable, Callable
 from urllib.parse import unquote
@@ -25,7 +24,7 @@ from .streaming import stream_message
 from .translate.fallback import leave_out
 from .translate.request import Translation, to_openai
 from .translate.response import from_openai
-from .translate.validate import validate_request
+from .translate.validate import parse_body, validate_request
 
 
 async def health(ctx: RequestContext) -> None:
@@ -74,15 +73,20 @@ async def get_model(ctx: RequestContext) -> None:
 
 
 def translated_request(ctx: RequestContext, *, counting: bool = False) -> tuple[dict[str, Any], Translation]:
-    """The request body, checked, and its translation for the target model.
+    """The request body, checked, and what the upstream gets for it: its
+    translation for the target model, less what that model refused before.
     For counting, ``max_tokens`` is optional and nothing streams."""
     check_content_type(ctx.headers)
-    body = parse_json(ctx.body)
+    body = parse_body(ctx.body)
     validate_request(body, counting=counting)
     target = ctx.config.resolve_model(body["model"])
     ctx.access.model, ctx.access.target = body["model"], target
     source = {**body, "max_tokens": body.get("max_tokens", 1), "stream": False} if counting else body
-    return body, to_openai(source, target, ctx.config.capabilities(target))
+    translation = to_openai(source, target, ctx.config.capabilities(target),
+                            keep_attribution=ctx.config.attribution_block == "keep")
+    for field in ctx.upstream.refused.get(target, ()):
+        leave_out(translation.payload, field)
+    return body, translation
 
 
 async def messages(ctx: RequestContext) -> None:
@@ -91,8 +95,6 @@ async def messages(ctx: RequestContext) -> None:
     if translation.dropped_tools:
         log.warning("request %s: left out Anthropic server tools an OpenAI backend cannot run: %s",
                     ctx.access.request_id, ", ".join(translation.dropped_tools))
-    for field in ctx.upstream.refused.get(target, ()):
-        leave_out(translation.payload, field)
     ctx.access.stream = bool(translation.payload.get("stream"))
     log.debug(
         "request %s: model %s -> %s, %d messages, %d tools, max_tokens %s, stream %s",
@@ -116,6 +118,7 @@ async def complete_message(ctx: RequestContext, body: dict[str, Any], translatio
         message_id=ids.message_id(),
         stop_sequences=body.get("stop_sequences"),
         names=translation.names,
+        unfence=translation.unfence,
     )
     ctx.access.stop_reason, ctx.access.usage = message["stop_reason"], message["usage"]
     log.debug("response %s: %s, stop %s", ctx.access.request_id,
@@ -129,17 +132,6 @@ def check_content_type(headers: dict[str, str]) -> None:
     kind = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind and kind != "application/json" and not kind.endswith("+json"):
         raise InvalidRequest(f"content-type: expected application/json, got {kind!r}")
-
-
-def parse_json(body: bytes) -> Any:
-    if not body.strip():
-        raise InvalidRequest("request body: expected a JSON object, got an empty body")
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise InvalidRequest("request body: JSON nested too deeply") from None
-    except ValueError as exc:  # includes invalid UTF-8
-        raise InvalidRequest(f"request body: not valid JSON ({exc})") from None
 
 
 Handler = Callable[[RequestContext], Awaitable[None]]

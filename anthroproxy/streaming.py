@@ -62,6 +62,8 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], translation:
             nursery.start_soon(keepalive.run)
             try:  # (errors are caught inside: leaving the nursery would wrap them in an ExceptionGroup)
                 response = await send_upstream(ctx, translation)
+                if translation.unfence:  # (also when a refused response_format left the schema to words)
+                    translator.strip_fences()
                 keepalive.answered = True
                 keepalive.heard()
                 upstream_bytes = upstream_body(response)

@@ -7,6 +7,7 @@ Everything httpx can raise is turned into an UpstreamError here (see
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import json
 import ssl
 from typing import Any, Iterator, Mapping
@@ -102,7 +103,8 @@ class Upstream:
                               keepalive_expiry=KEEPALIVE_EXPIRY_S)
         # One context for all shards (loading a CA bundle is slow): --ca-bundle, else certifi's or SSL_CERT_FILE.
         tls = ssl.create_default_context(cafile=config.ca_bundle) if config.ca_bundle else httpx.create_ssl_context()
-        self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False)
+        self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False,
+                                          cookies=no_cookies())
                         for _ in range(shards)]
         # Per client, requests from send until their response is closed.
         self.in_flight = [0] * shards
@@ -193,6 +195,33 @@ class Upstream:
                 f"the upstream answered HTTP {response.status_code} with a body that is not JSON: "
                 f"{body[:200].decode('utf-8', 'replace')!r}"
             ) from None
+
+
+class _RefuseAll(http.cookiejar.CookiePolicy):
+    """Keeps no cookie and sends none."""
+
+    netscape, rfc2965, hide_cookie2 = True, False, False
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: object) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: object) -> bool:
+        return False
+
+
+def no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that stays empty. The upstream clients are shared by every user of
+    the proxy: a cookie the upstream set in answer to one user's request (a
+    CDN's session cookie, say) would go back with everyone's requests, other
+    users' keys included. (httpx keeps a CookieJar given as it is; an
+    httpx.Cookies it would copy into a jar of its own.)"""
+    return http.cookiejar.CookieJar(policy=_RefuseAll())
 
 
 def tokenize_url(target_url: str) -> str:

@@ -27,11 +27,26 @@ coming before the built-in ones. Fields no entry states keep their defaults.
     system_role              "system"            the role of system prompts ("developer" for
                                                  OpenAI's reasoning models)
     vision                   true                images are sent; false replaces each by a short note
+    structured_output        "json_schema"       how an output schema reaches the model: "json_schema"
+                                                 (response_format json_schema), "json_object"
+                                                 (response_format json_object, the schema stated in the
+                                                 system prompt) or "none" (the system prompt only)
+    strict_schemas           false               the backend enforces strict schemas: an output schema
+                                                 or a strict tool in OpenAI's strict subset is sent
+                                                 with strict: true
+    reasoning_off            "none"              what a request that disables thinking sends: see
+                                                 REASONING_OFF in request.py
+    lowest_effort            "none"              the reasoning effort reasoning_off sends, where it
+                                                 sends one ("minimal" for gpt-5, "low" for o-series)
 
 Built in: OpenAI's reasoning models (o1, o3, o4-*, gpt-5*) reject max_tokens
 ("Use 'max_completion_tokens' instead"), non-default temperature/top_p and
-stop, take reasoning_effort and the developer role; DeepSeek needs reasoning
-on tool-call turns.
+stop, take reasoning_effort and the developer role. Their lowest effort
+(openai-python, types/shared/reasoning.py): gpt-5.1 and later "none", gpt-5
+"minimal", o-series "low". OpenAI's models from gpt-4o on enforce strict
+schemas. DeepSeek needs reasoning on tool-call turns, turns thinking off with
+``thinking: {"type": "disabled"}`` and takes only the json_object form
+(api-docs.deepseek.com: thinking mode, JSON output).
 """
 
 from __future__ import annotations
@@ -45,9 +60,13 @@ TOKEN_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 REASONING_PARAMS = ("none", "reasoning_effort", "reasoning")
 REASONING_FIELDS = ("reasoning_content", "reasoning", "none")
 SYSTEM_ROLES = ("system", "developer")
+STRUCTURED_OUTPUTS = ("json_schema", "json_object", "none")
+REASONING_OFF = ("none", "reasoning_effort", "reasoning", "thinking", "chat_template_kwargs", "think")
+EFFORTS = ("none", "minimal", "low")
 CHOICES = {"token_limit_field": TOKEN_LIMIT_FIELDS, "reasoning_param": REASONING_PARAMS,
-           "reasoning_field": REASONING_FIELDS, "system_role": SYSTEM_ROLES}
-FLAGS = ("sampling", "stop", "reasoning_on_tool_calls", "vision")
+           "reasoning_field": REASONING_FIELDS, "system_role": SYSTEM_ROLES, "structured_output": STRUCTURED_OUTPUTS,
+           "reasoning_off": REASONING_OFF, "lowest_effort": EFFORTS}
+FLAGS = ("sampling", "stop", "reasoning_on_tool_calls", "vision", "strict_schemas")
 COUNTS = ("max_output_tokens", "max_input_tokens")
 
 
@@ -67,6 +86,10 @@ class Capabilities:
     reasoning_on_tool_calls: bool = False
     system_role: str = "system"
     vision: bool = True
+    structured_output: str = "json_schema"
+    strict_schemas: bool = False
+    reasoning_off: str = "none"
+    lowest_effort: str = "none"
 
     def __post_init__(self) -> None:
         for name, choices in CHOICES.items():
@@ -82,14 +105,18 @@ class Capabilities:
 
 
 _OPENAI_REASONING = {"token_limit_field": "max_completion_tokens", "sampling": False, "stop": False,
-                     "reasoning_param": "reasoning_effort", "system_role": "developer"}
+                     "reasoning_param": "reasoning_effort", "system_role": "developer", "strict_schemas": True,
+                     "reasoning_off": "reasoning_effort"}
 
 BUILTIN: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("o1*", _OPENAI_REASONING),
-    ("o3*", _OPENAI_REASONING),
-    ("o4*", _OPENAI_REASONING),
-    ("gpt-5*", _OPENAI_REASONING),
-    ("deepseek*", {"reasoning_on_tool_calls": True}),
+    ("o1*", {**_OPENAI_REASONING, "lowest_effort": "low"}),
+    ("o3*", {**_OPENAI_REASONING, "lowest_effort": "low"}),
+    ("o4*", {**_OPENAI_REASONING, "lowest_effort": "low"}),
+    ("gpt-5.*", {**_OPENAI_REASONING, "lowest_effort": "none"}),  # gpt-5.1 and later
+    ("gpt-5*", {**_OPENAI_REASONING, "lowest_effort": "minimal"}),
+    ("gpt-4o*", {"strict_schemas": True}),
+    ("gpt-4.1*", {"strict_schemas": True}),
+    ("deepseek*", {"reasoning_on_tool_calls": True, "reasoning_off": "thinking", "structured_output": "json_object"}),
 )
 
 

@@ -1,46 +1,140 @@
-"""Fields an upstream may refuse, and how to tell from its 400 (pure).
+"""What an upstream may refuse of a request, how to tell from its error, and
+the request without it (pure).
 
 Some fields the proxy adds are optional, and some backends reject one of them
-with a 400 (or a 422) that names it: OpenAI's "Additional properties are not
-allowed ('reasoning_content' was unexpected)", "Unsupported parameter:
-'reasoning_effort'", "Unrecognized request argument supplied: user". The
-handler then retries once without the field and, if the retry works, leaves it
-out for that target model from then on (``leave_out``).
+with a 400 (or a 422) that names it. The handler then retries without the
+field and, if the retry works, leaves it out for that target model from then
+on. How backends word it varies:
+
+    OpenAI      Unsupported parameter: 'reasoning_effort' is not supported with this model.
+                Additional properties are not allowed ('reasoning_content' was unexpected)
+                Unrecognized request argument supplied: user
+    pydantic    1 validation error for ChatCompletionRequest
+    (vLLM,      messages.1.assistant.reasoning_content
+    SGLang)       Extra inputs are not permitted [type=extra_forbidden, ...]
+    prose       The reasoning_content is an intermediate result and must not be passed in the input messages
+    DeepSeek    This response_format type is unavailable now
+
+So a field counts as refused when the message names it and, near that name,
+states or implies a refusal; never when it asks for MORE of it (DeepSeek: "The
+reasoning_content in the thinking mode must be passed back"; "Missing
+`reasoning_content`"). A name with an underscore is named wherever it stands as
+a word (also as the last segment of a dotted path); one that is also an English
+word (user, stop, reasoning, think...) only where it is marked as a name:
+quoted, a dotted path's last segment, on a line of its own, or beside
+"parameter", "argument", "field"... ("This reasoning model does not support
+images" refuses no field called reasoning).
 
 "reasoning_history" stands for the reasoning echoed on assistant messages
-(``reasoning_content`` or ``reasoning``). A message asking for MORE of it
-(DeepSeek: "The reasoning_content in the thinking mode must be passed back")
-is not a refusal.
+(``reasoning_content`` or ``reasoning``); leaving it out removes it from every
+assistant message. "response_format" left out is replaced by the schema
+stated in the system prompt, so the answer is still asked for as JSON.
+
+"images" stands for every image in the request. A server with no vision model
+answers an image in its own words, and not always with a 4xx (llama.cpp: a
+500, which clients would retry in vain); leaving them out replaces each with
+the note ``vision = false`` sends, as if the target's capabilities said so.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+from .content import collapse
+from .messages import JOINERS, NO_VISION
+from .structured import instruction
+
 OPTIONAL_FIELDS = ("reasoning_effort", "reasoning", "parallel_tool_calls", "stream_options", "user", "temperature",
-                   "top_p", "stop")
+                   "top_p", "stop", "thinking", "chat_template_kwargs", "think", "response_format")
 HISTORY_FIELDS = ("reasoning_content", "reasoning")
 REASONING_HISTORY = "reasoning_history"
+IMAGES = "images"
 REFUSAL_STATUSES = (400, 422)
-_ASKS_FOR_MORE = re.compile(r"must be passed|missing|is required", re.IGNORECASE)
+# Servers answer an image they cannot take with these (llama.cpp: 500; OpenRouter: 404).
+IMAGE_REFUSAL_STATUSES = (400, 404, 415, 422, 500)
+# How far around the field's name a refusal is looked for, in characters.
+NEAR = 160
 
-
-def _named(field: str, message: str) -> bool:
-    pattern = rf"""['"`]{field}['"`]|(?:argument|parameter|property|field)s?(?: supplied)?:? {field}\b"""
-    return re.search(pattern, message, re.IGNORECASE) is not None
+_REFUSAL = re.compile(
+    r"not (?:be )?(?:permitted|allowed|supported|recogni[sz]ed|accepted|expected|available|valid here)"
+    r"|unexpected|unknown|unrecogni[sz]ed|unsupported|unavailable|extra[ _](?:inputs?|fields?|forbidden|propert)"
+    r"|additional propert|must not|should not|may not|cannot be (?:used|passed|sent|set|disabled)"
+    r"|(?:does|do|did)(?: not|n't) (?:support|accept|allow|recogni[sz]e)|invalid (?:field|parameter|argument|key)"
+    r"|no such|forbidden|disallowed|is ignored",
+    re.IGNORECASE,
+)
+_ASKS_FOR_MORE = re.compile(
+    r"must be (?:passed|provided|included|present|sent|set)|missing|(?:is|are) required|field required"
+    r"|required field|needs? to be (?:passed|provided|included)",
+    re.IGNORECASE,
+)
+# What servers answer an image with when they have no vision model:
+_NO_IMAGES = re.compile(
+    r"image input is not supported"  # llama.cpp, no mmproj (HTTP 500)
+    r"|multimodal data provided, but model does not support"  # llama.cpp /completion, newer Ollama
+    r"|is not a multimodal model"  # vLLM, a text-only model
+    r"|at most 0 image"  # vLLM, --limit-mm-per-prompt image=0
+    r"|missing data required for image input"  # Ollama
+    r"|does not support (?:image|images|vision|multimodal)"  # Ollama's cloud models, and others
+    r"|model does not support images"  # LM Studio
+    r"|unknown variant `?image_url"  # DeepSeek
+    r"|image_url is only supported by certain models"  # OpenAI, a text-only model
+    r"|no endpoints found that support image input"  # OpenRouter (HTTP 404)
+    r"|vision is not supported|images? (?:are|is) not supported",
+    re.IGNORECASE,
+)
 
 
 def refused_field(status: int, message: str, payload: dict[str, Any]) -> str | None:
-    """The optional field a 400/422 refuses, if it names one the payload has."""
-    if status not in REFUSAL_STATUSES or _ASKS_FOR_MORE.search(message):
+    """What of the payload an error refuses, if it is something the proxy may
+    leave out: an optional field, "reasoning_history" or "images"."""
+    if status in IMAGE_REFUSAL_STATUSES and _has_images(payload) and _NO_IMAGES.search(message):
+        return IMAGES
+    if status not in REFUSAL_STATUSES:
         return None
     for field in OPTIONAL_FIELDS:
-        if field in payload and _named(field, message):
+        if field in payload and refuses(message, field):
             return field
-    if any(_named(field, message) for field in HISTORY_FIELDS) and _has_history(payload):
+    if _has_history(payload) and any(refuses(message, field) for field in HISTORY_FIELDS):
         return REASONING_HISTORY
     return None
+
+
+def refuses(message: str, field: str) -> bool:
+    """Whether the message names ``field`` with a refusal near it, and asks for
+    no more of it there: in the same statement (a sentence, an entry of a
+    list of errors, a pydantic error with its indented message) and at most
+    NEAR characters away."""
+    pattern = re.compile(_name_pattern(field), re.IGNORECASE | re.MULTILINE)
+    for statement in _STATEMENTS.split(message):
+        for named in pattern.finditer(statement):
+            near = statement[max(0, named.start() - NEAR): named.end() + NEAR]
+            if _REFUSAL.search(near) and not _ASKS_FOR_MORE.search(near):
+                return True
+    return False
+
+
+# Where one statement of an error message ends: a line that is not indented
+# (pydantic starts each error so), the next object of a JSON list, a sentence.
+_STATEMENTS = re.compile(r"\n(?=\S)|\}\s*,\s*\{|(?<=[.;])\s+")
+
+
+_NAME_WORDS = r"(?:parameter|argument|field|property|key|option)s?"
+
+
+def _name_pattern(field: str) -> str:
+    word = rf"(?<![\w-]){re.escape(field)}(?![\w-]|\.\w)"
+    if "_" in field:
+        return word
+    return "|".join((
+        rf"['\"`]{re.escape(field)}['\"`]",  # quoted
+        rf"(?<=\w\.){word}",  # a dotted path's last segment: body.user
+        rf"^[ \t]*{word}[ \t]*$",  # a line of its own (pydantic's location line)
+        rf"{_NAME_WORDS}(?: supplied)?:? {word}",  # "parameter user", "argument supplied: user"
+        rf"{word}:? {_NAME_WORDS}",  # "user parameter"
+    ))
 
 
 def leave_out(payload: dict[str, Any], field: str) -> None:
@@ -49,9 +143,42 @@ def leave_out(payload: dict[str, Any], field: str) -> None:
             if message["role"] == "assistant":
                 for key in HISTORY_FIELDS:
                     message.pop(key, None)
+    elif field == IMAGES:
+        for message in payload["messages"]:
+            if isinstance(message.get("content"), list):
+                parts = [NO_VISION if part.get("type") == "image_url" else part for part in message["content"]]
+                message["content"] = collapse(parts, JOINERS.get(message["role"], JOINERS["user"]))
+    elif field == "response_format":
+        form = payload.pop("response_format", None) or {}
+        schema = (form.get("json_schema") or {}).get("schema") if form.get("type") == "json_schema" else None
+        if schema is not None:
+            _add_to_system_prompt(payload, instruction(schema))
     else:
         payload.pop(field, None)
 
 
+def _add_to_system_prompt(payload: dict[str, Any], text: str) -> None:
+    messages = payload["messages"]
+    first = messages[0] if messages else None
+    if first is not None and first["role"] in ("system", "developer") and isinstance(first.get("content"), str):
+        first["content"] = f"{first['content']}\n\n{text}" if first["content"] else text
+    else:
+        messages.insert(0, {"role": "system", "content": text})
+
+
 def _has_history(payload: dict[str, Any]) -> bool:
     return any(key in m for m in payload["messages"] if m["role"] == "assistant" for key in HISTORY_FIELDS)
+
+
+def _has_images(payload: dict[str, Any]) -> bool:
+    return any(isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+               for m in payload["messages"])
+
+
+def describe_refusal(field: str) -> str:
+    """For the log: what is left out from now on, and the setting that says so."""
+    if field == IMAGES:
+        return 'its images (each is replaced by a note); set "vision": false in its capabilities to say so up front'
+    if field == "response_format":
+        return 'response_format (the schema is stated in the prompt); set "structured_output": "none" to say so'
+    return json.dumps(field) if field != REASONING_HISTORY else "the reasoning echoed on assistant messages"

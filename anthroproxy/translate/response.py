@@ -13,6 +13,7 @@ from typing import Any
 from .. import ids
 from ..errors import UpstreamProtocolError, upstream_error_from_payload
 from .reasoning import UNSIGNED, reasoning_of, split_think_tags
+from .structured import strip_fences
 from .tools import ToolNames
 from .usage import anthropic_usage, matched_stop_sequence, stop_reason
 
@@ -24,8 +25,10 @@ def from_openai(
     message_id: str,
     stop_sequences: list[str] | None = None,
     names: ToolNames | None = None,
+    unfence: bool = False,
 ) -> dict[str, Any]:
-    """Build the Anthropic message. ``model`` is the name the client asked for."""
+    """Build the Anthropic message. ``model`` is the name the client asked for.
+    ``unfence``: JSON was asked for in words only; a code fence around it comes off."""
     choice = first_choice(completion)
     message = choice.get("message")
     message = message if isinstance(message, dict) else {}
@@ -36,9 +39,12 @@ def from_openai(
     if reasoning:
         content.append(thinking_block(reasoning, signature))
     for kind, text in split_think_tags(message_text(message.get("content"))):
-        if kind == "thinking" and not reasoning:  # (with a reasoning field too, it is a repeat)
-            content.append(thinking_block(text, None))
-        elif kind == "text" and text.strip():  # whitespace alone is no block, as in a stream
+        if kind == "thinking":
+            if not reasoning:  # (with a reasoning field too, it is a repeat)
+                content.append(thinking_block(text, None))
+            continue
+        text = strip_fences(text) if unfence else text
+        if text.strip():  # whitespace alone is no block, as in a stream
             content.append({"type": "text", "text": text})
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:

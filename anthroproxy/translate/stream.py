@@ -53,6 +53,7 @@ from .. import ids, sse
 from ..errors import ProxyError, UpstreamProtocolError, upstream_error_from_payload
 from .reasoning import UNSIGNED, ThinkTagSplitter, reasoning_of
 from .response import message_text, parse_arguments, require_some_content
+from .structured import FenceStripper
 from .toolcalls import ToolCall
 from .tools import ToolNames
 from .usage import anthropic_usage, estimate_tokens, stop_reason
@@ -71,6 +72,7 @@ class StreamTranslator:
         stop_sequences: list[str] | None = None,
         names: ToolNames | None = None,
         new_tool_id: Callable[[], str] = ids.tool_use_id,
+        unfence: bool = False,
     ) -> None:
         self.message_id = message_id
         self.model = model
@@ -92,6 +94,7 @@ class StreamTranslator:
         self._output_chars = 0
         self._held_space = ""
         self._splitter = ThinkTagSplitter()
+        self._fence = FenceStripper() if unfence else None  # JSON asked for in words: a code fence comes off
         self._signature: str | None = None
         self._reasoning_field = False  # reasoning came in its own field: a <think> section repeats it
         self._held_content: list[tuple[str, str]] = []  # text or reasoning that came while a call was incomplete
@@ -99,6 +102,12 @@ class StreamTranslator:
         self._by_index: dict[int, ToolCall] = {}
         self._by_id: dict[str, ToolCall] = {}
         self._active: ToolCall | None = None  # the call whose block is open
+
+    def strip_fences(self) -> None:
+        """From now on, take a code fence off the text (the request's JSON
+        schema ended up stated in words only: fallback.py)."""
+        if self._fence is None:
+            self._fence = FenceStripper()
 
     @property
     def blocks(self) -> int:
@@ -140,7 +149,9 @@ class StreamTranslator:
             require_some_content(self._finish_reason)
             out.append(self._start())
         for kind, piece in self._splitter.flush():
-            self._content(kind, piece, out)
+            self._content_piece(kind, piece, out)
+        if self._fence is not None:
+            self._content("text", self._fence.flush(), out)
         for call in self._calls:
             if call.state == "waiting":
                 self._open_call(call, out)
@@ -215,7 +226,7 @@ class StreamTranslator:
             if text:
                 for kind, piece in self._splitter.feed(text):
                     if not (kind == "thinking" and self._reasoning_field):  # llama.cpp deepseek-legacy sends both
-                        self._content(kind, piece, out)
+                        self._content_piece(kind, piece, out)
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
                 self._refused = True
@@ -232,7 +243,16 @@ class StreamTranslator:
             if isinstance(matched, str) and self._stop_sequences and matched in self._stop_sequences:
                 self._matched_stop = matched
 
+    def _content_piece(self, kind: str, text: str, out: list[bytes]) -> None:
+        """Content from the ``content`` field: text passes the fence stripper, if any."""
+        if kind == "text" and self._fence is not None:
+            text = self._fence.feed(text)
+        if text:
+            self._content(kind, text, out)
+
     def _content(self, kind: str, text: str, out: list[bytes]) -> None:
+        if not text:
+            return
         if self._active is not None and not self._active.json.complete:
             self._held_content.append((kind, text))  # closing the call now would cut its arguments
             return

@@ -14,6 +14,8 @@ import hashlib
 import re
 from typing import Any
 
+from .structured import is_strict_subset
+
 MAX_NAME = 64
 _LEGAL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ILLEGAL_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
@@ -43,12 +45,15 @@ def is_server_tool(tool: dict[str, Any]) -> bool:
     return tool.get("type") not in (None, "custom")
 
 
-def translate_tools(tools: list[dict[str, Any]], names: ToolNames) -> tuple[list[dict[str, Any]], list[str]]:
+def translate_tools(tools: list[dict[str, Any]], names: ToolNames, *,
+                    strict: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
     """OpenAI function tools, and the names of the server tools left out
     (an OpenAI backend cannot run them). Only name, description and schema are
-    kept: cache_control, defer_loading, eager_input_streaming, input_examples,
-    allowed_callers and strict are Anthropic's (strict would also make OpenAI
-    reject most of Claude Code's schemas)."""
+    kept: cache_control, defer_loading, eager_input_streaming, input_examples
+    and allowed_callers are Anthropic's. A tool's ``strict: true`` is kept only
+    for a backend that enforces it (``strict``) and a schema in OpenAI's strict
+    subset (OpenAI rejects a strict schema outside it; other servers may paste
+    unknown fields into the prompt)."""
     functions, dropped, seen = [], [], set()
     for tool in tools:
         if tool["name"] in seen:
@@ -61,6 +66,8 @@ def translate_tools(tools: list[dict[str, Any]], names: ToolNames) -> tuple[list
         if tool.get("description"):
             function["description"] = tool["description"]
         function["parameters"] = clean_schema(tool.get("input_schema") or {"type": "object", "properties": {}})
+        if strict and tool.get("strict") is True and is_strict_subset(function["parameters"]):
+            function["strict"] = True
         functions.append({"type": "function", "function": function})
     return functions, dropped
 

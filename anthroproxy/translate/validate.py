@@ -9,6 +9,9 @@ field set to null counts as absent.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Any
 
 from ..errors import InvalidRequest
@@ -32,6 +35,11 @@ IMAGE_SOURCES = ("base64", "url")
 DOCUMENT_SOURCES = ("base64", "text", "content", "url")
 TOOL_CHOICES = ("auto", "any", "tool", "none")
 THINKING_TYPES = ("enabled", "disabled", "adaptive")
+OUTPUT_FORMATS = ("json_schema",)
+# JSON Schemas and tool inputs are the request's free-form trees; the translator
+# walks them, so their depth is bounded well below Python's recursion limit.
+# (OpenAI's strict mode allows 10 levels; Claude Code's schemas use about 6.)
+MAX_NESTING = 100
 
 
 def fail(path: str, problem: str) -> InvalidRequest:
@@ -66,6 +74,89 @@ def is_int(value: Any) -> bool:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# ---- the body as JSON ---------------------------------------------------------
+
+# A \u escape of a surrogate; only an escape can put a lone one in a parsed string
+# (raw surrogate bytes are invalid UTF-8, which the parser refuses).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def parse_body(raw: bytes) -> Any:
+    """The request body as JSON, strictly: no NaN or Infinity (Python's parser
+    takes them; no other does), and no lone surrogate in any string (the
+    Anthropic API refuses it, "no low surrogate in string", and it has no
+    UTF-8 form to send on). Each refusal is a 400 naming the problem."""
+    if not raw.strip():
+        raise InvalidRequest("request body: expected a JSON object, got an empty body")
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InvalidRequest("request body: JSON nested too deeply") from None
+    except ValueError as exc:  # includes invalid UTF-8
+        raise InvalidRequest(f"request body: not valid JSON ({exc})") from None
+    if _SURROGATE_ESCAPE.search(raw):  # (rare: only then is the body walked)
+        path = lone_surrogate_path(body)
+        if path is not None:
+            raise fail(path or "request body", "a lone surrogate (half of a UTF-16 pair) is not valid Unicode: "
+                       "no low surrogate in string")
+    return body
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+def _lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def lone_surrogate_path(value: Any) -> str | None:
+    """The path of the first string (or object key) holding a lone surrogate;
+    walked with a stack, since the tree may be deep."""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        path, node = pending.pop()
+        if isinstance(node, str):
+            if _lone_surrogate(node):
+                return path
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if _lone_surrogate(key):
+                    return child_path.encode("utf-8", "backslashreplace").decode()
+                pending.append((child_path, child))
+        elif isinstance(node, list):
+            pending += ((f"{path}.{i}" if path else str(i), child) for i, child in enumerate(node))
+    return None
+
+
+def require_depth(value: Any, path: str, limit: int = MAX_NESTING) -> None:
+    """A free-form tree (a schema, a tool input) nests at most ``limit`` levels."""
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            raise fail(path, f"nested deeper than {limit} levels")
+        if isinstance(node, dict):
+            pending += ((child, depth + 1) for child in node.values() if isinstance(child, (dict, list)))
+        elif isinstance(node, list):
+            pending += ((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+
+
+# ---- the request --------------------------------------------------------------
 
 
 def validate_request(body: Any, *, counting: bool = False) -> None:
@@ -103,6 +194,8 @@ def _validate_optional(body: dict) -> None:
     for key in ("temperature", "top_p"):
         if present(key) and not is_number(body[key]):
             raise fail(key, f"expected a number, got {describe(body[key])}")
+        if present(key) and not 0 <= body[key] <= 1:
+            raise fail(key, f"expected a number from 0 to 1, got {body[key]}")
     if present("top_k") and not is_int(body["top_k"]):
         raise fail("top_k", f"expected an integer, got {describe(body['top_k'])}")
     if present("stop_sequences"):
@@ -128,6 +221,20 @@ def _validate_optional(body: dict) -> None:
         config = require_object(body["output_config"], "output_config")
         if config.get("effort") is not None:
             require_str(config["effort"], "output_config.effort")
+        if config.get("format") is not None:
+            validate_output_format(config["format"], "output_config.format")
+    if present("output_format"):  # the beta form
+        validate_output_format(body["output_format"], "output_format")
+
+
+def validate_output_format(form: Any, path: str) -> None:
+    """``{"type": "json_schema", "schema": {...}}``: a structured output."""
+    require_object(form, path)
+    require_one_of(form.get("type"), OUTPUT_FORMATS, f"{path}.type")
+    if "schema" not in form:
+        raise fail(f"{path}.schema", "field required")
+    require_object(form["schema"], f"{path}.schema")
+    require_depth(form["schema"], f"{path}.schema")
 
 
 def validate_tools(tools: Any) -> None:
@@ -144,9 +251,16 @@ def validate_tools(tools: Any) -> None:
             continue  # an Anthropic server tool: left out, never translated
         if "input_schema" not in tool:
             raise fail(f"{path}.input_schema", "field required")
-        require_object(tool["input_schema"], f"{path}.input_schema")
+        validate_schema(tool["input_schema"], f"{path}.input_schema")
         if tool.get("description") is not None:
             require_str(tool["description"], f"{path}.description")
+        if tool.get("strict") is not None and not isinstance(tool["strict"], bool):
+            raise fail(f"{path}.strict", f"expected a boolean, got {describe(tool['strict'])}")
+
+
+def validate_schema(schema: Any, path: str) -> None:
+    require_object(schema, path)
+    require_depth(schema, path)
 
 
 def validate_tool_choice(choice: Any) -> None:
@@ -259,6 +373,8 @@ def validate_tool_addition(block: dict, path: str) -> None:
     tool = require_object(block.get("tool"), f"{path}.tool")
     definition = require_object(tool.get("definition"), f"{path}.tool.definition")
     require_str(definition.get("name"), f"{path}.tool.definition.name", non_empty=True)
+    if definition.get("input_schema") is not None:
+        validate_schema(definition["input_schema"], f"{path}.tool.definition.input_schema")
 
 
 def validate_tool_result(block: dict, path: str) -> None:
@@ -273,6 +389,7 @@ def validate_tool_use(block: dict, path: str) -> None:
     require_str(block.get("id"), f"{path}.id", non_empty=True)
     require_str(block.get("name"), f"{path}.name", non_empty=True)
     require_object(block.get("input"), f"{path}.input")
+    require_depth(block["input"], f"{path}.input")
 
 
 def validate_thinking(block: dict, path: str) -> None:

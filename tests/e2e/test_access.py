@@ -12,7 +12,7 @@ import trio
 import trustme
 
 from anthroproxy import Config, serve
-from anthroproxy.fake_upstream import FakeUpstream, Reply, chunk, text_chunks
+from anthroproxy.fake_upstream import FakeUpstream, Reply, chunk, completion, text_chunks
 from tests.e2e.conftest import messages_body, start_proxy
 
 TOKEN = "proxy-token-5f2c"
@@ -56,6 +56,20 @@ async def test_health_stays_open_and_the_token_never_goes_upstream(nursery, fake
     keyed = await start_proxy(nursery, fake, auth_token=TOKEN, api_key="sk-upstream")
     await ask(keyed.port, {"authorization": f"Bearer {TOKEN}"})
     assert fake.requests[-1].headers["authorization"] == "Bearer sk-upstream"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_upstream_cookie_set_for_one_user_never_goes_back_with_anothers_request(proxy, fake, stream):
+    """Pass-through mode: each user brings their own key, and the proxy keeps no upstream cookies."""
+    set_cookie = [("set-cookie", "__cf_bm=user-a-session; Path=/; HttpOnly"), ("set-cookie", "sid=a; Path=/v1")]
+    first = Reply.stream(text_chunks(["hi"])) if stream else Reply.json(completion("hi"))
+    fake.queue(Reply(**{**vars(first), "headers": [*first.headers, *set_cookie]}))
+    await ask(proxy.port, {"x-api-key": "sk-user-a"}, stream=stream)
+    await ask(proxy.port, {"x-api-key": "sk-user-b"}, stream=stream)
+    await ask(proxy.port, {"x-api-key": "sk-user-a"}, stream=stream)
+    assert [r.headers["authorization"] for r in fake.requests] == ["Bearer sk-user-a", "Bearer sk-user-b",
+                                                                   "Bearer sk-user-a"]
+    assert all("cookie" not in r.headers for r in fake.requests), [r.headers for r in fake.requests]
 
 
 async def serve_on(nursery, **overrides):

@@ -163,3 +163,21 @@ async def test_start_up_probe_and_model_discovery(clients, nursery, fake, tmp_pa
     cache = json.loads((tmp_path / "home" / ".claude" / "cache" / "gateway-models.json").read_text())
     # Claude Code keeps the ids that begin with "claude" (or "anthropic"): gpt-4o is listed but dropped.
     assert cache["models"] == [{"id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5 (gpt-4o)"}]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+async def test_the_attribution_block_is_left_out_unless_kept(clients, nursery, fake, tmp_path, keep):
+    from tests.e2e.conftest import start_proxy
+
+    proxy = await start_proxy(nursery, fake, attribution_block="keep" if keep else "drop")
+    fake.default = lambda request: Reply.stream(text_chunks(["Hi."]))
+    for prompt in ("hi", "hello there"):  # two conversations
+        run = await run_claude(clients, proxy, tmp_path, prompt)
+        assert run.returncode == 0, run.stderr
+    systems = [r.json["messages"][0]["content"] for r in fake.requests if r.json["messages"][0]["role"] == "system"]
+    assert len(systems) >= 2
+    sent = ["x-anthropic-billing-header:" in system for system in systems]
+    assert all(sent) if keep else not any(sent)
+    # Kept, the line differs between the conversations (cc_version=2.1.331.49f, ...be8): each misses the backend's
+    # prefix cache. Left out, what remains is the same for both, and the cache can serve it.
+    assert len(set(systems)) == (2 if keep else 1), systems

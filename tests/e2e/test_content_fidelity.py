@@ -4,6 +4,7 @@ official Python SDK, with the fake upstream playing each backend's shapes."""
 import json
 
 import anthropic
+import httpx
 import pytest
 
 from anthroproxy.fake_upstream import Reply, chunk, completion, reasoning_chunks, tool_call_chunks, usage
@@ -199,3 +200,58 @@ async def test_create_with_thinking_returns_the_thinking_block_first(proxy, fake
     thinking, text = message.content
     assert (thinking.type, thinking.thinking, text.text) == ("thinking", "2 plus 2.", "4")
     assert isinstance(thinking.signature, str) and thinking.signature
+
+
+# ---- Claude Code's attribution block ------------------------------------------------------
+
+ATTRIBUTION = "x-anthropic-billing-header: cc_version=2.1.332.abc; cc_entrypoint=cli; cch=5f3a1;"
+CLAUDE_CODE_SYSTEM = [{"type": "text", "text": ATTRIBUTION},
+                      {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}]
+
+
+async def count(proxy, **body) -> int:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages/count_tokens",
+                                     json={"model": "claude-x", "messages": [{"role": "user", "content": "hi"}], **body})
+    return response.json()["input_tokens"]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+async def test_the_attribution_block_is_left_out_unless_kept_in_json_streams_and_counts(nursery, fake, keep):
+    proxy = await start_proxy(nursery, fake, attribution_block="keep" if keep else "drop")
+    ask = {"model": "claude-x", "max_tokens": 20, "system": CLAUDE_CODE_SYSTEM,
+           "messages": [{"role": "user", "content": "hi"}]}
+    await in_thread(lambda: sdk(proxy).messages.create(**ask))
+    await in_thread(stream_final(proxy, system=CLAUDE_CODE_SYSTEM, messages=[{"role": "user", "content": "hi"}]))
+    expected = f"{ATTRIBUTION}\n\nYou are Claude Code." if keep else "You are Claude Code."
+    assert [r.json["messages"][0]["content"] for r in fake.requests] == [expected, expected]
+    with_block = await count(proxy, system=CLAUDE_CODE_SYSTEM)
+    assert (with_block > await count(proxy, system=CLAUDE_CODE_SYSTEM[1:])) is keep
+    if not keep:
+        assert with_block == await count(proxy, system=CLAUDE_CODE_SYSTEM[1:])
+
+
+# ---- subagents that turn thinking off -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "capabilities", "sent"),
+    [
+        ("deepseek-reasoner", "", {"thinking": {"type": "disabled"}}),
+        ("Qwen/Qwen3-32B", '{"Qwen/Qwen3*": {"reasoning_off": "chat_template_kwargs"}}',
+         {"chat_template_kwargs": {"enable_thinking": False}}),
+        ("qwen3:32b", '{"qwen3:*": {"reasoning_param": "reasoning_effort", "reasoning_off": "reasoning_effort"}}',
+         {"reasoning_effort": "none"}),
+        ("gpt-5", "", {"reasoning_effort": "minimal"}),
+    ],
+)
+async def test_a_subagent_that_disables_thinking_turns_the_backends_reasoning_off(nursery, fake, target, capabilities,
+                                                                                  sent):
+    proxy = await start_proxy(nursery, fake, default_model=target, model_capabilities=capabilities)
+    fake.queue(Reply.json(completion("done")))
+    await in_thread(lambda: sdk(proxy).messages.create(
+        model="claude-haiku-x", max_tokens=20, thinking={"type": "disabled"}, output_config={"effort": "medium"},
+        messages=[{"role": "user", "content": "summarise"}]))
+    request = fake.requests[-1].json
+    switches = {"reasoning_effort", "reasoning", "thinking", "chat_template_kwargs", "think"}
+    assert {key: request[key] for key in switches & set(request)} == sent

@@ -225,12 +225,22 @@ async def test_at_the_connection_limit_with_none_idle_a_newcomer_gets_529(nurser
     assert any("connection limit (2) reached" in line for line in warnings(caplog))
 
 
-async def test_lone_surrogate_escapes_from_client_or_upstream_do_not_crash(proxy, fake):
+async def test_a_lone_surrogate_from_the_client_is_a_400_naming_the_field_and_sends_nothing(proxy, fake):
     body = json.dumps(messages_body("half \ud800 a pair")).encode()  # json.dumps writes it as the escape "\ud800"
-    fake.queue(Reply(status=200, body=b'{"choices":[{"index":0,"message":{"role":"assistant","content":"\\udfff!"},'
-                                     b'"finish_reason":"stop"}]}', headers=[("content-type", "application/json")]))
     async with httpx.AsyncClient() as client:
         response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", content=body,
                                      headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"] == {
+        "type": "invalid_request_error",
+        "message": "messages.0.content: a lone surrogate (half of a UTF-16 pair) is not valid Unicode: "
+                   "no low surrogate in string"}
+    assert fake.requests == []
+
+
+async def test_a_lone_surrogate_escape_from_the_upstream_is_passed_on_escaped(proxy, fake):
+    fake.queue(Reply(status=200, body=b'{"choices":[{"index":0,"message":{"role":"assistant","content":"\\udfff!"},'
+                                     b'"finish_reason":"stop"}]}', headers=[("content-type", "application/json")]))
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json=messages_body())
     assert response.status_code == 200 and response.json()["content"][0]["text"] == "\udfff!"
-    assert fake.requests[-1].json["messages"][0]["content"] == "half \ud800 a pair"
+    assert b'"\\udfff!"' in response.content

@@ -145,6 +145,8 @@ def test_the_example_config_file_loads_whole():
     small = config.capabilities("Qwen/Qwen3-8B")  # both entries match; the specific one, first, wins its fields
     assert (small.vision, small.max_output_tokens, small.reasoning_field) == (False, 8192, "reasoning")
     assert config.capabilities("gpt-5").token_limit_field == "max_completion_tokens"  # built-ins still apply
+    assert config.capabilities("Qwen/Qwen3-32B").reasoning_off == "chat_template_kwargs"
+    assert config.attribution_block == "drop"
 
 
 def test_precedence_flags_env_dotenv_then_file(tmp_path):
@@ -199,3 +201,14 @@ def test_a_mistyped_secret_is_not_repeated_in_the_error(tmp_path, key):
 def test_a_name_mapped_twice_is_an_error():
     with pytest.raises(ConfigError, match="model-mapping: 'claude-a' is mapped twice"):
         load_config(["--model-mapping", "claude-a:x,claude-b:y,claude-a:z"], {}, None)
+
+
+@pytest.mark.parametrize(("argv", "environ", "expected"), [
+    ([], {}, "drop"), (["--attribution-block", "keep"], {}, "keep"), ([], {"ATTRIBUTION_BLOCK": "keep"}, "keep")])
+def test_the_attribution_block_setting(argv, environ, expected):
+    assert load_config(argv, environ, None).attribution_block == expected
+
+
+def test_a_bad_attribution_block_value_names_the_setting():
+    with pytest.raises(ConfigError, match="attribution-block: must be one of drop, keep, got 'maybe'"):
+        load_config(["--attribution-block", "maybe"], {}, None)

@@ -1,6 +1,9 @@
+import json
+
 import pytest
 
-from anthroproxy.translate.fallback import REASONING_HISTORY, leave_out, refused_field
+from anthroproxy.translate.fallback import IMAGES, REASONING_HISTORY, leave_out, refused_field
+from anthroproxy.translate.messages import NO_VISION
 
 
 def payload(**fields):
@@ -28,6 +31,36 @@ def payload(**fields):
         (400, "Unsupported parameter: 'reasoning_effort'", {}, None),  # not in the payload
         (500, "Unsupported parameter: 'user'", {"user": "u"}, None),
         (400, "model not found", {"user": "u"}, None),
+        # pydantic (vLLM, SGLang, FastAPI servers), as a 400 or a 422:
+        (400, "1 validation error for ChatCompletionRequest\nmessages.1.assistant.reasoning_content\n  Extra inputs "
+              "are not permitted [type=extra_forbidden, input_value='r', input_type=str]", {}, REASONING_HISTORY),
+        (422, "1 validation error for ChatCompletionRequest\nchat_template_kwargs\n  Extra inputs are not permitted "
+              "[type=extra_forbidden, input_value={'enable_thinking': False}, input_type=dict]",
+         {"chat_template_kwargs": {"enable_thinking": False}}, "chat_template_kwargs"),
+        (422, "2 validation errors for ChatCompletionRequest\nthink\n  Extra inputs are not permitted "
+              "[type=extra_forbidden, input_value=False, input_type=bool]\nmax_tokens\n  Field required",
+         {"think": False}, "think"),
+        (400, "1 validation error for Request\nbody.user\n  extra fields not permitted (type=value_error.extra)",
+         {"user": "u"}, "user"),
+        # prose that names the field unquoted:
+        (400, "The reasoning_content is an intermediate result and must not be passed in the input messages", {},
+         REASONING_HISTORY),
+        (400, "Unknown field reasoning_effort in request", {"reasoning_effort": "low"}, "reasoning_effort"),
+        (400, "reasoning_effort is not supported by this model", {"reasoning_effort": "low"}, "reasoning_effort"),
+        (400, "unrecognized field: stream_options", {"stream_options": {}}, "stream_options"),
+        (400, "parallel_tool_calls: this server does not support it", {"parallel_tool_calls": False},
+         "parallel_tool_calls"),
+        (400, "This response_format type is unavailable now", {"response_format": {"type": "json_schema"}},
+         "response_format"),
+        (400, "The parameter `thinking` is not supported for this model", {"thinking": {"type": "disabled"}},
+         "thinking"),
+        # asking for more, or naming an English word that is no field here:
+        (400, "reasoning_content is required on every assistant message with tool calls", {}, None),
+        (400, "The reasoning_content field must be provided, even if empty", {}, None),
+        (400, "This reasoning model does not support images", {}, None),
+        (400, "The user is not allowed to use this model", {"user": "u"}, None),
+        (400, "Unknown model: stop-gap-7b", {"stop": ["x"]}, None),
+        (422, "1 validation error for ChatCompletionRequest\nmax_tokens\n  Input should be less than 4096", {}, None),
     ],
 )
 def test_refused_field(status, message, fields, refused):
@@ -47,3 +80,61 @@ def test_leave_out():
     assert body["messages"][1] == {"role": "assistant", "content": "y", "tool_calls": []}
     leave_out(body, "reasoning_effort")
     assert "reasoning_effort" not in body
+
+
+IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}}
+
+
+def with_image():
+    return {"model": "m", "messages": [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": [{"type": "text", "text": "What is it?"}, IMAGE]},
+        {"role": "assistant", "content": "A cat."},
+        {"role": "user", "content": [IMAGE, {"type": "file", "file": {"file_data": "data:application/pdf;base64,"}}]}]}
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (500, "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj"),
+        (400, "Multimodal data provided, but model does not support multimodal requests."),
+        (400, "facebook/opt-125m is not a multimodal model None"),
+        (400, "At most 0 image(s) may be provided in one prompt. (parameter=image)"),
+        (500, "this model is missing data required for image input"),
+        (400, "this model does not support image input"),
+        (400, "Model does not support images. Please use a model that does."),
+        (400, "Failed to deserialize the JSON body into the target type: messages[1]: unknown variant `image_url`, "
+              "expected `text` at line 1 column 120"),
+        (400, "Invalid content type. image_url is only supported by certain models."),
+        (404, "No endpoints found that support image input"),
+    ],
+)
+def test_a_server_without_vision_refuses_the_images(status, message):
+    assert refused_field(status, message, with_image()) == IMAGES
+    assert refused_field(status, message, payload()) is None  # (no image was sent)
+
+
+def test_other_5xx_are_not_refusals_of_images():
+    assert refused_field(500, "CUDA out of memory", with_image()) is None
+    assert refused_field(503, "image input is not supported", with_image()) is None
+
+
+def test_leaving_out_the_images_puts_the_note_in_their_place():
+    body = with_image()
+    leave_out(body, IMAGES)
+    assert body["messages"][1]["content"] == "What is it?\n\n" + NO_VISION["text"]
+    assert body["messages"][3]["content"][0] == NO_VISION and body["messages"][3]["content"][1]["type"] == "file"
+    assert body["messages"][2] == {"role": "assistant", "content": "A cat."}
+
+
+def test_leaving_out_response_format_states_the_schema_in_the_system_prompt():
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}}
+    leave_out(body, "response_format")
+    assert "response_format" not in body
+    assert body["messages"][0]["role"] == "system" and json.dumps(schema) in body["messages"][0]["content"]
+    body = {"model": "m", "messages": [{"role": "developer", "content": "Be brief."}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}}
+    leave_out(body, "response_format")
+    assert body["messages"][0]["content"].startswith("Be brief.\n\nAnswer with a single JSON value")

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from anthroproxy.translate.capabilities import Capabilities, CapabilitiesError, CapabilityTable
@@ -198,7 +200,6 @@ def test_bad_capability_entries_name_the_problem(text, message):
         ({"thinking": {"type": "adaptive"}, "output_config": {"effort": "xhigh"}}, "high"),
         ({"output_config": {"effort": "max"}}, "high"),
         ({"thinking": {"type": "adaptive"}}, None),
-        ({"thinking": {"type": "disabled"}}, None),
         ({}, None),
     ],
 )
@@ -490,3 +491,145 @@ def test_system_role_and_vision():
     assert [m["role"] for m in out] == ["developer", "user", "developer"]
     assert out[1]["content"] == "[an image was here; this model cannot see images]\n\nwhat is it?"
     assert translate(request(system="s"), "gpt-5")["messages"][0]["role"] == "developer"
+
+
+# ---- thinking turned off -------------------------------------------------------------------
+
+DISABLED = {"thinking": {"type": "disabled"}, "output_config": {"effort": "medium"}}  # a Claude Code subagent
+
+
+@pytest.mark.parametrize(
+    ("target", "caps", "fields"),
+    [
+        ("o3", {}, {"reasoning_effort": "low"}),
+        ("gpt-5-mini", {}, {"reasoning_effort": "minimal"}),
+        ("gpt-5.1", {}, {"reasoning_effort": "none"}),
+        ("deepseek-reasoner", {}, {"thinking": {"type": "disabled"}}),
+        ("qwen3:8b", {"reasoning_param": "reasoning_effort", "reasoning_off": "reasoning_effort"},
+         {"reasoning_effort": "none"}),
+        ("Qwen/Qwen3-32B", {"reasoning_off": "chat_template_kwargs"}, {"chat_template_kwargs": {"enable_thinking": False}}),
+        ("qwen3:32b", {"reasoning_off": "think"}, {"think": False}),
+        ("openrouter/x", {"reasoning_param": "reasoning", "reasoning_off": "reasoning"}, {"reasoning": {"effort": "none"}}),
+        ("llama", {"reasoning_param": "reasoning_effort"}, {}),  # reasoning_off "none": nothing, and no effort either
+    ],
+)
+def test_a_request_that_disables_thinking_gets_the_targets_off_switch_and_no_effort(target, caps, fields):
+    out = translate(request(**DISABLED), target, **caps)
+    switches = {"reasoning_effort", "reasoning", "thinking", "chat_template_kwargs", "think"}
+    assert {key: out[key] for key in switches & set(out)} == fields
+
+
+def test_the_off_switch_is_sent_only_when_thinking_is_disabled():
+    caps = {"reasoning_param": "reasoning_effort", "reasoning_off": "chat_template_kwargs"}
+    assert translate(request(thinking={"type": "enabled", "budget_tokens": 2000}), "q", **caps) == {
+        **translate(request(), "q", **caps), "reasoning_effort": "low"}
+    assert "chat_template_kwargs" not in translate(request(), "q", **caps)
+
+
+# ---- Claude Code's attribution block -------------------------------------------------------
+
+ATTRIBUTION = "x-anthropic-billing-header: cc_version=2.1.332.abc; cc_entrypoint=cli; cch=5f3a1;"
+
+
+@pytest.mark.parametrize(
+    ("system", "sent"),
+    [
+        ([{"type": "text", "text": ATTRIBUTION}, {"type": "text", "text": "You are Claude Code."}],
+         "You are Claude Code."),
+        ([{"type": "text", "text": ATTRIBUTION + "\nYou are Claude Code."}, {"type": "text", "text": "Rules."}],
+         "You are Claude Code.\n\nRules."),
+        (ATTRIBUTION + "\n\nBe brief.", "Be brief."),
+        ([{"type": "text", "text": ATTRIBUTION}], None),
+        ([{"type": "text", "text": "Be brief."}, {"type": "text", "text": ATTRIBUTION}], "Be brief.\n\n" + ATTRIBUTION),
+    ],
+)
+def test_the_attribution_line_opening_the_system_prompt_is_left_out(system, sent):
+    messages = translate(request(system=system))["messages"]
+    assert (messages[0]["content"] if messages[0]["role"] == "system" else None) == sent
+
+
+def test_the_attribution_line_is_kept_when_asked():
+    system = [{"type": "text", "text": ATTRIBUTION}, {"type": "text", "text": "You are Claude Code."}]
+    payload = to_openai(request(system=system), "m", keep_attribution=True).payload
+    assert payload["messages"][0]["content"] == ATTRIBUTION + "\n\nYou are Claude Code."
+
+
+# ---- strict tools --------------------------------------------------------------------------
+
+STRICT_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                 "additionalProperties": False}
+LOOSE_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                "required": ["city"], "additionalProperties": False}
+
+
+@pytest.mark.parametrize(
+    ("target", "schema", "strict"),
+    [("gpt-4.1", STRICT_SCHEMA, True), ("gpt-5", STRICT_SCHEMA, True), ("o3", STRICT_SCHEMA, True),
+     ("gpt-4.1", LOOSE_SCHEMA, False),  # an optional property: OpenAI would refuse it as strict
+     ("qwen3:32b", STRICT_SCHEMA, False), ("deepseek-chat", STRICT_SCHEMA, False)],
+)
+def test_strict_tools_stay_strict_only_where_the_backend_enforces_it(target, schema, strict):
+    function = translate(request(tools=[{"name": "w", "input_schema": schema, "strict": True}]), target)["tools"][0]
+    assert function["function"].get("strict") is (True if strict else None)
+    assert function["function"]["parameters"] == schema  # as the client wrote it
+    plain = translate(request(tools=[{"name": "w", "input_schema": schema}]), target)["tools"][0]
+    assert "strict" not in plain["function"]
+
+
+# ---- structured outputs --------------------------------------------------------------------
+
+PYDANTIC_SCHEMA = {"type": "object", "title": "Weather", "properties": {
+    "city": {"type": "string", "title": "City"}, "days": {"type": "integer", "title": "Days",
+                                                         "description": "{default: 3}"}},
+    "additionalProperties": False, "required": ["city"]}
+
+
+def structured(schema=PYDANTIC_SCHEMA, beta=False, **fields):
+    form = {"type": "json_schema", "schema": schema}
+    return request(**({"output_format": form} if beta else {"output_config": {"format": form}}), **fields)
+
+
+@pytest.mark.parametrize("beta", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_output_schema_becomes_a_json_schema_response_format_as_written(beta, stream):
+    body = structured(beta=beta, stream=stream)
+    out = translate(body, "qwen3:32b")
+    assert out["response_format"] == {"type": "json_schema", "json_schema": {"name": "Weather",
+                                                                              "schema": PYDANTIC_SCHEMA}}
+    assert out["response_format"]["json_schema"]["schema"]["required"] == ["city"]  # "days" stays optional
+    assert out["messages"] == [{"role": "user", "content": "hi"}]  # nothing said in words
+    assert out.get("stream") is (True if stream else None)
+
+
+@pytest.mark.parametrize(
+    ("target", "schema", "strict"),
+    [("gpt-4o", STRICT_SCHEMA, True), ("gpt-5.1", STRICT_SCHEMA, True), ("gpt-4o", PYDANTIC_SCHEMA, False),
+     ("qwen3:32b", STRICT_SCHEMA, False)],
+)
+def test_strict_only_where_the_schema_is_in_the_strict_subset_and_the_backend_enforces_it(target, schema, strict):
+    spec = translate(structured(schema), target)["response_format"]["json_schema"]
+    assert spec.get("strict") is (True if strict else None)
+    assert spec["name"] == ("Weather" if schema is PYDANTIC_SCHEMA else "response")
+
+
+def test_json_object_mode_states_the_schema_after_the_system_prompt():
+    out = translate(structured(system="Be brief."), "deepseek-chat")  # built in: json_object
+    assert out["response_format"] == {"type": "json_object"}
+    system = out["messages"][0]
+    assert system["role"] == "system" and system["content"].startswith("Be brief.\n\nAnswer with a single JSON value")
+    assert system["content"].endswith(json.dumps(PYDANTIC_SCHEMA))
+
+
+def test_none_mode_states_the_schema_only():
+    translation = to_openai(structured(), "llama", Capabilities(structured_output="none"))
+    assert "response_format" not in translation.payload
+    assert translation.payload["messages"][0]["content"].startswith("Answer with a single JSON value")
+    assert translation.unfence
+    assert not to_openai(structured(), "llama").unfence  # json_schema: the backend enforces it
+
+
+def test_the_output_schema_is_not_changed_or_shared():
+    body = structured()
+    snapshot = json.dumps(body)
+    out = translate(body, "gpt-4o")
+    assert json.dumps(body) == snapshot and out["response_format"]["json_schema"]["schema"] == PYDANTIC_SCHEMA

@@ -1,7 +1,7 @@
 import pytest
 
 from anthroproxy.errors import InvalidRequest
-from anthroproxy.translate.validate import validate_request
+from anthroproxy.translate.validate import parse_body, validate_request
 
 GOOD = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -206,3 +206,72 @@ def test_counting_tokens_needs_no_max_tokens_but_checks_it_when_given():
         validate_request(with_(max_tokens="10"), counting=True)
     with pytest.raises(InvalidRequest, match="messages: at least one message is required"):
         validate_request(with_(max_tokens=..., messages=[]), counting=True)
+
+
+def deep(levels: int) -> dict:
+    node: dict = {"type": "string"}
+    for _ in range(levels - 1):
+        node = {"items": node}
+    return node
+
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (with_(temperature=1.5), "temperature: expected a number from 0 to 1, got 1.5"),
+        (with_(top_p=-0.1), "top_p: expected a number from 0 to 1, got -0.1"),
+        (with_(output_config={"format": {"type": "json_object"}}), "output_config.format.type: expected one of json_schema"),
+        (with_(output_config={"format": {"type": "json_schema"}}), "output_config.format.schema: field required"),
+        (with_(output_config={"format": {"type": "json_schema", "schema": "{}"}}),
+         "output_config.format.schema: expected an object, got a string"),
+        (with_(output_format={"type": "json_schema", "schema": deep(101)}),
+         "output_format.schema: nested deeper than 100 levels"),
+        (with_(output_format=[SCHEMA]), "output_format: expected an object, got an array"),
+        (with_(tools=[{"name": "t", "input_schema": SCHEMA, "strict": "yes"}]),
+         "tools.0.strict: expected a boolean, got a string"),
+        (with_(tools=[{"name": "t", "input_schema": deep(101)}]), "tools.0.input_schema: nested deeper than 100 levels"),
+        (with_(messages=[{"role": "assistant", "content": [{"type": "tool_use", "id": "i", "name": "t",
+                                                            "input": {"x": deep(100)}}]}]),
+         "messages.0.content.0.input: nested deeper than 100 levels"),
+        (with_(messages=[{"role": "system", "content": [{"type": "tool_addition", "tool": {"definition": {
+            "name": "t", "input_schema": []}}}]}]),
+         "messages.0.content.0.tool.definition.input_schema: expected an object, got an array"),
+    ],
+)
+def test_structured_outputs_strict_tools_ranges_and_depth(body, message):
+    check(body, message)
+
+
+def test_nesting_up_to_the_limit_is_fine():
+    validate_request(with_(tools=[{"name": "t", "input_schema": deep(100)}],
+                           output_config={"format": {"type": "json_schema", "schema": SCHEMA}},
+                           temperature=0, top_p=1))
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "request body: expected a JSON object, got an empty body"),
+        (b'{"temperature": NaN}', "request body: not valid JSON (NaN is not a JSON value"),
+        (b'{"temperature": -Infinity}', "request body: not valid JSON (-Infinity is not a JSON value"),
+        (b'{"temperature": 1e400}', "request body: not valid JSON (the number 1e400 is out of range"),
+        (b"[" * 5000 + b"]" * 5000, "request body: JSON nested too deeply"),
+        (b'{"model": "\\udc00x"}', "model: a lone surrogate (half of a UTF-16 pair) is not valid Unicode"),
+        (b'{"messages": [{"content": [{"text": "ok \\ud83d"}]}]}', "messages.0.content.0.text: a lone surrogate"),
+        (b'{"tools": [{"input_schema": {"properties": {"\\ud800": {}}}}]}',
+         "tools.0.input_schema.properties.\\ud800: a lone surrogate"),
+        (b'"\\ud800"', "request body: a lone surrogate"),
+        (b"\xff{}", "request body: not valid JSON"),
+    ],
+)
+def test_the_body_is_strict_json(raw, message):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_body(raw)
+    assert caught.value.message.startswith(message), caught.value.message
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_fine():
+    assert parse_body(b'{"a": "\\ud83d\\ude00", "b": "\\\\udc00"}') == {"a": "\U0001F600", "b": "\\udc00"}
