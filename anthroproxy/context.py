@@ -13,7 +13,7 @@ from .errors import UpstreamHTTPError, redact
 from .logs import AccessRecord, log
 from .metrics import Metrics
 from .server.connection import Interrupter, Responder
-from .translate.fallback import describe_refusal, leave_out, refused_field
+from .translate.fallback import Refusal, describe_refusal, leave_out, refused_field
 from .translate.request import Translation
 from .upstream import Upstream, client_key
 
@@ -46,31 +46,47 @@ def request_secrets(config: Config, headers: dict[str, str]) -> tuple[str, ...]:
     return tuple(key for key in (config.api_key, client_key(headers)) if key)
 
 
+# Retries for refusals, per request: a request may be refused for more than
+# one thing (its reasoning history, then its images), but not without end.
+MAX_REFUSAL_RETRIES = 2
+
+
 async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.Response:
     """Send the request. An error that refuses something the proxy may leave
     out (fallback.py: an optional field it added, the reasoning history, the
-    images) is retried without it, once for each such thing; if that works,
-    the target model is not sent them again while the proxy runs."""
+    images) is retried without it, at most MAX_REFUSAL_RETRIES times. If that
+    works, what the backend refused as such (not one value of it) is not sent
+    to the target model again while the proxy runs. A retry that fails the
+    same way shows the guess was wrong: its error goes to the client."""
     payload = translation.payload
-    left_out: list[str] = []
+    left_out: list[Refusal] = []
     while True:
         try:
             response = await _send(ctx, payload)
             break
         except UpstreamHTTPError as error:
-            field = refused_field(error.upstream_status or error.status, error.message, payload)
-            if field is None or field in left_out:
-                raise
-            left_out.append(field)
             redact(error, ctx.secrets)
+            refusal = refused_field(error.upstream_status or error.status, error.message, payload)
+            same_again = bool(left_out) and error.message == left_out[-1].message
+            if refusal is None or same_again or len(left_out) == MAX_REFUSAL_RETRIES:
+                raise
+            left_out.append(_LeftOut(refusal, error.message))
             log.info("request %s: %s refused %s (%s); retrying without it", ctx.access.request_id,
-                     payload["model"], field, error.message)
-        leave_out(payload, field)
-    for field in left_out:
-        ctx.upstream.refused.setdefault(payload["model"], set()).add(field)
-        log.warning("%s refused %s: left out of requests to that model from now on", payload["model"],
-                    describe_refusal(field))
+                     payload["model"], refusal.field, error.message)
+        leave_out(payload, refusal.field)
+    refused = ctx.upstream.refused.setdefault(payload["model"], set())
+    for done in left_out:
+        if done.refusal.lasting and done.refusal.field not in refused:
+            refused.add(done.refusal.field)
+            log.warning("%s refused %s: left out of requests to that model from now on", payload["model"],
+                        describe_refusal(done.refusal.field))
     return response
+
+
+@dataclass(slots=True)
+class _LeftOut:
+    refusal: Refusal
+    message: str  # the error that refused it
 
 
 async def _send(ctx: RequestContext, payload: dict[str, Any]) -> httpx.Response:

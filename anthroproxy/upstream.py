@@ -198,7 +198,9 @@ class Upstream:
 
 
 class _RefuseAll(http.cookiejar.CookiePolicy):
-    """Keeps no cookie and sends none."""
+    """Keeps no cookie (``set_ok`` refuses each one), so the jar has none to
+    send. (httpx copies the jar into a fresh one for every request, so only
+    ``set_ok`` is ever asked.)"""
 
     netscape, rfc2965, hide_cookie2 = True, False, False
 

@@ -107,7 +107,9 @@ BETA = {
 
 RICH = {"text": TEXT, "tools": TOOLS, "images": IMAGES, "documents": DOCUMENTS, "thinking": THINKING, "beta": BETA}
 
-_DEEP = "\ue000deep-marker\ue000"  # a private-use string no request holds, replaced after dumping
+# Private-use strings no request holds, replaced after dumping by what json.dumps cannot write.
+_DEEP = "\ue000deep-marker\ue000"
+_RAW_SURROGATE = "\ue000raw-surrogate\ue000"
 DEEP_LEVELS = (3000, 950, 500)
 
 
@@ -120,6 +122,7 @@ HOSTILE: tuple[tuple[str, Any], ...] = (
     ("empty string", ""), ("100 KB string", "x" * 100_000), ("lone surrogate", "\ud800"),
     ("NUL", "a\x00b"), ("empty array", []), ("empty object", {}), ("array of a lone surrogate", ["\udc00"]),
     ("object with a lone surrogate key", {"\ud800": 1}),
+    ("a surrogate as raw UTF-8 bytes", _RAW_SURROGATE),
     *((f"{levels}-deep nesting", _deep(levels)) for levels in DEEP_LEVELS),
 )
 
@@ -147,11 +150,12 @@ def _replaced(body: Any, path: tuple, new: Any) -> Any:
 
 
 def encode(body: Any) -> bytes:
-    """JSON bytes (lone surrogates as \\u escapes), deep-nesting markers expanded."""
+    """JSON bytes (lone surrogates as \\u escapes), the markers expanded: deep
+    nesting, and a surrogate as the three bytes UTF-8 would give it."""
     text = json.dumps(body)
     for levels in DEEP_LEVELS:
         text = text.replace(json.dumps(_deep(levels)), "[" * levels + "]" * levels)
-    return text.encode()
+    return text.encode().replace(json.dumps(_RAW_SURROGATE).encode(), b'"\xed\xa0\x80"')
 
 
 def variants(body: dict) -> Iterator[tuple[str, bytes]]:
@@ -169,3 +173,5 @@ def all_variants() -> Iterator[tuple[str, bytes]]:
     for name, body in RICH.items():
         for what, data in variants(body):
             yield f"{name}: {what}", data
+        yield f"{name}: the whole body in UTF-16", json.dumps(body, ensure_ascii=False).encode("utf-16")
+        yield f"{name}: after a UTF-8 byte order mark", b"\xef\xbb\xbf" + encode(body)

@@ -44,9 +44,10 @@ Built in: OpenAI's reasoning models (o1, o3, o4-*, gpt-5*) reject max_tokens
 stop, take reasoning_effort and the developer role. Their lowest effort
 (openai-python, types/shared/reasoning.py): gpt-5.1 and later "none", gpt-5
 "minimal", o-series "low". OpenAI's models from gpt-4o on enforce strict
-schemas. DeepSeek needs reasoning on tool-call turns, turns thinking off with
-``thinking: {"type": "disabled"}`` and takes only the json_object form
-(api-docs.deepseek.com: thinking mode, JSON output).
+schemas. DeepSeek needs reasoning on tool-call turns; its API (deepseek-chat,
+deepseek-reasoner) turns thinking off with ``thinking: {"type": "disabled"}``
+and takes only the json_object form (api-docs.deepseek.com: thinking mode,
+JSON output).
 """
 
 from __future__ import annotations
@@ -116,7 +117,10 @@ BUILTIN: tuple[tuple[str, dict[str, Any]], ...] = (
     ("gpt-5*", {**_OPENAI_REASONING, "lowest_effort": "minimal"}),
     ("gpt-4o*", {"strict_schemas": True}),
     ("gpt-4.1*", {"strict_schemas": True}),
-    ("deepseek*", {"reasoning_on_tool_calls": True, "reasoning_off": "thinking", "structured_output": "json_object"}),
+    # DeepSeek's own API; "deepseek*" also catches its open models served elsewhere (vLLM...).
+    ("deepseek-chat*", {"reasoning_off": "thinking", "structured_output": "json_object"}),
+    ("deepseek-reasoner*", {"reasoning_off": "thinking", "structured_output": "json_object"}),
+    ("deepseek*", {"reasoning_on_tool_calls": True}),
 )
 
 

@@ -18,9 +18,17 @@ on. How backends word it varies:
 So a field counts as refused when the message names it and, near that name,
 states or implies a refusal; never when it asks for MORE of it (DeepSeek: "The
 reasoning_content in the thinking mode must be passed back"; "Missing
-`reasoning_content`"). A name with an underscore is named wherever it stands as
-a word (also as the last segment of a dotted path); one that is also an English
-word (user, stop, reasoning, think...) only where it is marked as a name:
+`reasoning_content`"). Of several fields named, the one nearest the refusal
+counts; a list of what the server would take ("unknown field `think`,
+expected one of `model`, `temperature`, ...") names none, and a path into a
+message (``messages.1.assistant.reasoning``) names the echoed reasoning, not
+a top-level field. A refusal of one value ("Unsupported value", "does not
+support 'minimal'") is not lasting: only that request goes without the field.
+An error about the client's own schema is no refusal.
+
+A name with an underscore is named wherever it stands as a word (also as the
+last segment of a dotted path); one that is also an English word (user,
+stop, reasoning, think...) only where it is marked as a name:
 quoted, a dotted path's last segment, on a line of its own, or beside
 "parameter", "argument", "field"... ("This reasoning model does not support
 images" refuses no field called reasoning).
@@ -40,6 +48,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from .content import collapse
@@ -60,14 +69,15 @@ NEAR = 160
 _REFUSAL = re.compile(
     r"not (?:be )?(?:permitted|allowed|supported|recogni[sz]ed|accepted|expected|available|valid here)"
     r"|unexpected|unknown|unrecogni[sz]ed|unsupported|unavailable|extra[ _](?:inputs?|fields?|forbidden|propert)"
-    r"|additional propert|must not|should not|may not|cannot be (?:used|passed|sent|set|disabled)"
+    r"|additional propert|(?:must|should|may) not be (?:passed|sent|included|provided|used|set|specified)"
+    r"|cannot be (?:used|passed|sent|set|disabled)"
     r"|(?:does|do|did)(?: not|n't) (?:support|accept|allow|recogni[sz]e)|invalid (?:field|parameter|argument|key)"
     r"|no such|forbidden|disallowed|is ignored",
     re.IGNORECASE,
 )
 _ASKS_FOR_MORE = re.compile(
     r"must be (?:passed|provided|included|present|sent|set)|missing|(?:is|are) required|field required"
-    r"|required field|needs? to be (?:passed|provided|included)",
+    r"|required field|needs? to be (?:passed|provided|included)|must not be (?:empty|null|blank)",
     re.IGNORECASE,
 )
 # What servers answer an image with when they have no vision model:
@@ -87,38 +97,89 @@ _NO_IMAGES = re.compile(
 )
 
 
-def refused_field(status: int, message: str, payload: dict[str, Any]) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What an error refuses. ``lasting``: the backend refuses the thing itself,
+    so it is left out for that model from now on; otherwise (it refused the
+    value: "Unsupported value: 'minimal'") only this request goes without it."""
+
+    field: str
+    lasting: bool = True
+
+
+def refused_field(status: int, message: str, payload: dict[str, Any]) -> Refusal | None:
     """What of the payload an error refuses, if it is something the proxy may
-    leave out: an optional field, "reasoning_history" or "images"."""
+    leave out: an optional field, "reasoning_history" or "images". Of several
+    fields named, the one named nearest to the refusal."""
     if status in IMAGE_REFUSAL_STATUSES and _has_images(payload) and _NO_IMAGES.search(message):
-        return IMAGES
-    if status not in REFUSAL_STATUSES:
+        return Refusal(IMAGES)
+    if status not in REFUSAL_STATUSES or _THE_CLIENTS_OWN.search(message):
         return None
-    for field in OPTIONAL_FIELDS:
-        if field in payload and refuses(message, field):
-            return field
-    if _has_history(payload) and any(refuses(message, field) for field in HISTORY_FIELDS):
-        return REASONING_HISTORY
-    return None
+    candidates = [(field, False) for field in OPTIONAL_FIELDS if field in payload]
+    if _has_history(payload):
+        candidates += [(field, True) for field in HISTORY_FIELDS]
+    best: tuple[int, str, bool] | None = None
+    for field, nested in candidates:
+        found = _refusal_of(message, field, nested=nested)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = (found[0], REASONING_HISTORY if nested else field, found[1])
+    return None if best is None else Refusal(best[1], lasting=not best[2])
 
 
-def refuses(message: str, field: str) -> bool:
-    """Whether the message names ``field`` with a refusal near it, and asks for
-    no more of it there: in the same statement (a sentence, an entry of a
-    list of errors, a pydantic error with its indented message) and at most
-    NEAR characters away."""
+def refuses(message: str, field: str, *, nested: bool = False) -> bool:
+    """Whether the message names ``field`` (a top-level one, or with ``nested``
+    one inside messages) with a refusal near it, and asks for no more of it."""
+    return _refusal_of(message, field, nested=nested) is not None
+
+
+def _refusal_of(message: str, field: str, *, nested: bool) -> tuple[int, bool] | None:
+    """(distance from the field's name to the refusal, whether it refuses a
+    value) for the nearest refusal of ``field``: in the same statement (a
+    sentence, an entry of a list of errors, a pydantic error with its indented
+    message), at most NEAR characters away, with no request for more near it.
+    A list of what the server would accept ("expected one of ...") names
+    fields that are not refused."""
     pattern = re.compile(_name_pattern(field), re.IGNORECASE | re.MULTILINE)
+    best: tuple[int, bool] | None = None
     for statement in _STATEMENTS.split(message):
+        statement = _ACCEPTED_LIST.split(statement, 1)[0]
         for named in pattern.finditer(statement):
-            near = statement[max(0, named.start() - NEAR): named.end() + NEAR]
-            if _REFUSAL.search(near) and not _ASKS_FOR_MORE.search(near):
-                return True
-    return False
+            name_at = named.start() + named.group().lower().rfind(field.lower())
+            if not nested and _inside_something(statement[:name_at]):
+                continue  # messages.1.user names a field of a message, not the request's user
+            near_start = max(0, named.start() - NEAR)
+            near = statement[near_start: named.end() + NEAR]
+            if _ASKS_FOR_MORE.search(near):
+                continue
+            refusals = [abs(near_start + m.start() - name_at) for m in _REFUSAL.finditer(near)]
+            if refusals and (best is None or min(refusals) < best[0]):
+                best = (min(refusals), bool(_A_VALUE.search(statement)))
+    return best
+
+
+def _inside_something(before: str) -> bool:
+    """Whether the name that follows ``before`` is a segment of a path into
+    the request (``messages.1.``, or a location list through "messages"),
+    rather than a top-level field (``body.`` or none)."""
+    dotted = re.search(r"(?:[\w-]+\.)+$", before)
+    if dotted is not None and dotted.group().lower() != "body.":
+        return True
+    return re.search(r"\[\s*['\"]body['\"],\s*['\"]messages['\"][^\]]*$", before) is not None
 
 
 # Where one statement of an error message ends: a line that is not indented
 # (pydantic starts each error so), the next object of a JSON list, a sentence.
 _STATEMENTS = re.compile(r"\n(?=\S)|\}\s*,\s*\{|(?<=[.;])\s+")
+# Where a statement starts listing what the server would take instead (serde:
+# "unknown field `think`, expected one of `model`, `messages`, ...").
+_ACCEPTED_LIST = re.compile(
+    r"expected one of|expected:|one of the following|(?:allowed|valid|supported|permitted|known) "
+    r"(?:fields|keys|parameters|properties|values|options)(?: are)?:?", re.IGNORECASE)
+# A refusal of the value, not of the field.
+_A_VALUE = re.compile(r"unsupported value|invalid value|supported values|does not support ['\"`][^'\"`]*['\"`]"
+                      r"|is not (?:a )?(?:valid|supported) value|must be one of|unknown variant", re.IGNORECASE)
+# The client's own input is wrong (its schema): answered as it is, never retried.
+_THE_CLIENTS_OWN = re.compile(r"invalid schema|schema is invalid", re.IGNORECASE)
 
 
 _NAME_WORDS = r"(?:parameter|argument|field|property|key|option)s?"

@@ -32,11 +32,16 @@ from typing import Any
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_-]+")
 MAX_NAME = 64
 DEFAULT_NAME = "response"
-# Keywords outside OpenAI's strict subset: a schema using one is not sent as strict.
-_NOT_STRICT = frozenset({"allOf", "oneOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
-                         "patternProperties", "unevaluatedProperties", "propertyNames"})
-_SUBSCHEMA_LISTS = ("anyOf", "prefixItems")
-_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
+# OpenAI's strict subset, from its structured-outputs guide: the keywords it
+# supports (a schema using any other is not sent as strict), at most 10 levels
+# of nesting and 5,000 properties in all.
+STRICT_KEYWORDS = frozenset({
+    "type", "properties", "required", "additionalProperties", "items", "anyOf", "enum", "const", "description",
+    "title", "$defs", "definitions", "$ref", "pattern", "format", "multipleOf", "maximum", "exclusiveMaximum",
+    "minimum", "exclusiveMinimum", "minItems", "maxItems",
+})
+MAX_STRICT_NESTING = 10
+MAX_STRICT_PROPERTIES = 5000
 
 INSTRUCTION = ("Answer with a single JSON value that conforms to the JSON Schema below, and nothing else: no "
                "other text, no Markdown code fence.\n\nJSON Schema:\n")
@@ -59,35 +64,39 @@ def schema_name(schema: dict[str, Any]) -> str:
 
 def is_strict_subset(schema: Any) -> bool:
     """Whether OpenAI's strict mode accepts the schema as it is: an object at
-    the root; at every object, additionalProperties false and every property
-    required; no keyword outside the subset."""
-    if not isinstance(schema, dict) or schema.get("type") != "object":
+    the root (not anyOf); at every object, additionalProperties false and every
+    property required; only STRICT_KEYWORDS; within the size limits."""
+    if not isinstance(schema, dict) or schema.get("type") != "object" or "anyOf" in schema:
         return False
-    pending = [schema]
+    pending: list[tuple[Any, int]] = [(schema, 1)]
+    properties_seen = 0
     while pending:
-        node = pending.pop()
-        if not isinstance(node, dict):
-            return False
-        if _NOT_STRICT & node.keys():
+        node, depth = pending.pop()
+        if not isinstance(node, dict) or not node.keys() <= STRICT_KEYWORDS or depth > MAX_STRICT_NESTING:
             return False
         if node.get("type") == "object" or "properties" in node:
-            properties = node.get("properties") or {}
-            if node.get("additionalProperties") is not False or not isinstance(properties, dict):
+            properties = node.get("properties", {})
+            if not isinstance(properties, dict) or node.get("additionalProperties") is not False:
                 return False
-            required = node.get("required") or []
+            required = node.get("required", [])
             if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
                 return False
             if set(required) != set(properties):
                 return False
-        for key in _SUBSCHEMA_MAPS:
+            properties_seen += len(properties)
+            pending += ((child, depth + 1) for child in properties.values())
+        if "items" in node:
+            pending.append((node["items"], depth + 1))  # (a list of schemas is not a dict: refused above)
+        if isinstance(node.get("anyOf"), list):
+            pending += ((child, depth) for child in node["anyOf"])
+        elif "anyOf" in node:
+            return False
+        for key in ("$defs", "definitions"):
             if isinstance(node.get(key), dict):
-                pending += node[key].values()
-        for key in _SUBSCHEMA_LISTS:
-            if isinstance(node.get(key), list):
-                pending += node[key]
-        if isinstance(node.get("items"), dict):
-            pending.append(node["items"])
-    return True
+                pending += ((child, 1) for child in node[key].values())
+            elif key in node:
+                return False
+    return properties_seen <= MAX_STRICT_PROPERTIES
 
 
 def response_format(schema: dict[str, Any], mode: str, *, strict: bool) -> dict[str, Any] | None:
@@ -109,7 +118,8 @@ def instruction(schema: dict[str, Any]) -> str:
 
 
 _OPENING = re.compile(r"\s*```[^\n`]*\n")
-_CLOSING = re.compile(r"\s*```\s*$")
+_FENCE_LINE = re.compile(r"[ \t\r]*```[ \t\r]*")  # the closing fence: a line of three backticks
+_MAYBE_FENCE_LINE = re.compile(r"[ \t\r]*`{0,3}[ \t\r]*")  # the start of a line that may still become it
 
 
 class FenceStripper:
@@ -118,19 +128,24 @@ class FenceStripper:
     Text may arrive in pieces cut anywhere. Until the opening is decided
     (whitespace, then ``` and its info string up to the newline, or anything
     else), it is held; text that does not open with a fence passes through
-    untouched. Inside a fence, an end that could be the closing fence is held
-    until more text shows it is not, or the end drops it.
+    untouched. Inside the fence, a line is held while it may still turn out
+    to be the closing fence, and so is the newline before it; the closing
+    fence ends the text, and what follows it (a model's "Hope this helps!")
+    is dropped.
     """
 
     def __init__(self) -> None:
-        self._mode = "start"  # start | fenced | plain
-        self._held = ""
+        self._mode = "start"  # start | fenced | closed | plain
+        self._held = ""  # before the opening is decided
+        self._newline = False  # the newline that ended the last line, held
+        self._line = ""  # the current line so far, held: it may be the closing fence
+        self._line_out = False  # part of the current line went out: it is no fence
 
     def feed(self, text: str) -> str:
         if self._mode == "plain":
             return text
-        self._held += text
         if self._mode == "start":
+            self._held += text
             head = self._held.lstrip()
             if not head or (len(head) < 3 and "```".startswith(head)):
                 return ""
@@ -141,36 +156,40 @@ class FenceStripper:
             opening = _OPENING.match(self._held)
             if opening is None:
                 return ""  # the fence's first line has not ended yet
-            self._mode, self._held = "fenced", self._held[opening.end():]
-        return self._release()
+            self._mode, text, self._held = "fenced", self._held[opening.end():], ""
+        out: list[str] = []
+        while text and self._mode == "fenced":
+            piece, newline, text = text.partition("\n")
+            self._fenced_line(piece, ended=bool(newline), out=out)
+        return "".join(out)
 
     def flush(self) -> str:
-        held, self._held = self._held, ""
-        if self._mode == "fenced":
-            return _CLOSING.sub("", held)
-        return held
+        if self._mode == "start":
+            held, self._held = self._held, ""
+            return held
+        if self._mode != "fenced" or _FENCE_LINE.fullmatch(self._line):
+            return ""
+        tail = ("\n" if self._newline else "") + self._line
+        self._newline, self._line = False, ""
+        return tail
 
-    def _release(self) -> str:
-        """Everything but an end that could still become the closing fence."""
-        keep = _closing_suffix(self._held)
-        out, self._held = self._held[: len(self._held) - keep], self._held[len(self._held) - keep:]
-        return out
-
-
-def _closing_suffix(text: str) -> int:
-    """Length of the longest end of ``text`` made of whitespace and at most
-    three backticks, which the closing fence could still turn out to be."""
-    end = len(text)
-    position = end
-    while position > 0 and text[position - 1].isspace():
-        position -= 1
-    ticks = 0
-    while position > 0 and text[position - 1] == "`" and ticks < 3:
-        position -= 1
-        ticks += 1
-    while position > 0 and text[position - 1].isspace():
-        position -= 1
-    return end - position if ticks or position < end else 0
+    def _fenced_line(self, piece: str, *, ended: bool, out: list[str]) -> None:
+        """Part of a line inside the fence (its end, if ``ended``)."""
+        if not self._line_out:
+            line = self._line + piece
+            if ended and _FENCE_LINE.fullmatch(line):
+                self._mode = "closed"  # (its newline, the line and all after it are dropped)
+                return
+            if not ended and _MAYBE_FENCE_LINE.fullmatch(line):
+                self._line = line
+                return
+            piece, self._line, self._line_out = line, "", True
+            if self._newline:
+                out.append("\n")
+                self._newline = False
+        out.append(piece)
+        if ended:
+            self._newline, self._line_out = True, False
 
 
 def strip_fences(text: str) -> str:

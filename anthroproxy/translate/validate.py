@@ -40,6 +40,9 @@ OUTPUT_FORMATS = ("json_schema",)
 # walks them, so their depth is bounded well below Python's recursion limit.
 # (OpenAI's strict mode allows 10 levels; Claude Code's schemas use about 6.)
 MAX_NESTING = 100
+# The largest integer every JSON parser reads exactly (2**53 - 1, JavaScript's
+# Number.MAX_SAFE_INTEGER): counts beyond it are refused, not passed on.
+MAX_COUNT = 2**53 - 1
 
 
 def fail(path: str, problem: str) -> InvalidRequest:
@@ -68,6 +71,20 @@ def require_str(value: Any, path: str, *, non_empty: bool = False) -> str:
     return value
 
 
+def shown_number(value: int | float) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else "a number out of range"
+
+
+def require_count(value: Any, path: str) -> int:
+    """A non-negative integer that fits in MAX_COUNT."""
+    if not is_int(value) or value < 0:
+        raise fail(path, f"expected a non-negative integer, got {describe(value)}")
+    if value > MAX_COUNT:
+        raise fail(path, f"expected an integer up to {MAX_COUNT}, got {shown_number(value)}")
+    return value
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -78,25 +95,31 @@ def is_number(value: Any) -> bool:
 
 # ---- the body as JSON ---------------------------------------------------------
 
-# A \u escape of a surrogate; only an escape can put a lone one in a parsed string
-# (raw surrogate bytes are invalid UTF-8, which the parser refuses).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# A \u escape of a surrogate. Decoded strictly, the UTF-8 text holds no raw
+# surrogate, so only such an escape can put a lone one in a parsed string.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def parse_body(raw: bytes) -> Any:
-    """The request body as JSON, strictly: no NaN or Infinity (Python's parser
-    takes them; no other does), and no lone surrogate in any string (the
-    Anthropic API refuses it, "no low surrogate in string", and it has no
-    UTF-8 form to send on). Each refusal is a 400 naming the problem."""
+    """The request body as JSON, strictly: UTF-8 (``json.loads`` of bytes would
+    also take UTF-16, and surrogates encoded as UTF-8 bytes), no NaN or
+    Infinity (Python's parser takes them; no other does), and no lone
+    surrogate in any string (the Anthropic API refuses it, "no low surrogate
+    in string", and it has no UTF-8 form to send on). Each refusal is a 400
+    naming the problem."""
     if not raw.strip():
         raise InvalidRequest("request body: expected a JSON object, got an empty body")
     try:
-        body = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"request body: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        body = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise InvalidRequest("request body: JSON nested too deeply") from None
-    except ValueError as exc:  # includes invalid UTF-8
+    except ValueError as exc:
         raise InvalidRequest(f"request body: not valid JSON ({exc})") from None
-    if _SURROGATE_ESCAPE.search(raw):  # (rare: only then is the body walked)
+    if _SURROGATE_ESCAPE.search(text):  # (rare: only then is the body walked)
         path = lone_surrogate_path(body)
         if path is not None:
             raise fail(path or "request body", "a lone surrogate (half of a UTF-16 pair) is not valid Unicode: "
@@ -124,7 +147,7 @@ def _lone_surrogate(text: str) -> bool:
 
 
 def lone_surrogate_path(value: Any) -> str | None:
-    """The path of the first string (or object key) holding a lone surrogate;
+    """The path of a string (or object key) holding a lone surrogate, if any;
     walked with a stack, since the tree may be deep."""
     pending: list[tuple[str, Any]] = [("", value)]
     while pending:
@@ -169,8 +192,8 @@ def validate_request(body: Any, *, counting: bool = False) -> None:
     require_str(body["model"], "model", non_empty=True)
     if "max_tokens" not in body and not counting:
         raise fail("max_tokens", "field required")
-    if "max_tokens" in body and (not is_int(body["max_tokens"]) or body["max_tokens"] < 0):
-        raise fail("max_tokens", f"expected a non-negative integer, got {describe(body['max_tokens'])}")
+    if "max_tokens" in body:
+        require_count(body["max_tokens"], "max_tokens")
     _validate_optional(body)
     if "messages" not in body:
         raise fail("messages", "field required")
@@ -195,9 +218,9 @@ def _validate_optional(body: dict) -> None:
         if present(key) and not is_number(body[key]):
             raise fail(key, f"expected a number, got {describe(body[key])}")
         if present(key) and not 0 <= body[key] <= 1:
-            raise fail(key, f"expected a number from 0 to 1, got {body[key]}")
-    if present("top_k") and not is_int(body["top_k"]):
-        raise fail("top_k", f"expected an integer, got {describe(body['top_k'])}")
+            raise fail(key, f"expected a number from 0 to 1, got {shown_number(body[key])}")
+    if present("top_k"):
+        require_count(body["top_k"], "top_k")
     if present("stop_sequences"):
         stops = body["stop_sequences"]
         if not isinstance(stops, list):
@@ -215,8 +238,8 @@ def _validate_optional(body: dict) -> None:
     if present("thinking"):
         thinking = require_object(body["thinking"], "thinking")
         require_one_of(thinking.get("type"), THINKING_TYPES, "thinking.type")
-        if thinking["type"] == "enabled" and not is_int(thinking.get("budget_tokens")):
-            raise fail("thinking.budget_tokens", f"expected an integer, got {describe(thinking.get('budget_tokens'))}")
+        if thinking["type"] == "enabled":
+            require_count(thinking.get("budget_tokens"), "thinking.budget_tokens")
     if present("output_config"):
         config = require_object(body["output_config"], "output_config")
         if config.get("effort") is not None:

@@ -122,3 +122,47 @@ async def test_a_500_that_is_not_about_images_is_passed_on(nursery, fake):
     with pytest.raises(anthropic.InternalServerError):
         await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=WITH_IMAGE))
     assert len(fake.requests) == 1
+
+
+async def test_a_refused_value_is_left_out_of_that_request_only(nursery, fake, caplog):
+    proxy = await start_proxy(nursery, fake, default_model="gpt-5-pro")
+    fake.queue(Reply.error(400, "'reasoning_effort' does not support 'minimal' with this model."),
+               Reply.json(completion("quick")), Reply.json(completion("deep")))
+    await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=HISTORY[:1],
+                                                       thinking={"type": "disabled"}))
+    await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=2000, messages=HISTORY[:1],
+                                                       thinking={"type": "enabled", "budget_tokens": 1024}))
+    assert [r.json.get("reasoning_effort") for r in fake.requests] == ["minimal", None, "low"]
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+async def test_a_retry_refused_the_same_way_ends_there_and_nothing_is_remembered(nursery, fake):
+    proxy = await start_proxy(nursery, fake, default_model="picky")
+    rejection = Reply.error(400, "Unknown field: stream_options")  # (the fault was elsewhere: the same answer again)
+    fake.queue(rejection, rejection, Reply.stream(text_chunks(["ok"])))
+
+    def stream():
+        with sdk(proxy).messages.stream(model="claude-x", max_tokens=20, messages=HISTORY) as events:
+            return events.get_final_message()
+
+    with pytest.raises(anthropic.BadRequestError, match="Unknown field: stream_options"):
+        await in_thread(stream)
+    assert len(fake.requests) == 2
+    await in_thread(stream)
+    assert "stream_options" in fake.requests[2].json  # not remembered
+
+
+async def test_at_most_two_retries_per_request(nursery, fake):
+    proxy = await start_proxy(nursery, fake, default_model="very-picky",
+                              model_capabilities='{"*": {"reasoning_off": "think"}}')
+    fake.queue(Reply.error(400, "'reasoning_content' was unexpected"), Reply.error(400, "Unknown field: think"),
+               Reply.error(400, "Unknown field: stream_options"))
+
+    def stream():
+        with sdk(proxy).messages.stream(model="claude-x", max_tokens=20, messages=HISTORY,
+                                        thinking={"type": "disabled"}) as events:
+            return events.get_final_message()
+
+    with pytest.raises(anthropic.BadRequestError, match="stream_options"):
+        await in_thread(stream)
+    assert len(fake.requests) == 3

@@ -80,7 +80,8 @@ async def test_strict_is_sent_to_a_backend_that_enforces_it_for_a_schema_in_the_
 async def test_json_object_mode_states_the_schema_and_takes_a_code_fence_off(nursery, fake):
     proxy = await start_proxy(nursery, fake, default_model="deepseek-chat")  # built in: json_object
     fake.queue(Reply.json(completion(f"```json\n{ANSWER}\n```")),
-               Reply.stream(text_chunks(["``", "`json\n{\"city\": ", "\"Oslo\", \"days\": 2}\n`", "``"])))
+               Reply.stream(text_chunks(["``", "`json\n{\"city\": ", "\"Oslo\", \"days\": 2}\n`",
+                                         "``\nHope this ", "helps!"])))
     message = await in_thread(lambda: sdk(proxy).messages.parse(
         model="claude-x", max_tokens=100, messages=ASK, system="Be exact.", output_format=Weather))
     assert message.parsed_output == Weather(city="Oslo", days=2) and message.content[0].text == ANSWER

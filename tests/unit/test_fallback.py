@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from anthroproxy.translate.fallback import IMAGES, REASONING_HISTORY, leave_out, refused_field
+from anthroproxy.translate.fallback import IMAGES, REASONING_HISTORY, Refusal, leave_out, refused_field
 from anthroproxy.translate.messages import NO_VISION
 
 
@@ -21,7 +21,7 @@ def payload(**fields):
          {"reasoning_effort": "high"}, "reasoning_effort"),
         (400, "Unrecognized request argument supplied: user", {"user": "u"}, "user"),
         (400, "Unsupported value: 'temperature' does not support 0.0 with this model.", {"temperature": 0.0},
-         "temperature"),
+         ("temperature", False)),
         (422, '[{"loc": ["body", "parallel_tool_calls"], "msg": "Extra inputs are not permitted"}]',
          {"parallel_tool_calls": False}, "parallel_tool_calls"),
         # not refusals:
@@ -61,16 +61,37 @@ def payload(**fields):
         (400, "The user is not allowed to use this model", {"user": "u"}, None),
         (400, "Unknown model: stop-gap-7b", {"stop": ["x"]}, None),
         (422, "1 validation error for ChatCompletionRequest\nmax_tokens\n  Input should be less than 4096", {}, None),
+        (400, "messages.1.reasoning_content must not be empty", {}, None),
+        # of several fields named, the one the refusal is about:
+        (400, "unknown field `think`, expected one of `model`, `messages`, `temperature`, `top_p`, `stop`, "
+              "`stream_options`", {"think": False, "temperature": 1, "stop": ["x"], "stream_options": {}}, "think"),
+        (400, "1 validation error for ChatCompletionRequest\nmessages.1.assistant.reasoning\n  Extra inputs are not "
+              "permitted [type=extra_forbidden]", {"reasoning": {"effort": "low"}}, REASONING_HISTORY),
+        (422, '[{"loc": ["body", "messages", 1, "reasoning"], "msg": "Extra inputs are not permitted"}]',
+         {"reasoning": {"effort": "low"}}, REASONING_HISTORY),
+        (400, "messages.1.user: Extra inputs are not permitted", {"user": "u"}, None),
+        (422, '[{"loc": ["body", "user"], "msg": "Extra inputs are not permitted"}]', {"user": "u"}, "user"),
+        # a value refused, not the field: only this request goes without it
+        (400, "'reasoning_effort' does not support 'minimal' with this model.", {"reasoning_effort": "minimal"},
+         ("reasoning_effort", False)),
+        (400, "Invalid value for 'reasoning_effort': unknown value 'none'", {"reasoning_effort": "none"},
+         ("reasoning_effort", False)),
+        # the client's own schema: its error, never a refusal
+        (400, "Invalid schema for response_format 'Weather': In context=('properties', 'days'), 'default' is not "
+              "permitted.", {"response_format": {"type": "json_schema"}}, None),
     ],
 )
 def test_refused_field(status, message, fields, refused):
-    assert refused_field(status, message, payload(**fields)) == refused
+    found = refused_field(status, message, payload(**fields))
+    field, lasting = refused if isinstance(refused, tuple) else (refused, True)
+    assert (found.field, found.lasting) == (field, lasting) if field else found is None, found
 
 
 def test_reasoning_history_is_refused_only_when_it_was_sent():
     bare = payload()
     del bare["messages"][1]["reasoning_content"]
     assert refused_field(400, "'reasoning_content' was unexpected", bare) is None
+    assert refused_field(400, "'reasoning_content' was unexpected", payload()) == Refusal(REASONING_HISTORY)
 
 
 def test_leave_out():
@@ -110,7 +131,7 @@ def with_image():
     ],
 )
 def test_a_server_without_vision_refuses_the_images(status, message):
-    assert refused_field(status, message, with_image()) == IMAGES
+    assert refused_field(status, message, with_image()) == Refusal(IMAGES)
     assert refused_field(status, message, payload()) is None  # (no image was sent)
 
 

@@ -5,6 +5,13 @@ from anthroproxy.translate.structured import FenceStripper, is_strict_subset, ou
 OBJECT = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False}
 
 
+def levels(count):
+    schema = {"type": "string"}
+    for _ in range(count - 1):
+        schema = nested(schema)
+    return schema if count > 1 else OBJECT
+
+
 def nested(inner):
     return {"type": "object", "properties": {"x": inner}, "required": ["x"], "additionalProperties": False}
 
@@ -27,6 +34,14 @@ def nested(inner):
         (nested({"oneOf": [OBJECT]}), False),  # outside the subset
         ({"anyOf": [OBJECT]}, False),  # the root must be an object
         ({"type": "array", "items": OBJECT}, False),
+        ({**OBJECT, "properties": [], "required": []}, False),  # properties of the wrong type
+        (nested({"type": "array", "items": [{"type": "object", "properties": {}}]}), False),  # tuple-form items
+        ({**OBJECT, "anyOf": [OBJECT]}, False),  # an anyOf at the root
+        (nested({"type": "string", "default": "x"}), False),  # a keyword outside the subset
+        (nested({"type": "array", "items": {"type": "string"}, "uniqueItems": True}), False),
+        ({**OBJECT, "$schema": "https://json-schema.org/draft/2020-12/schema"}, False),
+        (levels(10), True),
+        (levels(11), False),  # OpenAI: "up to 10 levels of nesting"
     ],
 )
 def test_the_strict_subset(schema, strict):
@@ -58,6 +73,11 @@ def test_schema_names_fit_openais_pattern(title, name):
         ("Sure! ```json\n{}\n```", "Sure! ```json\n{}\n```"),
         ("", ""),
         ("``", "``"),
+        ('```json\n{"a": 1}\n```\nHope this helps!', '{"a": 1}'),  # what follows the fence is dropped
+        ('```json\n{\n  "a": "x```y"\n}\n  ```  \n\nMore.', '{\n  "a": "x```y"\n}'),
+        ('```\r\n{"a": 1}\r\n```\r\n', '{"a": 1}\r'),
+        ('```json\n{"a": 1}\n``\n', '{"a": 1}\n``\n'),  # two backticks close nothing
+        ('```json\n```', ""),
     ],
 )
 def test_a_code_fence_comes_off_at_every_split(text, unfenced):
@@ -75,4 +95,6 @@ def test_inside_a_fence_text_is_released_as_soon_as_it_cannot_be_the_closing_fen
     assert stripper.feed('{"a": 1') == '{"a": 1'
     assert stripper.feed("}\n`") == "}"
     assert stripper.feed("``") == ""
+    assert stripper.feed("x") == "\n```x"  # not the fence after all
+    assert stripper.feed("\n```\nbye") == ""
     assert stripper.flush() == ""

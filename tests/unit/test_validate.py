@@ -56,7 +56,7 @@ def with_(**changes):
         (with_(stream="yes"), "stream: expected a boolean, got a string"),
         (with_(temperature="hot"), "temperature: expected a number, got a string"),
         (with_(top_p=[1]), "top_p: expected a number, got an array"),
-        (with_(top_k=1.5), "top_k: expected an integer"),
+        (with_(top_k=1.5), "top_k: expected a non-negative integer"),
         (with_(stop_sequences="END"), "stop_sequences: expected an array of strings, got a string"),
         (with_(stop_sequences=["a", 2]), "stop_sequences.1: expected a string, got a number"),
         (with_(metadata="u"), "metadata: expected an object, got a string"),
@@ -126,7 +126,7 @@ def assistant(*blocks):
         (with_(tools=[{"name": "t", "input_schema": {}, "description": 1}]), "tools.0.description: expected a string"),
         (with_(tool_choice={"type": "some"}), "tool_choice.type: expected one of auto, any, tool, none, got 'some'"),
         (with_(tool_choice={"type": "tool"}), "tool_choice.name: field required"),
-        (with_(thinking={"type": "enabled"}), "thinking.budget_tokens: expected an integer, got null"),
+        (with_(thinking={"type": "enabled"}), "thinking.budget_tokens: expected a non-negative integer, got null"),
         (with_(thinking={"type": "on"}), "thinking.type: expected one of enabled, disabled, adaptive"),
         (with_(output_config={"effort": 3}), "output_config.effort: expected a string, got a number"),
     ],
@@ -222,6 +222,10 @@ SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
     ("body", "message"),
     [
         (with_(temperature=1.5), "temperature: expected a number from 0 to 1, got 1.5"),
+        (with_(temperature=10**400), "temperature: expected a number from 0 to 1, got a number out of range"),
+        (with_(max_tokens=2**53), "max_tokens: expected an integer up to 9007199254740991, got 9007199254740992"),
+        (with_(thinking={"type": "enabled", "budget_tokens": 10**30}),
+         "thinking.budget_tokens: expected an integer up to 9007199254740991, got a number out of range"),
         (with_(top_p=-0.1), "top_p: expected a number from 0 to 1, got -0.1"),
         (with_(output_config={"format": {"type": "json_object"}}), "output_config.format.type: expected one of json_schema"),
         (with_(output_config={"format": {"type": "json_schema"}}), "output_config.format.schema: field required"),
@@ -264,7 +268,10 @@ def test_nesting_up_to_the_limit_is_fine():
         (b'{"tools": [{"input_schema": {"properties": {"\\ud800": {}}}}]}',
          "tools.0.input_schema.properties.\\ud800: a lone surrogate"),
         (b'"\\ud800"', "request body: a lone surrogate"),
-        (b"\xff{}", "request body: not valid JSON"),
+        (b"\xff{}", "request body: not valid UTF-8 (invalid start byte at byte 0)"),
+        (b'{"tools": [{"name": "t\xed\xa0\x80"}]}', "request body: not valid UTF-8"),  # a surrogate as UTF-8 bytes
+        ('{"model": "x"}'.encode("utf-16"), "request body: not valid UTF-8"),
+        ('{"model": "\ud800"}'.encode("utf-16", "surrogatepass"), "request body: not valid UTF-8"),
     ],
 )
 def test_the_body_is_strict_json(raw, message):
