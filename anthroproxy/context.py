@@ -53,13 +53,13 @@ MAX_REFUSAL_RETRIES = 2
 
 async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.Response:
     """Send the request. An error that refuses something the proxy may leave
-    out (fallback.py: an optional field it added, the reasoning history, the
-    images) is retried without it, at most MAX_REFUSAL_RETRIES times. If that
-    works, what the backend refused as such (not one value of it) is not sent
-    to the target model again while the proxy runs. A retry that fails the
-    same way shows the guess was wrong: its error goes to the client."""
+    out (fallback.py: an optional field it added or one value of it, the
+    reasoning history, the images) is retried without it, at most
+    MAX_REFUSAL_RETRIES times. If that works, the target model is not sent
+    what it refused again while the proxy runs. A retry that fails the same
+    way shows the guess was wrong: its error goes to the client."""
     payload = translation.payload
-    left_out: list[Refusal] = []
+    left_out: list[tuple[Refusal, str]] = []  # and the message that refused it
     while True:
         try:
             response = await _send(ctx, payload)
@@ -67,26 +67,22 @@ async def send_upstream(ctx: RequestContext, translation: Translation) -> httpx.
         except UpstreamHTTPError as error:
             redact(error, ctx.secrets)
             refusal = refused_field(error.upstream_status or error.status, error.message, payload)
-            same_again = bool(left_out) and error.message == left_out[-1].message
+            same_again = bool(left_out) and error.message == left_out[-1][1]
             if refusal is None or same_again or len(left_out) == MAX_REFUSAL_RETRIES:
                 raise
-            left_out.append(_LeftOut(refusal, error.message))
+            ctx.access.upstream_failed(error.kind)
+            left_out.append((refusal, error.message))
             log.info("request %s: %s refused %s (%s); retrying without it", ctx.access.request_id,
-                     payload["model"], refusal.field, error.message)
+                     payload["model"], refusal.key, error.message)
         leave_out(payload, refusal.field)
-    refused = ctx.upstream.refused.setdefault(payload["model"], set())
-    for done in left_out:
-        if done.refusal.lasting and done.refusal.field not in refused:
-            refused.add(done.refusal.field)
+        translation.left_out.append(refusal.key)
+    remembered = ctx.upstream.refused.setdefault(payload["model"], set())
+    for refusal, _ in left_out:
+        if refusal.key not in remembered:
+            remembered.add(refusal.key)
             log.warning("%s refused %s: left out of requests to that model from now on", payload["model"],
-                        describe_refusal(done.refusal.field))
+                        describe_refusal(refusal))
     return response
-
-
-@dataclass(slots=True)
-class _LeftOut:
-    refusal: Refusal
-    message: str  # the error that refused it
 
 
 async def _send(ctx: RequestContext, payload: dict[str, Any]) -> httpx.Response:

@@ -21,7 +21,7 @@ from .errors import InvalidRequest, NotFound
 from .logs import log
 from .models import model_info, model_page, page_params
 from .streaming import stream_message
-from .translate.fallback import leave_out
+from .translate.fallback import leave_out_remembered
 from .translate.request import Translation, to_openai
 from .translate.response import from_openai
 from .translate.validate import parse_body, validate_request
@@ -84,8 +84,8 @@ def translated_request(ctx: RequestContext, *, counting: bool = False) -> tuple[
     source = {**body, "max_tokens": body.get("max_tokens", 1), "stream": False} if counting else body
     translation = to_openai(source, target, ctx.config.capabilities(target),
                             keep_attribution=ctx.config.attribution_block == "keep")
-    for field in ctx.upstream.refused.get(target, ()):
-        leave_out(translation.payload, field)
+    for refused in ctx.upstream.refused.get(target, ()):
+        leave_out_remembered(translation.payload, refused)
     return body, translation
 
 

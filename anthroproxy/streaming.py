@@ -62,6 +62,8 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], translation:
             nursery.start_soon(keepalive.run)
             try:  # (errors are caught inside: leaving the nursery would wrap them in an ExceptionGroup)
                 response = await send_upstream(ctx, translation)
+                if translation.left_out:  # (refused images, say: the prompt is not what it was)
+                    translator.estimate_input(estimate_prompt_tokens(translation.payload["messages"]))
                 if translation.unfence:  # (also when a refused response_format left the schema to words)
                     translator.strip_fences()
                 keepalive.answered = True

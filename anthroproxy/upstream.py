@@ -85,7 +85,7 @@ class Upstream:
         self.api_key = config.api_key
         # With a proxy token, what clients present is that token: never the upstream's key.
         self.pass_client_key = config.auth_token is None
-        # Per target model, optional fields it refused (translate/fallback.py).
+        # Per target model, what it refused: fields, or fields with a value (translate/fallback.py: Refusal.key).
         self.refused: dict[str, set[str]] = {}
         timeout = httpx.Timeout(
             connect=config.upstream_connect_timeout,

@@ -23,8 +23,9 @@ counts; a list of what the server would take ("unknown field `think`,
 expected one of `model`, `temperature`, ...") names none, and a path into a
 message (``messages.1.assistant.reasoning``) names the echoed reasoning, not
 a top-level field. A refusal of one value ("Unsupported value", "does not
-support 'minimal'") is not lasting: only that request goes without the field.
-An error about the client's own schema is no refusal.
+support 'minimal'") is remembered as that value: the field is left out when
+it has it, and kept otherwise. An error about the client's own schema is no
+refusal.
 
 A name with an underscore is named wherever it stands as a word (also as the
 last segment of a dotted path); one that is also an English word (user,
@@ -65,13 +66,17 @@ REFUSAL_STATUSES = (400, 422)
 IMAGE_REFUSAL_STATUSES = (400, 404, 415, 422, 500)
 # How far around the field's name a refusal is looked for, in characters.
 NEAR = 160
+# How far back a path into the request that ends in the field's name may reach.
+PATH_CHARS = 120
+# Error messages reach here cut to 2,000 characters (errors.py); this bounds the work anyway.
+MAX_MESSAGE_CHARS = 4000
 
 _REFUSAL = re.compile(
     r"not (?:be )?(?:permitted|allowed|supported|recogni[sz]ed|accepted|expected|available|valid here)"
     r"|unexpected|unknown|unrecogni[sz]ed|unsupported|unavailable|extra[ _](?:inputs?|fields?|forbidden|propert)"
     r"|additional propert|(?:must|should|may) not be (?:passed|sent|included|provided|used|set|specified)"
     r"|cannot be (?:used|passed|sent|set|disabled)"
-    r"|(?:does|do|did)(?: not|n't) (?:support|accept|allow|recogni[sz]e)|invalid (?:field|parameter|argument|key)"
+    r"|(?:does|do|did)(?: not|n't) (?:support|accept|allow|recogni[sz]e)"
     r"|no such|forbidden|disallowed|is ignored",
     re.IGNORECASE,
 )
@@ -87,24 +92,27 @@ _NO_IMAGES = re.compile(
     r"|is not a multimodal model"  # vLLM, a text-only model
     r"|at most 0 image"  # vLLM, --limit-mm-per-prompt image=0
     r"|missing data required for image input"  # Ollama
-    r"|does not support (?:image|images|vision|multimodal)"  # Ollama's cloud models, and others
-    r"|model does not support images"  # LM Studio
+    r"|model does not support (?:image input|images|vision|multimodal)"  # Ollama's cloud models, LM Studio
     r"|unknown variant `?image_url"  # DeepSeek
     r"|image_url is only supported by certain models"  # OpenAI, a text-only model
-    r"|no endpoints found that support image input"  # OpenRouter (HTTP 404)
-    r"|vision is not supported|images? (?:are|is) not supported",
-    re.IGNORECASE,
+    r"|no endpoints found that support image input",  # OpenRouter (HTTP 404)
+    re.IGNORECASE,  # (not "this image is not supported": that is one image, not the model)
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """What an error refuses. ``lasting``: the backend refuses the thing itself,
-    so it is left out for that model from now on; otherwise (it refused the
-    value: "Unsupported value: 'minimal'") only this request goes without it."""
+    """What an error refuses: a field (or "reasoning_history", "images"), or
+    with ``value`` only that value of it (JSON: "Unsupported value: 'minimal'"
+    refuses reasoning_effort "minimal", not every reasoning effort)."""
 
     field: str
-    lasting: bool = True
+    value: str | None = None
+
+    @property
+    def key(self) -> str:
+        """How it is remembered for the target model: see leave_out_remembered."""
+        return self.field if self.value is None else f"{self.field}={self.value}"
 
 
 def refused_field(status: int, message: str, payload: dict[str, Any]) -> Refusal | None:
@@ -115,6 +123,7 @@ def refused_field(status: int, message: str, payload: dict[str, Any]) -> Refusal
         return Refusal(IMAGES)
     if status not in REFUSAL_STATUSES or _THE_CLIENTS_OWN.search(message):
         return None
+    message = message[:MAX_MESSAGE_CHARS]
     candidates = [(field, False) for field in OPTIONAL_FIELDS if field in payload]
     if _has_history(payload):
         candidates += [(field, True) for field in HISTORY_FIELDS]
@@ -123,7 +132,12 @@ def refused_field(status: int, message: str, payload: dict[str, Any]) -> Refusal
         found = _refusal_of(message, field, nested=nested)
         if found is not None and (best is None or found[0] < best[0]):
             best = (found[0], REASONING_HISTORY if nested else field, found[1])
-    return None if best is None else Refusal(best[1], lasting=not best[2])
+    if best is None:
+        return None
+    _, field, of_a_value = best
+    if of_a_value and field in payload:
+        return Refusal(field, _value_key(payload[field]))
+    return Refusal(field)
 
 
 def refuses(message: str, field: str, *, nested: bool = False) -> bool:
@@ -139,6 +153,8 @@ def _refusal_of(message: str, field: str, *, nested: bool) -> tuple[int, bool] |
     message), at most NEAR characters away, with no request for more near it.
     A list of what the server would accept ("expected one of ...") names
     fields that are not refused."""
+    if field not in message.lower():
+        return None  # (the common case, found at C speed)
     pattern = re.compile(_name_pattern(field), re.IGNORECASE | re.MULTILINE)
     best: tuple[int, bool] | None = None
     for statement in _STATEMENTS.split(message):
@@ -160,11 +176,13 @@ def _refusal_of(message: str, field: str, *, nested: bool) -> tuple[int, bool] |
 def _inside_something(before: str) -> bool:
     """Whether the name that follows ``before`` is a segment of a path into
     the request (``messages.1.``, or a location list through "messages"),
-    rather than a top-level field (``body.`` or none)."""
+    rather than a top-level field (``body.`` or none). Only the end of
+    ``before`` is looked at: the regexes stay linear on any message."""
+    before = before[-PATH_CHARS:]
     dotted = re.search(r"(?:[\w-]+\.)+$", before)
     if dotted is not None and dotted.group().lower() != "body.":
         return True
-    return re.search(r"\[\s*['\"]body['\"],\s*['\"]messages['\"][^\]]*$", before) is not None
+    return re.search(r"[\[(]\s*['\"]body['\"],\s*['\"]messages['\"][^\])]*$", before) is not None
 
 
 # Where one statement of an error message ends: a line that is not indented
@@ -196,6 +214,18 @@ def _name_pattern(field: str) -> str:
         rf"{_NAME_WORDS}(?: supplied)?:? {word}",  # "parameter user", "argument supplied: user"
         rf"{word}:? {_NAME_WORDS}",  # "user parameter"
     ))
+
+
+def leave_out_remembered(payload: dict[str, Any], key: str) -> None:
+    """Leave out what a Refusal's ``key`` names: a field, or a field when it
+    has the value refused."""
+    field, _, value = key.partition("=")
+    if not value or (field in payload and _value_key(payload[field]) == value):
+        leave_out(payload, field)
+
+
+def _value_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def leave_out(payload: dict[str, Any], field: str) -> None:
@@ -236,8 +266,11 @@ def _has_images(payload: dict[str, Any]) -> bool:
                for m in payload["messages"])
 
 
-def describe_refusal(field: str) -> str:
+def describe_refusal(refusal: Refusal) -> str:
     """For the log: what is left out from now on, and the setting that says so."""
+    field = refusal.field
+    if refusal.value is not None:
+        return f"{field} {refusal.value} (the field is left out when it has that value)"
     if field == IMAGES:
         return 'its images (each is replaced by a note); set "vision": false in its capabilities to say so up front'
     if field == "response_format":

@@ -57,6 +57,7 @@ class Translation:
     names: ToolNames  # maps upstream tool names back to the client's
     dropped_tools: list[str] = field(default_factory=list)  # server tools left out
     structured: bool = False  # the client asked for JSON matching a schema
+    left_out: list[str] = field(default_factory=list)  # what the upstream refused, left out of the payload since
 
     @property
     def unfence(self) -> bool:

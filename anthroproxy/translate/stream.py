@@ -103,6 +103,12 @@ class StreamTranslator:
         self._by_id: dict[str, ToolCall] = {}
         self._active: ToolCall | None = None  # the call whose block is open
 
+    def estimate_input(self, tokens: int) -> None:
+        """A new estimate of the prompt (what was sent changed: fallback.py),
+        for message_start if it has not gone out yet."""
+        if not self.started:
+            self._input_estimate = tokens
+
     def strip_fences(self) -> None:
         """From now on, take a code fence off the text (the request's JSON
         schema ended up stated in words only: fallback.py)."""

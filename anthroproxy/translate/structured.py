@@ -74,7 +74,8 @@ def is_strict_subset(schema: Any) -> bool:
         node, depth = pending.pop()
         if not isinstance(node, dict) or not node.keys() <= STRICT_KEYWORDS or depth > MAX_STRICT_NESTING:
             return False
-        if node.get("type") == "object" or "properties" in node:
+        kind = node.get("type")
+        if kind == "object" or (isinstance(kind, list) and "object" in kind) or "properties" in node:
             properties = node.get("properties", {})
             if not isinstance(properties, dict) or node.get("additionalProperties") is not False:
                 return False
@@ -117,7 +118,9 @@ def instruction(schema: dict[str, Any]) -> str:
     return INSTRUCTION + json.dumps(schema, ensure_ascii=False)
 
 
-_OPENING = re.compile(r"\s*```[^\n`]*\n")
+# An info string ("json") is short: an opening line longer than this is no fence.
+MAX_OPENING_CHARS = 100
+_OPENING = re.compile(r"\s*```[^\n`]{0,%d}\n" % MAX_OPENING_CHARS)
 _FENCE_LINE = re.compile(r"[ \t\r]*```[ \t\r]*")  # the closing fence: a line of three backticks
 _MAYBE_FENCE_LINE = re.compile(r"[ \t\r]*`{0,3}[ \t\r]*")  # the start of a line that may still become it
 
@@ -155,6 +158,11 @@ class FenceStripper:
                 return held
             opening = _OPENING.match(self._held)
             if opening is None:
+                line = head[3:].partition("\n")[0]
+                if "`" in line or len(line) > MAX_OPENING_CHARS or "\n" in head:  # ("````", prose): no fence
+                    self._mode = "plain"
+                    held, self._held = self._held, ""
+                    return held
                 return ""  # the fence's first line has not ended yet
             self._mode, text, self._held = "fenced", self._held[opening.end():], ""
         out: list[str] = []
@@ -167,8 +175,8 @@ class FenceStripper:
         if self._mode == "start":
             held, self._held = self._held, ""
             return held
-        if self._mode != "fenced" or _FENCE_LINE.fullmatch(self._line):
-            return ""
+        if self._mode != "fenced" or "`" in self._line:
+            return ""  # (a closing fence, or one cut short by max_tokens: the last line held is only ticks)
         tail = ("\n" if self._newline else "") + self._line
         self._newline, self._line = False, ""
         return tail

@@ -2,7 +2,8 @@
 network, no model files), and the bodies and answers of a backend's /tokenize.
 
 What is counted is the OpenAI request the proxy would send (translate/request.py):
-its messages, tool definitions, images and files, as the upstream sees them.
+its messages, tool definitions, output schema, images and files, as the
+upstream sees them.
 
 Text. Tokens are estimated from counts of character classes in the UTF-8
 bytes, each class with a weight fitted against o200k_base (the tokenizer of
@@ -97,6 +98,8 @@ def _pieces(payload: dict[str, Any]) -> Iterator[str | int]:
             yield json.dumps(message["tool_calls"], ensure_ascii=False)
     if payload.get("tools"):
         yield json.dumps(payload["tools"], ensure_ascii=False)
+    if payload.get("response_format"):  # (a schema: the backend takes it in as tools are)
+        yield json.dumps(payload["response_format"], ensure_ascii=False)
 
 
 def _part_tokens(part: dict[str, Any]) -> int:

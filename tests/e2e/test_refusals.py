@@ -19,6 +19,7 @@ HISTORY = [{"role": "user", "content": "x"},
                                              {"type": "text", "text": "y"}]},
            {"role": "user", "content": "z"}]
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+TOOL = {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}
 WITH_IMAGE = [{"role": "user", "content": [
     {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
     {"type": "text", "text": "What is this?"}]}]
@@ -124,32 +125,38 @@ async def test_a_500_that_is_not_about_images_is_passed_on(nursery, fake):
     assert len(fake.requests) == 1
 
 
-async def test_a_refused_value_is_left_out_of_that_request_only(nursery, fake, caplog):
+async def test_a_refused_value_is_left_out_when_the_field_has_it_and_kept_otherwise(nursery, fake, caplog):
     proxy = await start_proxy(nursery, fake, default_model="gpt-5-pro")
-    fake.queue(Reply.error(400, "'reasoning_effort' does not support 'minimal' with this model."),
-               Reply.json(completion("quick")), Reply.json(completion("deep")))
-    await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=HISTORY[:1],
-                                                       thinking={"type": "disabled"}))
+    fake.queue(Reply.error(400, "'reasoning_effort' does not support 'minimal' with this model."))
+    fake.default = lambda request: Reply.json(completion("ok"))
+    quick = lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=20, messages=HISTORY[:1],  # noqa: E731
+                                               thinking={"type": "disabled"})
+    await in_thread(quick)
     await in_thread(lambda: sdk(proxy).messages.create(model="claude-x", max_tokens=2000, messages=HISTORY[:1],
                                                        thinking={"type": "enabled", "budget_tokens": 1024}))
-    assert [r.json.get("reasoning_effort") for r in fake.requests] == ["minimal", None, "low"]
-    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+    await in_thread(quick)
+    assert [r.json.get("reasoning_effort") for r in fake.requests] == ["minimal", None, "low", None]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and 'reasoning_effort "minimal"' in warnings[0], warnings
 
 
 async def test_a_retry_refused_the_same_way_ends_there_and_nothing_is_remembered(nursery, fake):
     proxy = await start_proxy(nursery, fake, default_model="picky")
-    rejection = Reply.error(400, "Unknown field: stream_options")  # (the fault was elsewhere: the same answer again)
+    # Two fields named: the first guess (stream_options, nearest) is left out, and the same answer comes back.
+    rejection = Reply.error(400, "Unknown field: stream_options; unknown field: parallel_tool_calls")
     fake.queue(rejection, rejection, Reply.stream(text_chunks(["ok"])))
 
     def stream():
-        with sdk(proxy).messages.stream(model="claude-x", max_tokens=20, messages=HISTORY) as events:
+        with sdk(proxy).messages.stream(model="claude-x", max_tokens=20, messages=HISTORY, tools=[TOOL],
+                                        tool_choice={"type": "auto", "disable_parallel_tool_use": True}) as events:
             return events.get_final_message()
 
     with pytest.raises(anthropic.BadRequestError, match="Unknown field: stream_options"):
         await in_thread(stream)
-    assert len(fake.requests) == 2
+    first, retry = fake.requests  # (no third try without the other field)
+    assert len(set(first.json) - set(retry.json)) == 1
     await in_thread(stream)
-    assert "stream_options" in fake.requests[2].json  # not remembered
+    assert set(fake.requests[2].json) == set(first.json)  # nothing remembered
 
 
 async def test_at_most_two_retries_per_request(nursery, fake):

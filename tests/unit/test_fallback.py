@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from anthroproxy.translate.fallback import IMAGES, REASONING_HISTORY, Refusal, leave_out, refused_field
+from anthroproxy.translate.fallback import (IMAGES, REASONING_HISTORY, Refusal, leave_out, leave_out_remembered,
+                                            refused_field)
 from anthroproxy.translate.messages import NO_VISION
 
 
@@ -21,7 +22,7 @@ def payload(**fields):
          {"reasoning_effort": "high"}, "reasoning_effort"),
         (400, "Unrecognized request argument supplied: user", {"user": "u"}, "user"),
         (400, "Unsupported value: 'temperature' does not support 0.0 with this model.", {"temperature": 0.0},
-         ("temperature", False)),
+         ("temperature", "0.0")),
         (422, '[{"loc": ["body", "parallel_tool_calls"], "msg": "Extra inputs are not permitted"}]',
          {"parallel_tool_calls": False}, "parallel_tool_calls"),
         # not refusals:
@@ -73,9 +74,19 @@ def payload(**fields):
         (422, '[{"loc": ["body", "user"], "msg": "Extra inputs are not permitted"}]', {"user": "u"}, "user"),
         # a value refused, not the field: only this request goes without it
         (400, "'reasoning_effort' does not support 'minimal' with this model.", {"reasoning_effort": "minimal"},
-         ("reasoning_effort", False)),
+         ("reasoning_effort", '"minimal"')),
         (400, "Invalid value for 'reasoning_effort': unknown value 'none'", {"reasoning_effort": "none"},
-         ("reasoning_effort", False)),
+         ("reasoning_effort", '"none"')),
+        # a complaint about the client's value: the client's field is not dropped
+        (400, "Invalid parameter stop: expected at most 4 sequences", {"stop": ["a", "b", "c", "d", "e"]}, None),
+        # a refusal and a request for more in one statement: not retried
+        (400, "Unknown field: reasoning_content is required", {}, None),
+        # fields the server lists as what it would take are not refused
+        (400, "unknown field `max_completion_tokens`, expected one of `temperature`, `top_p`", {"temperature": 1},
+         None),
+        # vLLM's location tuples
+        (400, "Value error, ('body', 'messages', 1, 'assistant', 'reasoning'): extra fields not permitted",
+         {"reasoning": {"effort": "low"}}, REASONING_HISTORY),
         # the client's own schema: its error, never a refusal
         (400, "Invalid schema for response_format 'Weather': In context=('properties', 'days'), 'default' is not "
               "permitted.", {"response_format": {"type": "json_schema"}}, None),
@@ -83,8 +94,8 @@ def payload(**fields):
 )
 def test_refused_field(status, message, fields, refused):
     found = refused_field(status, message, payload(**fields))
-    field, lasting = refused if isinstance(refused, tuple) else (refused, True)
-    assert (found.field, found.lasting) == (field, lasting) if field else found is None, found
+    field, value = refused if isinstance(refused, tuple) else (refused, None)
+    assert (found.field, found.value) == (field, value) if field else found is None, found
 
 
 def test_reasoning_history_is_refused_only_when_it_was_sent():
@@ -135,9 +146,29 @@ def test_a_server_without_vision_refuses_the_images(status, message):
     assert refused_field(status, message, payload()) is None  # (no image was sent)
 
 
+@pytest.mark.parametrize("message", ["The image is not supported: SVG images are not supported",
+                                     "Animated GIF image is not supported",
+                                     "vision is not supported for image sizes above 2048px"])
+def test_a_complaint_about_one_image_is_not_a_model_without_vision(message):
+    assert refused_field(400, message, with_image()) is None
+
+
 def test_other_5xx_are_not_refusals_of_images():
     assert refused_field(500, "CUDA out of memory", with_image()) is None
     assert refused_field(503, "image input is not supported", with_image()) is None
+
+
+def test_a_remembered_value_is_left_out_only_when_the_field_has_it():
+    refusal = refused_field(400, "'reasoning_effort' does not support 'minimal' with this model.",
+                            payload(reasoning_effort="minimal"))
+    assert refusal.key == 'reasoning_effort="minimal"'
+    low, minimal = payload(reasoning_effort="low"), payload(reasoning_effort="minimal")
+    leave_out_remembered(low, refusal.key)
+    leave_out_remembered(minimal, refusal.key)
+    assert low["reasoning_effort"] == "low" and "reasoning_effort" not in minimal
+    plain = payload(user="u")
+    leave_out_remembered(plain, "user")
+    assert "user" not in plain
 
 
 def test_leaving_out_the_images_puts_the_note_in_their_place():

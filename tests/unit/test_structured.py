@@ -42,6 +42,11 @@ def nested(inner):
         ({**OBJECT, "$schema": "https://json-schema.org/draft/2020-12/schema"}, False),
         (levels(10), True),
         (levels(11), False),  # OpenAI: "up to 10 levels of nesting"
+        (nested({"type": ["object", "null"], "properties": {}}), False),  # an object by a list of types, not closed
+        (nested({"type": ["object", "null"], "properties": {}, "additionalProperties": False}), True),
+        (nested({"anyOf": [{"type": "object", "properties": {}}, {"type": "null"}]}), False),  # an open object in anyOf
+        ({"type": "object", "additionalProperties": False, "required": [f"p{i}" for i in range(5001)],
+          "properties": {f"p{i}": {"type": "string"} for i in range(5001)}}, False),  # over 5,000 properties
     ],
 )
 def test_the_strict_subset(schema, strict):
@@ -78,6 +83,9 @@ def test_schema_names_fit_openais_pattern(title, name):
         ('```\r\n{"a": 1}\r\n```\r\n', '{"a": 1}\r'),
         ('```json\n{"a": 1}\n``\n', '{"a": 1}\n``\n'),  # two backticks close nothing
         ('```json\n```', ""),
+        ('```json\n{"a": 1}\n``', '{"a": 1}'),  # the closing fence cut short by max_tokens
+        ("````json\n{}\n````", "````json\n{}\n````"),  # four backticks: not taken for a fence
+        ("```" + "x" * 120 + "\n{}", "```" + "x" * 120 + "\n{}"),  # no info string is that long
     ],
 )
 def test_a_code_fence_comes_off_at_every_split(text, unfenced):
@@ -98,3 +106,9 @@ def test_inside_a_fence_text_is_released_as_soon_as_it_cannot_be_the_closing_fen
     assert stripper.feed("x") == "\n```x"  # not the fence after all
     assert stripper.feed("\n```\nbye") == ""
     assert stripper.flush() == ""
+
+
+def test_an_opening_that_is_no_fence_is_released_at_once_not_held_to_the_end():
+    stripper = FenceStripper()
+    assert stripper.feed("````") == "````"
+    assert stripper.feed("json\n{}") == "json\n{}"
