@@ -188,10 +188,12 @@ _CONTEXT_PATTERNS = re.compile(
     r"context[_ ]length|context window|maximum context|context size|prompt (?:is )?too long|input is too long",
     re.IGNORECASE,
 )
-# OpenAI, vLLM, DeepSeek, OpenRouter: "maximum context length is 8192 tokens. However, your
-# messages resulted in 9000 tokens" / "... you requested 9000 tokens (...)".
-_LIMIT = re.compile(r"maximum context length is (\d+) tokens", re.IGNORECASE)
-_ACTUAL = re.compile(r"(?:resulted in|requested) (\d+) tokens", re.IGNORECASE)
+# The sizes in an over-long prompt's message. OpenAI, vLLM, DeepSeek, OpenRouter: "maximum context length
+# is 8192 tokens. However, your messages resulted in 9000 tokens" / "... you requested 9000 tokens (...)";
+# llama.cpp: "request (6089 tokens) exceeds the available context size (2048 tokens), try increasing it".
+_LIMIT = re.compile(r"maximum context length is (\d+) tokens|available context size \((\d+) tokens\)",
+                    re.IGNORECASE)
+_ACTUAL = re.compile(r"(?:resulted in|requested) (\d+) tokens|request \((\d+) tokens\) exceeds", re.IGNORECASE)
 
 
 def upstream_http_error(status: int, body: bytes, headers: dict[str, str]) -> UpstreamHTTPError:
@@ -227,7 +229,8 @@ def is_context_length_error(message: str, code: object) -> bool:
 def prompt_too_long_message(upstream_message: str) -> str:
     limit, actual = _LIMIT.search(upstream_message), _ACTUAL.search(upstream_message)
     if limit and actual:
-        return f"prompt is too long: {actual[1]} tokens > {limit[1]} maximum (upstream: {upstream_message})"
+        tokens, maximum = next(filter(None, actual.groups())), next(filter(None, limit.groups()))
+        return f"prompt is too long: {tokens} tokens > {maximum} maximum (upstream: {upstream_message})"
     return f"prompt is too long (upstream: {upstream_message})"
 
 

@@ -5,7 +5,8 @@ keep-alive connection, send N requests in all and time what comes back.
         --concurrency 32 --requests 256 --shape "chunks=100;bytes=24;delay=0.005"
 
 ``--api anthropic`` posts to /v1/messages (through a proxy), ``--api openai``
-to /v1/chat/completions (straight to the fake upstream). Prints one JSON object:
+to /v1/chat/completions (straight to the fake upstream, or with --model to a
+real server). Prints one JSON object:
 time to first content event per request, gaps between content events, events
 counted, and errors. ``--hold`` keeps the streams open: it prints "open" once
 every worker has its first event, then waits for the streams to end.
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import socket
 import sys
 import time
 from urllib.parse import urlsplit
@@ -28,13 +31,16 @@ MARKERS = {"anthropic": b"event: content_block_delta", "openai": b'"delta":{"con
 PATHS = {"anthropic": "/v1/messages", "openai": "/v1/chat/completions"}
 
 
-def request_body(api: str, shape: str, stream: bool, body_bytes: int) -> bytes:
-    prompt = "x" * body_bytes
+def request_body(api: str, shape: str, stream: bool, body_bytes: int, *, model: str | None = None,
+                 max_tokens: int = 4096, prompt: str | None = None) -> bytes:
+    """The fake upstream reads the answer's shape from the user id; a real
+    server (``model`` given) answers ``prompt`` as it will."""
+    prompt = prompt if prompt is not None else "x" * body_bytes
     if api == "anthropic":
-        body = {"model": "claude-bench", "max_tokens": 4096, "stream": stream, "metadata": {"user_id": shape},
+        body = {"model": "claude-bench", "max_tokens": max_tokens, "stream": stream, "metadata": {"user_id": shape},
                 "messages": [{"role": "user", "content": prompt}]}
     else:
-        body = {"model": "bench-model", "max_tokens": 4096, "stream": stream, "user": shape,
+        body = {"model": model or "bench-model", "max_tokens": max_tokens, "stream": stream, "user": shape,
                 "messages": [{"role": "user", "content": prompt}]}
         if stream:
             body["stream_options"] = {"include_usage": True}
@@ -57,14 +63,26 @@ async def worker(host: str, port: int, api: str, payload: bytes, count: int, res
     marker = MARKERS[api]
     head = [("host", host), ("content-type", "application/json"), ("x-api-key", "bench"),
             ("anthropic-version", "2023-06-01"), ("content-length", str(len(payload)))]
-    sock = await trio.open_tcp_stream(host, port)
-    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=1 << 24)
+    sock, conn = await connect(host, port)
+
+    async def exchange() -> None:
+        started = time.perf_counter()
+        await sock.send_all(conn.send(h11.Request(method="POST", target=PATHS[api], headers=head))
+                            + conn.send(h11.Data(data=payload)) + conn.send(h11.EndOfMessage()))
+        await read_response(sock, conn, marker, started, results, concurrency, stream)
+
     try:
-        for _ in range(count):
-            started = time.perf_counter()
-            await sock.send_all(conn.send(h11.Request(method="POST", target=PATHS[api], headers=head))
-                                + conn.send(h11.Data(data=payload)) + conn.send(h11.EndOfMessage()))
-            await read_response(sock, conn, marker, started, results, concurrency, stream)
+        for index in range(count):
+            # llama.cpp's server closes the connection after each stream, keep-alive header or not.
+            if index and await closed_by_server(sock):
+                await sock.aclose()
+                sock, conn = await connect(host, port)
+            try:
+                await exchange()
+            except ClosedBeforeAnswer:  # (it closed an instant after the peek): once more, on a new one
+                await sock.aclose()
+                sock, conn = await connect(host, port)
+                await exchange()
             results.requests += 1
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 raise RuntimeError("connection not reusable")
@@ -75,14 +93,42 @@ async def worker(host: str, port: int, api: str, payload: bytes, count: int, res
         await sock.aclose()
 
 
+async def connect(host: str, port: int) -> tuple[trio.SocketStream, h11.Connection]:
+    return await trio.open_tcp_stream(host, port), h11.Connection(h11.CLIENT, max_incomplete_event_size=1 << 24)
+
+
+async def closed_by_server(sock: trio.SocketStream) -> bool:
+    """Whether the server closed a kept-alive connection after its last
+    answer: a peek that does not wait (the timing of the next request is not
+    touched when it did not)."""
+    with socket.socket(fileno=os.dup(sock.socket.fileno())) as raw:
+        try:
+            return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+
+
+class ClosedBeforeAnswer(Exception):
+    """The server closed the connection before any answer to the request."""
+
+
 async def read_response(sock, conn, marker, started, results, concurrency, stream) -> None:
-    tail, seen, last = b"", 0, None
+    tail, seen, last, answered = b"", 0, None, False
     while True:
-        event = conn.next_event()
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError:
+            if not answered:
+                raise ClosedBeforeAnswer() from None
+            raise
         if event is h11.NEED_DATA:
-            conn.receive_data(await sock.receive_some(1 << 16))
+            try:
+                conn.receive_data(await sock.receive_some(1 << 16))
+            except trio.BrokenResourceError:
+                conn.receive_data(b"")
             continue
         if isinstance(event, h11.Response):
+            answered = True
             if event.status_code != 200:
                 results.errors.append(f"HTTP {event.status_code}")
         elif isinstance(event, h11.Data):
@@ -110,7 +156,8 @@ async def read_response(sock, conn, marker, started, results, concurrency, strea
 
 async def main(args) -> dict:
     url = urlsplit(args.url)
-    payload = request_body(args.api, args.shape, not args.no_stream, args.body_bytes)
+    payload = request_body(args.api, args.shape, not args.no_stream, args.body_bytes, model=args.model,
+                           max_tokens=args.max_tokens, prompt=args.prompt)
     results = Results()
     per_worker = [args.requests // args.concurrency + (i < args.requests % args.concurrency)
                   for i in range(args.concurrency)]
@@ -139,6 +186,9 @@ if __name__ == "__main__":
     parser.add_argument("--shape", default="chunks=100;bytes=24")
     parser.add_argument("--body-bytes", type=int, default=200)
     parser.add_argument("--no-stream", action="store_true")
+    parser.add_argument("--model", help="a real server's model (--api openai); the fake upstream ignores it")
+    parser.add_argument("--max-tokens", type=int, default=4096)
+    parser.add_argument("--prompt", help="the user message (default: --body-bytes of x)")
     parser.add_argument("--hold", type=float, default=0.0, help="report 'open' when every stream has begun")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -3,6 +3,7 @@
     python bench/run.py               # the full run, a few minutes on 2 cores
     python bench/run.py --quick       # a smaller sweep, for a first look
     python bench/run.py --compare "some-proxy --port {port} --upstream {upstream}"
+    python bench/run.py --upstream http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B   # your own server
 
 Three processes on loopback: the fake upstream (bench/upstream.py), the proxy
 (``python -m anthroproxy``) and the load driver (bench/driver.py). For each
@@ -11,6 +12,13 @@ same load. The proxy's CPU time comes from /proc (user + system, its whole
 process tree) and is divided by the content chunks it relayed. Results go to
 bench/results/latest.json, a table on stdout, and a plot if matplotlib is
 installed (the ``bench`` extra).
+
+With ``--upstream URL --model M``, the same comparison runs in front of any
+OpenAI-compatible server instead of the fake one, bounded (a real model takes
+its time): direct against through the proxy, C=1 and C=4, A B A B, time to the
+first content event, gaps, the proxy's CPU per chunk. The answers are the
+model's own, so their length varies; nothing is counted as lost. Results go to
+bench/results/upstream.json.
 """
 
 from __future__ import annotations
@@ -53,6 +61,10 @@ REFERENCES = {
     "httpx relay": ("{python} " + str(HERE / "relays.py") + " httpx" + _PORTS, "anthropic"),
 }
 REFERENCE_SWEEP = {1: 6, 32: 64, 128: 256}
+# In front of a real server (--upstream): requests per run at each concurrency, and what is asked.
+UPSTREAM_SWEEP = {1: 8, 4: 16}
+UPSTREAM_PROMPT = "Write a few sentences about the sea."
+UPSTREAM_MAX_TOKENS = 200
 
 
 # ---- processes -----------------------------------------------------------------------
@@ -189,16 +201,19 @@ class Side:
         }
 
 
-def sweep(upstream: str, proxy_pid: int, proxy_port: int, levels: dict[int, int], chunks: int,
-          api: str = "anthropic") -> dict:
+def sweep(upstream: str, proxy_pid: int, proxy_port: int, levels: dict[int, int], chunks: int | None,
+          api: str = "anthropic", extra: tuple[str, ...] = ()) -> dict:
+    """``chunks``: content events per answer, or None when the answers are a real
+    model's (then what came is what was expected)."""
     rows = {}
     for concurrency, requests in levels.items():
         direct, proxied = Side(), Side()
         for _ in range(2):  # A B A B: drift on the machine hits both sides alike
-            direct.add(drive(upstream.removesuffix("/v1"), "openai", concurrency, requests), requests * chunks)
+            run = drive(upstream.removesuffix("/v1"), "openai", concurrency, requests, SHAPE, *extra)
+            direct.add(run, requests * chunks if chunks else run["events"])
             before = cpu_seconds(proxy_pid)
-            run = drive(f"http://127.0.0.1:{proxy_port}", api, concurrency, requests)
-            proxied.add(run, requests * chunks, cpu_seconds(proxy_pid) - before)
+            run = drive(f"http://127.0.0.1:{proxy_port}", api, concurrency, requests, SHAPE, *extra)
+            proxied.add(run, requests * chunks if chunks else run["events"], cpu_seconds(proxy_pid) - before)
         d, p = direct.summary(), proxied.summary()
         p["added_ttft_ms"] = {k: round(p["ttft_ms"][k] - d["ttft_ms"][k], 2) for k in ("p50", "p90", "p99")}
         rows[concurrency] = {"direct": d, "proxy": p}
@@ -238,7 +253,16 @@ def main() -> int:
                         help="also measure another proxy: {port} and {upstream} are filled in")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument("--report", action="store_true", help="only print the table and draw the plot of --out")
+    parser.add_argument("--upstream", metavar="URL", help="measure in front of this OpenAI-compatible server instead")
+    parser.add_argument("--model", help="the upstream's model, with --upstream")
+    parser.add_argument("--prompt", default=UPSTREAM_PROMPT, help="what to ask it, with --upstream")
+    parser.add_argument("--max-tokens", type=int, default=UPSTREAM_MAX_TOKENS, help="with --upstream")
     args = parser.parse_args()
+    if args.upstream:
+        if not args.model:
+            parser.error("--upstream needs --model")
+        return in_front_of(args.upstream.rstrip("/"), args.model, args.prompt, args.max_tokens,
+                           Path(args.out) if args.out != parser.get_default("out") else RESULTS / "upstream.json")
     if args.report:
         report = json.loads(Path(args.out).read_text())
         print(table(report))
@@ -286,6 +310,40 @@ def main() -> int:
     print(table(report))
     plot(report, Path(args.out).with_suffix(".png"))
     return 0
+
+
+def in_front_of(upstream: str, model: str, prompt: str, max_tokens: int, out: Path) -> int:
+    """The bounded comparison against a real server (--upstream)."""
+    command = ANTHROPROXY + " --default-model " + shlex.quote(model)
+    extra = ("--model", model, "--prompt", prompt, "--max-tokens", str(max_tokens))
+    print(f"in front of {upstream} ({model}): {command}", flush=True)
+    process, port = start_proxy(command, upstream)
+    try:
+        drive(f"http://127.0.0.1:{port}", "anthropic", 1, 2, SHAPE, *extra)  # warm-up: imports, pools, caches
+        rows = sweep(upstream, process.pid, port, UPSTREAM_SWEEP, None, extra=extra)
+    finally:
+        stop(process)
+    report = {"machine": machine(), "upstream": upstream, "model": model, "prompt": prompt,
+              "max_tokens": max_tokens, "sweep": rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(upstream_table(report))
+    return 0
+
+
+def upstream_table(report: dict) -> str:
+    lines = [f"\nin front of {report['upstream']} ({report['model']}; {report['machine']['cpus']} cores, "
+             f"{report['machine']['cpu']}; max_tokens {report['max_tokens']})",
+             "| C | direct TTFT p50/p99 ms | proxy TTFT p50/p99 ms | added p50/p99 ms | gap p50 ms direct / proxy "
+             "| events/s direct / proxy | proxy CPU us/chunk | errors |",
+             "|---|---|---|---|---|---|---|---|"]
+    for concurrency, row in report["sweep"].items():
+        d, p = row["direct"], row["proxy"]
+        lines.append(
+            f"| {concurrency} | {d['ttft_ms']['p50']}/{d['ttft_ms']['p99']} | {p['ttft_ms']['p50']}/{p['ttft_ms']['p99']} "
+            f"| {p['added_ttft_ms']['p50']}/{p['added_ttft_ms']['p99']} | {d['gap_ms']['p50']} / {p['gap_ms']['p50']} "
+            f"| {d['events_per_s']} / {p['events_per_s']} | {p['cpu_us_per_chunk']} | {d['errors'] + p['errors']} |")
+    return "\n".join(lines)
 
 
 def json_rate(upstream: str, pid: int, port: int) -> dict:

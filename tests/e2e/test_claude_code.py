@@ -47,8 +47,9 @@ class ClaudeRun:
         return [block for e in self.events if e["type"] == kind for block in e["message"]["content"]]
 
 
-async def run_claude(clients: NodeClients, proxy, tmp_path, prompt: str, **env: str | None) -> ClaudeRun:
-    """Run ``claude -p``; ``env`` adds variables, or (None) removes them."""
+async def run_claude(clients: NodeClients, proxy, tmp_path, prompt: str, *,
+                     flags: tuple[str, ...] = ("--allowedTools", "Bash"), **env: str | None) -> ClaudeRun:
+    """Run ``claude -p`` with ``flags``; ``env`` adds variables, or (None) removes them."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
@@ -62,8 +63,7 @@ async def run_claude(clients: NodeClients, proxy, tmp_path, prompt: str, **env: 
     environment.update({k: v for k, v in env.items() if v is not None})
     for name in (k for k, v in env.items() if v is None):
         environment.pop(name, None)
-    command = [str(clients.claude), "-p", prompt, "--output-format", "stream-json", "--verbose",
-               "--allowedTools", "Bash"]
+    command = [str(clients.claude), "-p", prompt, "--output-format", "stream-json", "--verbose", *flags]
     with trio.fail_after(RUN_TIMEOUT_S):
         done = await trio.run_process(command, cwd=home, env=environment, capture_stdout=True, capture_stderr=True,
                                       check=False)

@@ -69,3 +69,10 @@ def test_tested_with_names_the_installed_client_versions():
         "eventsource-parser": clients.version("eventsource-parser"),
         "gpt-tokenizer": clients.version("gpt-tokenizer"),
     }
+
+
+def test_tested_with_names_the_llama_cpp_commit_the_tests_build():
+    from tests.backends import llamacpp
+
+    row = next(line for line in README.splitlines() if line.startswith("| llama.cpp's `llama-server` (built"))
+    assert f"llama-cpp-python {llamacpp.LLAMA_CPP_PYTHON}" in row and f"| commit {llamacpp.COMMIT} |" in row

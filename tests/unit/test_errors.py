@@ -56,6 +56,15 @@ def test_context_length_errors_are_400_in_anthropic_wording(status):
     assert upstream in error.message
 
 
+def test_context_length_with_numbers_llama_cpp():
+    """As the real llama-server 0c1e57098 answers (tests/e2e/test_llamacpp.py)."""
+    upstream = "request (6089 tokens) exceeds the available context size (2048 tokens), try increasing it"
+    body = json.dumps({"error": {"code": 400, "message": upstream, "type": "exceed_context_size_error",
+                                 "n_prompt_tokens": 6089, "n_ctx": 2048}}).encode()
+    error = upstream_http_error(400, body, {})
+    assert error.status == 400 and error.message == f"prompt is too long: 6089 tokens > 2048 maximum (upstream: {upstream})"
+
+
 def test_context_length_without_numbers_llama_cpp():
     error = upstream_http_error(500, b'{"error": {"message": "the request exceeds the available context size"}}', {})
     assert error.status == 400

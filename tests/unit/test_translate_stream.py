@@ -23,6 +23,8 @@ GOLDEN = [
     "openai_text", "openrouter_text", "llamacpp_no_usage", "openai_parallel_tools", "deepseek_reasoning_tool",
     "openrouter_reasoning", "vllm_reasoning_tool", "ollama_reasoning_tools", "llamacpp_think_tags",
     "gemini_no_index", "interleaved_tools",
+    # Recorded from the real llama-server the e2e tests build (tests/backends/record.py; the note in each file).
+    "llamacpp_real_text", "llamacpp_real_tool", "llamacpp_real_reasoning_tool",
 ]
 
 
@@ -98,6 +100,17 @@ MEANING = {
         {"type": "tool_use", "id": "call_i0", "name": "first", "input": {"a": 1}},
         {"type": "tool_use", "id": "call_i1", "name": "second", "input": {"b": 2}},
     ], "tool_use", (7, 4, 0)),
+    # The tiny model's answers are random printable text; llama.cpp's ids are 32 alphanumerics.
+    "llamacpp_real_text": ([{"type": "text", "text": ")"}], "end_turn", (113, 2, 0)),
+    "llamacpp_real_tool": ([
+        {"type": "tool_use", "id": "PIk8mIo9qOZBnAEQmlyRthvFhmlhBvDI", "name": "get_weather",
+         "input": {"city": "54'GE5%3"}},
+    ], "tool_use", (578, 80, 68)),  # 646 prompt tokens, 68 of them cached
+    "llamacpp_real_reasoning_tool": ([
+        {"type": "thinking", "thinking": "\n)", "signature": U},  # (the "\n" after </think> is no text block)
+        {"type": "tool_use", "id": "DnEesv1NMPcTCyGD6GBjHGCQJ3E2Wvkd", "name": "get_weather",
+         "input": {"city": "54'GE5%3"}},
+    ], "tool_use", (588, 81, 0)),
 }
 
 
