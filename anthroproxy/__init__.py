@@ -12,6 +12,7 @@ Embedding::
 __version__ = "0.1.0"  # before the imports below: config.py reads it
 
 from .config import Config, ConfigError, load_config  # noqa: E402
-from .server.serve import Server, serve  # noqa: E402
+from .app import serve  # noqa: E402
+from .server.state import Server  # noqa: E402
 
 __all__ = ["Config", "ConfigError", "Server", "__version__", "load_config", "serve"]

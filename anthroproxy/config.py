@@ -11,15 +11,17 @@ import argparse
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from . import __version__
-from .models import MappingError, ModelMap
+from .models import MappingError, ModelMap, parse_route
 from .translate.capabilities import Capabilities, CapabilitiesError, CapabilityTable
+from .upstream.routes import Choice, Route, Routes
+from .upstream.spec import DEFAULT, SpecError, UpstreamSpec, expand
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "NONE")
 LOG_FORMATS = ("text", "json")
@@ -39,6 +41,7 @@ UPSTREAM_CONNECT_TIMEOUT_S = 10.0
 UPSTREAM_READ_TIMEOUT_S = 1800.0
 # Claude Code shows "waiting for API response" after about 20 s of silence.
 PING_INTERVAL_S = 15.0
+FAILOVER_COOLDOWN_S = 30.0  # how long a candidate that failed is skipped (upstream/failover.py)
 
 
 class ConfigError(ValueError):
@@ -71,6 +74,9 @@ class Config:
     upstream_connect_timeout: float = UPSTREAM_CONNECT_TIMEOUT_S
     upstream_read_timeout: float = UPSTREAM_READ_TIMEOUT_S
     ping_interval: float = PING_INTERVAL_S
+    failover_cooldown: float = FAILOVER_COOLDOWN_S
+    # Named upstreams besides the default one (target_url, api_key), from the config file's [upstreams].
+    upstreams: tuple[UpstreamSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.model_mapping, str):
@@ -104,12 +110,31 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isnan(value):
                 raise ConfigError(f"{_flag_name(name)}: must be a positive number of seconds, got {value!r}")
+        known = set(self.upstream_specs())
+        for name in sorted(self.model_mapping.upstreams() - known):
+            raise ConfigError(f"models: upstream {name!r} is not defined (defined: {', '.join(sorted(known))})")
 
     def resolve_model(self, requested: str) -> str:
         return self.model_mapping.resolve(requested, self.default_model)
 
-    def capabilities(self, target: str) -> Capabilities:
-        return self.model_capabilities.lookup(target)
+    def routes_for(self, requested: str) -> Routes:
+        return self.model_mapping.routes_for(requested, self.default_model)[1]
+
+    def capabilities(self, target: str, upstream: str = DEFAULT) -> Capabilities:
+        """The target model's capabilities: its upstream's own first, then the table."""
+        spec = self.upstream_specs().get(upstream)
+        return self.model_capabilities.lookup(target, spec.capabilities if spec else None)
+
+    def upstream_specs(self) -> dict[str, UpstreamSpec]:
+        """Every upstream by name: "default" from target_url and api_key (which an
+        [upstreams.default] table may extend), then the configured ones."""
+        specs = {DEFAULT: UpstreamSpec(name=DEFAULT, urls=(self.target_url,),
+                                       keys=(self.api_key,) if self.api_key else ())}
+        for spec in self.upstreams:
+            if spec.name == DEFAULT:
+                spec = replace(spec, urls=spec.urls or specs[DEFAULT].urls, keys=spec.keys or specs[DEFAULT].keys)
+            specs[spec.name] = spec
+        return specs
 
     @property
     def chat_completions_url(self) -> str:
@@ -118,7 +143,7 @@ class Config:
 
 COUNTS = ("max_body_bytes", "max_header_bytes", "max_connections")
 SECONDS = ("header_timeout", "body_timeout", "keepalive_timeout", "shutdown_grace", "upstream_connect_timeout",
-           "upstream_read_timeout", "ping_interval")
+           "upstream_read_timeout", "ping_interval", "failover_cooldown")
 
 
 def _flag_name(field_name: str) -> str:
@@ -150,6 +175,7 @@ SETTINGS = (
     ("--upstream-connect-timeout", "UPSTREAM_CONNECT_TIMEOUT", "upstream_connect_timeout", "S"),
     ("--upstream-read-timeout", "UPSTREAM_READ_TIMEOUT", "upstream_read_timeout", "S"),
     ("--ping-interval", "PING_INTERVAL", "ping_interval", "S"),
+    ("--failover-cooldown", "FAILOVER_COOLDOWN", "failover_cooldown", "S"),
     ("--shutdown-grace", "SHUTDOWN_GRACE", "shutdown_grace", "S"),
 )
 
@@ -181,6 +207,8 @@ HELP = {
     "upstream_read_timeout": "longest silence tolerated from the upstream, before its answer or mid-stream, "
     f"in seconds (default {UPSTREAM_READ_TIMEOUT_S:g})",
     "ping_interval": f"seconds of upstream silence between ping events in a stream (default {PING_INTERVAL_S:g})",
+    "failover_cooldown": "seconds a candidate upstream that failed is skipped, when a route has others "
+    f"(default {FAILOVER_COOLDOWN_S:g}; a 429 is skipped for its retry-after instead)",
     "shutdown_grace": f"seconds requests in flight get to finish on SIGTERM (default {SHUTDOWN_GRACE_S:g})",
 }
 
@@ -220,7 +248,8 @@ def load_config(
     flags = vars(build_parser().parse_args(argv))
     dotenv = {k: v for k, v in (dotenv_values(dotenv_path) if dotenv_path else {}).items() if v is not None}
     config_file = flags.pop("config") or environ.get("CONFIG_FILE") or dotenv.get("CONFIG_FILE")
-    kwargs: dict[str, object] = read_config_file(config_file) if config_file else {}
+    variables = {**dotenv, **environ}  # for ${VAR} in the file
+    kwargs: dict[str, object] = read_config_file(config_file, variables) if config_file else {}
     raw: dict[str, str] = {}
     for _flag, env, dest, _metavar in SETTINGS:
         for source in (flags.get(dest), environ.get(env), dotenv.get(env)):
@@ -252,10 +281,12 @@ INTEGER_KEYS = ("port", "workers", *COUNTS)
 TABLES = {"model_mapping": "models", "model_capabilities": "capabilities"}
 
 
-def read_config_file(path: str) -> dict[str, object]:
+def read_config_file(path: str, variables: Mapping[str, str] | None = None) -> dict[str, object]:
     """Settings from a TOML file, by their Config names, typed as TOML types
-    them; ``[models]`` and ``[capabilities]`` become the mapping and the table.
-    Unknown keys and wrong types are errors naming the key."""
+    them; ``[models]`` and ``[capabilities]`` become the mapping and the table,
+    ``[upstreams.NAME]`` the named upstreams (``${VAR}`` in their URLs, keys and
+    headers read from ``variables``). Unknown keys and wrong types are errors
+    naming the key."""
     try:
         with open(path, "rb") as file:
             data = tomllib.load(file)
@@ -268,6 +299,8 @@ def read_config_file(path: str) -> dict[str, object]:
         where = f"config {path}: {key}"
         if key == "models":
             values["model_mapping"] = _models_table(value, where)
+        elif key == "upstreams":
+            values["upstreams"] = _upstreams_table(value, where, variables or {})
         elif key == "capabilities":
             try:
                 values["model_capabilities"] = CapabilityTable.from_mapping(value)
@@ -297,24 +330,131 @@ def _typed(value: object, kind: type | tuple[type, ...], what: str, where: str, 
 
 
 def _models_table(table: object, where: str) -> ModelMap:
-    """``name = "target"`` or ``name = { target = "...", display_name = "..." }``."""
+    """``name = "target"`` (``target@upstream|fallback@upstream`` too), or
+    ``name = { target, upstream, fallbacks, display_name, and the scenario routes }``."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table of model names")
-    pairs, labels = [], []
+    pairs, labels, routes = [], [], []
     for name, entry in table.items():
+        here = f"{where}.{name}"
         if isinstance(entry, dict):
-            unknown = set(entry) - {"target", "display_name"}
+            unknown = set(entry) - ENTRY_KEYS
             if unknown:
-                raise ConfigError(f"{where}.{name}: unknown key {', '.join(sorted(unknown))}")
-            target = _typed(entry.get("target"), str, "a target model name", f"{where}.{name}.target")
+                raise ConfigError(f"{here}: unknown key {', '.join(sorted(unknown))}")
             if "display_name" in entry:
-                labels.append((name, _typed(entry["display_name"], str, "a string", f"{where}.{name}.display_name")))
+                labels.append((name, _typed(entry["display_name"], str, "a string", f"{here}.display_name")))
+            found = _routes(entry, here)
         else:
-            target = _typed(entry, str, "a target model name or a table", f"{where}.{name}")
-        if not name or not target:
-            raise ConfigError(f"{where}.{name}: names and targets must not be empty")
-        pairs.append((name, target))
-    return ModelMap(tuple(pairs), tuple(labels))
+            found = Routes(default=_route_text(_typed(entry, str, "a target model name or a table", here), here))
+        if not name:
+            raise ConfigError(f"{here}: names must not be empty")
+        pairs.append((name, found.default.primary.target))
+        if found != Routes(default=Route(Choice(found.default.primary.target))):
+            routes.append((name, found))
+    return ModelMap(tuple(pairs), tuple(labels), tuple(routes))
+
+
+ROUTE_KEYS = {"target", "upstream", "fallbacks"}
+ENTRY_KEYS = {*ROUTE_KEYS, "display_name", "thinking", "long_context", "images", "web_search"}
+
+
+def _routes(entry: dict, where: str) -> Routes:
+    routes: dict[str, object] = {"default": _route_table(entry, where, ENTRY_KEYS)}
+    for scenario in ("thinking", "images", "web_search"):
+        if scenario in entry:
+            routes[scenario] = _route_table(_table(entry[scenario], f"{where}.{scenario}"), f"{where}.{scenario}",
+                                            ROUTE_KEYS)
+    if "long_context" in entry:
+        here = f"{where}.long_context"
+        table = _table(entry["long_context"], here)
+        over = _typed(table.get("over"), int, "a number of tokens (over = N)", f"{here}.over")
+        if over <= 0:
+            raise ConfigError(f"{here}.over: expected a positive number of tokens, got {over}")
+        routes["long_context"] = _route_table(table, here, {*ROUTE_KEYS, "over"})
+        routes["long_context_over"] = over
+    return Routes(**routes)  # type: ignore[arg-type]
+
+
+def _route_table(table: dict, where: str, allowed: set[str]) -> Route:
+    unknown = set(table) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {', '.join(sorted(unknown))}")
+    fallbacks = table.get("fallbacks", [])
+    if not isinstance(fallbacks, list):
+        raise ConfigError(f"{where}.fallbacks: expected a list of {{ upstream, target }} tables")
+    primary = _choice({key: table[key] for key in ("target", "upstream") if key in table}, where)
+    return Route(primary, tuple(_choice(item, f"{where}.fallbacks.{i}") for i, item in enumerate(fallbacks)))
+
+
+def _choice(item: object, where: str) -> Choice:
+    if isinstance(item, str):  # "target@upstream"
+        return _route_text(item, where).primary
+    table = _table(item, where)
+    unknown = set(table) - {"target", "upstream"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {', '.join(sorted(unknown))}")
+    target = _typed(table.get("target"), str, "a target model name", f"{where}.target")
+    upstream = _typed(table.get("upstream", DEFAULT), str, "an upstream's name", f"{where}.upstream")
+    if not target:
+        raise ConfigError(f"{where}.target: must not be empty")
+    return Choice(target, upstream)
+
+
+def _route_text(text: str, where: str) -> Route:
+    try:
+        return parse_route(text, text)
+    except MappingError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _table(value: object, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table")
+    return value
+
+
+UPSTREAM_KEYS = {"url", "api_key", "api_keys", "headers", "capabilities", "connect_timeout", "read_timeout"}
+
+
+def _upstreams_table(table: object, where: str, variables: Mapping[str, str]) -> tuple[UpstreamSpec, ...]:
+    """``[upstreams.NAME]``: url (one or a list of replicas), api_key or api_keys,
+    headers, capabilities, connect_timeout, read_timeout."""
+    specs = []
+    for name, entry in _table(table, where).items():
+        here = f"{where}.{name}"
+        entry = _table(entry, here)
+        unknown = set(entry) - UPSTREAM_KEYS
+        if unknown:
+            raise ConfigError(f"{here}: unknown key {', '.join(sorted(unknown))}")
+        if "api_key" in entry and "api_keys" in entry:
+            raise ConfigError(f"{here}: api_key or api_keys, not both")
+        try:
+            urls = tuple(_check_url(expand(url, variables, f"{here}.url"), f"{here}.url")
+                         for url in _strings(entry.get("url", []), f"{here}.url"))
+            key_field = "api_keys" if "api_keys" in entry else "api_key"
+            keys = tuple(expand(key, variables, f"{here}.{key_field}")
+                         for key in _strings(entry.get(key_field, []), f"{here}.{key_field}", secret=True))
+            headers = tuple((header, expand(_typed(value, str, "a string", f"{here}.headers.{header}"), variables,
+                                            f"{here}.headers.{header}"))
+                            for header, value in _table(entry.get("headers", {}), f"{here}.headers").items())
+            capabilities = _table(entry.get("capabilities", {}), f"{here}.capabilities")
+            CapabilityTable.from_mapping({"*": capabilities})  # (checked here, to name the upstream)
+            timeouts = {key: float(_typed(entry[key], (int, float), "a number of seconds", f"{here}.{key}"))
+                        for key in ("connect_timeout", "read_timeout") if key in entry}
+            specs.append(UpstreamSpec(name=name, urls=urls, keys=tuple(key for key in keys if key), headers=headers,
+                                      capabilities=capabilities, **timeouts))
+        except CapabilitiesError as exc:
+            raise ConfigError(f"{here}.capabilities: {str(exc).removeprefix('*.')}") from None
+        except SpecError as exc:  # (its message names the key, from here on)
+            raise ConfigError(str(exc) if str(exc).startswith("config") else
+                              f"{where.removesuffix(': upstreams')}: {exc}") from None
+    return tuple(specs)
+
+
+def _strings(value: object, where: str, *, secret: bool = False) -> list[str]:
+    """One string, or a list of them."""
+    items = value if isinstance(value, list) else [value]
+    return [_typed(item, str, "a string or a list of strings", where, secret=secret) for item in items]
 
 
 def _parse_number(name: str, text: str, kind: type, what: str) -> int | float:
@@ -338,10 +478,10 @@ def _parse_capabilities(text: str) -> CapabilityTable:
         raise ConfigError(f"model-capabilities: {exc}") from None
 
 
-def _check_url(url: str) -> str:
+def _check_url(url: str, setting: str = "target-url") -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"target-url: must be an http:// or https:// URL, got {url!r}")
+        raise ConfigError(f"{setting}: must be an http:// or https:// URL, got {url!r}")
     return url.strip().rstrip("/")
 
 

@@ -17,7 +17,7 @@ import trio
 from . import sse
 from .config import Config
 from .fake_upstream import FakeUpstream
-from .server.serve import serve
+from .app import serve
 
 
 async def demo(prompt: str, *, delay: float, show_events: bool) -> int:

@@ -77,6 +77,9 @@ class AccessRecord:
     client_gone: bool = False
     first_event_s: float | None = None  # a stream's time to its first event from the upstream
     upstream_open: bool = False  # an upstream request is under way: if still so at the end, it was cut short
+    model_route: str | None = None  # which of the model entry's routes: default, thinking, long_context, ...
+    upstream: str | None = None  # the upstream of the candidate that answered (or was tried last)
+    failovers: int = 0  # candidates that failed before the one that answered
 
     def upstream_failed(self, kind: str) -> None:
         """The upstream failed (an UpstreamError's ``kind``). Only a timeout
@@ -105,12 +108,17 @@ class AccessRecord:
             "upstream_error": self.upstream_error,
             "client_disconnected": self.client_gone,
             "upstream_cancelled": self.upstream_open,
+            "model_route": self.model_route,
+            "upstream": self.upstream,
+            "failovers": self.failovers,
         }
 
     def line(self, duration_s: float) -> str:
         parts = [self.method, self.path]
         if self.model:
-            parts.append(f"{self.model} -> {self.target}")
+            where = "" if self.upstream in (None, "default") else f"@{self.upstream}"
+            route = "" if self.model_route in (None, "default") else f" ({self.model_route})"
+            parts.append(f"{self.model} -> {self.target}{where}{route}")
         parts.append(str(self.status) if self.status is not None else "-")
         if self.stream:
             parts.append("stream")
@@ -127,6 +135,8 @@ class AccessRecord:
             parts.append(f"stop={self.stop_reason}")
         if self.error:
             parts.append(f"error={self.error}")
+        if self.failovers:
+            parts.append(f"failovers={self.failovers}")
         if self.client_gone:
             parts.append("client-disconnected")
         if self.upstream_open:

@@ -48,6 +48,16 @@ class Metrics:
                                   ["route"], buckets=DURATION_BUCKETS, registry=own)
         self.client_disconnects = Counter("anthroproxy_client_disconnects",
                                           "Clients that left before their answer ended", registry=own)
+        self.upstream_requests = Counter("anthroproxy_upstream_requests",
+                                         "Requests sent to each upstream, by outcome: ok, or the failure's kind",
+                                         ["upstream", "outcome"], registry=own)
+        self.failovers = Counter("anthroproxy_failovers", "Moves to the next candidate upstream, by reason",
+                                 ["reason"], registry=own)
+        self.cooling = Gauge("anthroproxy_cooling_candidates",
+                             "Replicas, keys and (upstream, key, model)s skipped after a failure, now",
+                             registry=own, multiprocess_mode="liveall")
+        self.routes = Counter("anthroproxy_routes", "Requests by the route their model entry chose, and upstream",
+                              ["model_route", "upstream"], registry=own)
         self.upstream_cancellations = Counter(
             "anthroproxy_upstream_cancellations",
             "Upstream requests the proxy cut short (the client left, the drain ran out, the upstream fell silent)",
@@ -71,6 +81,8 @@ class Metrics:
                 self.tokens.labels(kind, model).inc(access.usage[key])
         if access.upstream_error:
             self.upstream_errors.labels(access.upstream_error).inc()
+        if access.model_route:
+            self.routes.labels(access.model_route, access.upstream or "").inc()
         if access.client_gone:
             self.client_disconnects.inc()
         if access.upstream_open:

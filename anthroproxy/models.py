@@ -1,14 +1,20 @@
 """Model mapping: which upstream model serves a requested Anthropic model name.
 
 The mapping string is ``key:target,key:target``. Each pair is split at its FIRST
-colon, because upstream names may contain colons (Ollama's ``qwen3:32b``).
+colon, because upstream names may contain colons (Ollama's ``qwen3:32b``). A
+target may name its upstream after an ``@`` and list fallbacks after ``|``:
+``claude-sonnet:deepseek-chat@deepseek|qwen3:32b@local`` (no model name of
+Ollama's ``name:tag`` or Hugging Face's ``org/name`` has either character).
 
 Resolution order for a requested name:
 1. a key equal to the name;
 2. the longest plain key that is a prefix of the name (``claude-3`` catches
    ``claude-3-5-haiku-20241022``);
 3. keys containing ``*``, matched as globs in the order given;
-4. otherwise the default model.
+4. otherwise the default model, on the default upstream.
+
+An entry with an upstream, fallbacks or scenario routes (upstream/routes.py)
+keeps them in ``routes``; ``pairs`` holds every entry's primary target.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from .errors import InvalidRequest
+from .upstream.routes import Choice, Route, Routes
+from .upstream.spec import DEFAULT
 
 
 class MappingError(ValueError):
@@ -29,10 +37,11 @@ class MappingError(ValueError):
 class ModelMap:
     pairs: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()  # (key, display name) for /v1/models
+    routes: tuple[tuple[str, Routes], ...] = ()  # (key, routes) of entries that name more than a target
 
     @classmethod
     def parse(cls, text: str) -> ModelMap:
-        pairs = []
+        pairs, routes = [], []
         for raw in text.split(","):
             entry = raw.strip()
             if not entry:  # tolerate "a:b," and blank input
@@ -43,31 +52,49 @@ class ModelMap:
                 raise MappingError(f"expected 'claude-name:target-model', got {entry!r}")
             if any(key == known for known, _ in pairs):
                 raise MappingError(f"{key!r} is mapped twice")
-            pairs.append((key, target))
-        return cls(tuple(pairs))
+            route = parse_route(target, entry)
+            pairs.append((key, route.primary.target))
+            if route != Route(Choice(target)):
+                routes.append((key, Routes(default=route)))
+        return cls(tuple(pairs), (), tuple(routes))
 
     def resolve(self, requested: str, default: str) -> str:
         return self.lookup(requested) or default
 
     def lookup(self, requested: str) -> str | None:
         """The target a key of this mapping gives ``requested``, if one does."""
-        plain = [(k, t) for k, t in self.pairs if "*" not in k]
-        for key, target in plain:
-            if key == requested:
-                return target
-        prefixed = [(k, t) for k, t in plain if requested.startswith(k)]
+        key = self.key_for(requested)
+        return None if key is None else dict(reversed(self.pairs))[key]
+
+    def key_for(self, requested: str) -> str | None:
+        """The key of this mapping that catches ``requested``, if one does."""
+        plain = [k for k, _ in self.pairs if "*" not in k]
+        if requested in plain:
+            return requested
+        prefixed = [k for k in plain if requested.startswith(k)]
         if prefixed:
-            return max(prefixed, key=lambda pair: len(pair[0]))[1]
-        for key, target in self.pairs:
-            if "*" in key and fnmatch.fnmatchcase(requested, key):
-                return target
-        return None
+            return max(prefixed, key=len)
+        return next((k for k, _ in self.pairs if "*" in k and fnmatch.fnmatchcase(requested, k)), None)
+
+    def routes_for(self, requested: str, default: str) -> tuple[str | None, Routes]:
+        """(the key that caught it, its routes); a name no key catches goes to
+        the default model on the default upstream."""
+        key = self.key_for(requested)
+        if key is None:
+            return None, Routes(default=Route(Choice(default)))
+        rich = dict(reversed(self.routes)).get(key)
+        return key, rich or Routes(default=Route(Choice(dict(reversed(self.pairs))[key])))
+
+    def upstreams(self) -> set[str]:
+        """Every upstream an entry names."""
+        return {choice.upstream for _, routes in self.routes for route in routes.all() for choice in route.choices}
 
     def overridden_by(self, first: ModelMap) -> ModelMap:
         """``first``'s entries, then this map's entries whose keys it does not have."""
         keys = {key for key, _ in first.pairs}
         return ModelMap(first.pairs + tuple(pair for pair in self.pairs if pair[0] not in keys),
-                        first.labels + tuple(label for label in self.labels if label[0] not in keys))
+                        first.labels + tuple(label for label in self.labels if label[0] not in keys),
+                        first.routes + tuple(entry for entry in self.routes if entry[0] not in keys))
 
     def listed(self) -> list[tuple[str, str, str | None]]:
         """(name, target, display name) of the plain names: what /v1/models lists."""
@@ -80,7 +107,20 @@ class ModelMap:
         return listed
 
     def __str__(self) -> str:
-        return ",".join(f"{k}:{t}" for k, t in self.pairs)
+        routes = dict(self.routes)
+        return ",".join(f"{k}:{routes[k].default}" if k in routes else f"{k}:{t}" for k, t in self.pairs)
+
+
+def parse_route(text: str, entry: str) -> Route:
+    """``target[@upstream][|target[@upstream]]...``"""
+    choices = []
+    for part in text.split("|"):
+        target, at, upstream = part.strip().rpartition("@") if "@" in part else (part.strip(), "", DEFAULT)
+        target, upstream = target.strip(), upstream.strip()
+        if not target or (at and not upstream):
+            raise MappingError(f"expected 'target[@upstream]' between the |, got {entry!r}")
+        choices.append(Choice(target, upstream))
+    return Route(choices[0], tuple(choices[1:]))
 
 
 # ---- /v1/models: the names the proxy serves, in Anthropic's list shape ----

@@ -212,6 +212,12 @@ class Interrupter:
         if self._scope is not None and self.waiting:
             self._scope.cancel()
 
+    def forgive(self) -> None:
+        """Forget a cut that was not the drain's (the silence of one upstream,
+        before another is tried)."""
+        if not isinstance(self.reason, ShuttingDown):
+            self.reason = None
+
     @contextmanager
     def guard(self) -> Iterator[None]:
         with self.relay():

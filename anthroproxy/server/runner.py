@@ -1,6 +1,8 @@
-"""Running a server as a process: signals, the start-up log, failure to bind.
+"""Running the proxy as a process: signals, the start-up log, failure to bind.
 
 Used by the command line (one process) and by each worker of ``--workers``.
+Unlike the HTTP shell beside it (serve.py, connection.py, state.py), this runs
+the whole proxy, as app.py wires it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import trio
 
 from ..config import Config
 from ..logs import log
-from .serve import Server, serve
+from ..app import serve
+from .state import Server
 
 
 # A lone server: the first SIGINT or SIGTERM drains, a second one stops at once.

@@ -1,11 +1,13 @@
 """The HTTP/1.1 server: listeners, the per-connection keep-alive loop, limits,
-timeouts, and a graceful drain.
+timeouts, and a graceful drain. It knows no route: it reads each request and
+hands it to the application it was given (api/app.py; app.py wires the two),
+as hypercorn's trio worker and h11's example server take theirs.
 
 Structure (one nursery per concern, as hypercorn's trio runner does):
 
-    serve()
+    serve_http()
     └── handler nursery: one task per connection (handle_connection)
-        │   └── per request: a nursery with the handler and a disconnect watcher
+        │   └── per request: a nursery with the application and a disconnect watcher
         └── accept nursery: trio.serve_listeners, cancelled to stop accepting
 
 Drain (``Server.shutdown()``, or SIGINT/SIGTERM in the CLI): stop accepting,
@@ -16,32 +18,20 @@ error event in a stream already begun) and close everything.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Any, Callable, Protocol
 
 import h11
 import trio
 
 from ..config import Config
-from ..errors import (
-    HeadersTooLarge,
-    InvalidRequest,
-    Overloaded,
-    ProxyError,
-    RequestTimeout,
-    RequestTooLarge,
-    Unauthorized,
-    UpstreamError,
-    redact,
-)
-from ..context import RequestContext, request_secrets
-from ..handlers import HANDLERS
+from ..errors import HeadersTooLarge, InvalidRequest, Overloaded, ProxyError, RequestTimeout, RequestTooLarge
 from ..ids import request_id
-from ..logs import AccessRecord, log, log_access
-from ..router import route, split_target
-from ..upstream import Upstream, client_key
-from .connection import ClientGone, Connection, Responder
+from ..logs import log
+from ..router import split_target
+from .connection import ClientGone, Connection, Interrupter, Responder
 from .listeners import open_listeners
 from .state import Server, ServerState
 
@@ -49,38 +39,75 @@ from .state import Server, ServerState
 FINAL_WRITE_S = 2.0
 
 
-async def serve(config: Config, *, reuse_port: bool = False,
-                task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
-    """Serve until ``Server.shutdown()`` is called (graceful) or the caller's scope
-    is cancelled (immediate). Reports a ``Server`` with the bound port(s), so
-    ``config.port`` may be 0. With ``reuse_port``, other processes may listen on
-    the same port (workers.py)."""
+@dataclass(slots=True, eq=False)
+class Request:
+    """One request, as the application gets it. A request refused before it
+    could be read (a bad head, the connection limit) has method and path "-"."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    request_id: str
+    started_at: float  # trio's clock
+    responder: Responder
+    body: bytes = b""
+    interrupter: Interrupter = field(default_factory=Interrupter)
+    state: Any = None  # the application's own, for this request
+    _conn: Connection | None = None
+
+    @property
+    def client_gone(self) -> bool:
+        return self._conn is not None and self._conn.client_gone
+
+
+class Application(Protocol):
+    """What the server calls, for every request (``failed`` and ``finished``
+    for requests refused before ``handle`` too)."""
+
+    async def handle(self, request: Request) -> None:
+        """Answer through ``request.responder``; a ProxyError raised before the
+        head was sent becomes the error answer."""
+
+    def failed(self, request: Request, error: ProxyError) -> ProxyError:
+        """The error to answer with (its secrets removed), once it is logged."""
+
+    def finished(self, request: Request) -> None:
+        """The request is over: its record and its counts."""
+
+
+async def serve_http(config: Config, app: Application, *, reuse_port: bool = False,
+                     on_listening: Callable[[list[str]], None] | None = None,
+                     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` until ``Server.shutdown()`` is called (graceful) or the
+    caller's scope is cancelled (immediate). Reports a ``Server`` with the
+    bound port(s), so ``config.port`` may be 0; ``on_listening`` gets the bound
+    addresses first. With ``reuse_port``, other processes may listen on the
+    same port (workers.py)."""
     listeners = await open_listeners(config.host, config.port, reuse_port=reuse_port)
     server = Server(config.host, tuple(listener.socket.getsockname()[1] for listener in listeners))
-    if config.auth_token is None and not all(_is_loopback(listener.socket.getsockname()[0]) for listener in listeners):
-        log.warning("listening on %s without --auth-token: anyone who can reach it can use the upstream%s",
-                    config.host, " key" if config.api_key else "")
+    if on_listening is not None:
+        on_listening([listener.socket.getsockname()[0] for listener in listeners])
     try:
-        async with Upstream(config) as upstream:
-            state = ServerState(config, upstream)
-            async with trio.open_nursery() as handlers:
-                async with trio.open_nursery() as accepting:
-                    await accepting.start(
-                        partial(trio.serve_listeners, handler_nursery=handlers),
-                        partial(handle_connection, state=state),
-                        listeners,
-                    )
-                    task_status.started(server)
-                    await server._shutdown.wait()
-                    accepting.cancel_scope.cancel()
-                await drain(state, handlers)
+        state = ServerState(config)
+        async with trio.open_nursery() as handlers:
+            async with trio.open_nursery() as accepting:
+                await accepting.start(
+                    partial(trio.serve_listeners, handler_nursery=handlers),
+                    partial(handle_connection, state=state, app=app),
+                    listeners,
+                )
+                task_status.started(server)
+                await server._shutdown.wait()
+                accepting.cancel_scope.cancel()
+            await drain(state, handlers)
     finally:
         for listener in listeners:
             await trio.aclose_forcefully(listener)
         server.closed.set()
 
 
-def _is_loopback(address: str) -> bool:
+def is_loopback(address: str) -> bool:
     return ipaddress.ip_address(address.split("%")[0]).is_loopback
 
 
@@ -97,25 +124,25 @@ async def drain(state: ServerState, handlers: trio.Nursery) -> None:
     handlers.cancel_scope.cancel()
 
 
-async def handle_connection(stream: trio.SocketStream, *, state: ServerState) -> None:
+async def handle_connection(stream: trio.SocketStream, *, state: ServerState, app: Application) -> None:
     conn = Connection(stream, max_header_bytes=state.config.max_header_bytes)
     admitted = state.connection_opened()
     try:
         if not admitted:
-            request = await read_request_head(conn, state, first=True)
+            request = await read_request_head(conn, state, app, first=True)
             if request is not None:
                 log.warning("connection limit (%d) reached and no idle connection to close: answering 529",
                             state.config.max_connections)
                 overloaded = Overloaded("the proxy has too many open connections; retry shortly")
-                await send_early_error(conn, state, overloaded, request)
+                await send_early_error(conn, app, overloaded, request)
             return
         first = True
         while True:
-            request = await read_request_head(conn, state, first=first)
+            request = await read_request_head(conn, state, app, first=first)
             first = False
             if request is None:
                 return
-            if not await handle_request(conn, request, state):
+            if not await handle_request(conn, request, state, app):
                 return
             conn.h11.start_next_cycle()
     except (trio.BrokenResourceError, trio.ClosedResourceError, ClientGone):
@@ -127,7 +154,8 @@ async def handle_connection(stream: trio.SocketStream, *, state: ServerState) ->
         state.connection_closed()
 
 
-async def read_request_head(conn: Connection, state: ServerState, *, first: bool) -> h11.Request | None:
+async def read_request_head(conn: Connection, state: ServerState, app: Application, *,
+                            first: bool) -> h11.Request | None:
     """The next request's head, or None when the connection should close.
 
     Waiting for the first byte of a keep-alive request uses the idle timeout
@@ -152,89 +180,60 @@ async def read_request_head(conn: Connection, state: ServerState, *, first: bool
             if exc.error_status_hint == 431
             else InvalidRequest("malformed HTTP request head")
         )
-        await send_early_error(conn, state, error)
+        await send_early_error(conn, app, error)
         return None
     if scope.cancelled_caught:
-        await send_early_error(conn, state, RequestTimeout("request headers took too long to arrive"))
+        await send_early_error(conn, app, RequestTimeout("request headers took too long to arrive"))
         return None
     if isinstance(event, h11.Request):
         if _head_size(event) > config.max_header_bytes:
             # h11 only bounds a head still arriving; one that came in a single read is checked here.
-            await send_early_error(conn, state, HeadersTooLarge("request headers are too large"))
+            await send_early_error(conn, app, HeadersTooLarge("request headers are too large"))
             return None
         return event
     return None  # ConnectionClosed
 
 
-async def send_early_error(conn: Connection, state: ServerState, error: ProxyError,
+async def send_early_error(conn: Connection, app: Application, error: ProxyError,
                            request: h11.Request | None = None) -> None:
-    """Answer a request that never reached a handler (a bad head, the connection
-    limit); it is logged and counted as any other, its method and path "-" when
-    its head could not be read."""
+    """Answer a request that never reached the application's handle (a bad head,
+    the connection limit); the application still logs and counts it."""
     method, path = "-", "-"
     if request is not None:
         method, path = request.method.decode("ascii", "replace"), split_target(request.target.decode("latin-1"))[0]
-    access = AccessRecord(method=method, path=path, request_id=request_id(), started_at=trio.current_time(),
-                          error=error.error_type)
+    rid = request_id()
+    early = Request(method, path, "", {}, rid, trio.current_time(), Responder(conn, rid, close=lambda: True),
+                    _conn=conn)
+    error = app.failed(early, error)
     if conn.can_respond and not conn.client_gone:
-        responder = Responder(conn, access.request_id, close=lambda: True)
         with trio.move_on_after(5):
-            await responder.send_error(error)
-        access.status = responder.status
-    log.debug("request %s refused before routing: %s", access.request_id, error.message)
-    duration = trio.current_time() - access.started_at
-    state.metrics.record(access, duration)
-    log_access(access, duration)
+            await early.responder.send_error(error)
+    app.finished(early)
 
 
-async def handle_request(conn: Connection, request: h11.Request, state: ServerState) -> bool:
+async def handle_request(conn: Connection, head: h11.Request, state: ServerState, app: Application) -> bool:
     """Answer one request. True if the connection can serve another."""
-    method = request.method.decode("ascii", "replace")
-    path, query = split_target(request.target.decode("latin-1"))
-    access = AccessRecord(method=method, path=path, request_id=request_id(), started_at=trio.current_time())
-    responder = Responder(conn, access.request_id, method=method, close=lambda: state.draining)
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers}
+    method = head.method.decode("ascii", "replace")
+    path, query = split_target(head.target.decode("latin-1"))
+    rid = request_id()
+    request = Request(method, path, query, {k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers}, rid,
+                      trio.current_time(), Responder(conn, rid, method=method, close=lambda: state.draining),
+                      _conn=conn)
     failure: ProxyError | None = None
     try:
-        body = await read_body(conn, request, state.config)  # read first: a 404 keeps the connection
-        access.route = route(method, path)
-        if access.route not in OPEN_ROUTES:
-            authorize(state.config, headers)
-        handler = HANDLERS[access.route]
+        request.body = await read_body(conn, head, state.config)  # read first: a 404 keeps the connection
         with state.request() as interrupter:
-            ctx = RequestContext(
-                config=state.config,
-                upstream=state.upstream,
-                metrics=state.metrics,
-                path=path,
-                query=query,
-                headers=headers,
-                body=body,
-                responder=responder,
-                access=access,
-                server_started_at=state.started_at,
-                interrupter=interrupter,
-            )
-            failure = await run_handler(conn, handler, ctx)
+            request.interrupter = interrupter
+            failure = await run_app(conn, app, request)
     except ProxyError as error:
         failure = error
     try:
         if failure is not None:
-            redact(failure, request_secrets(state.config, headers))
-            access.error = failure.error_type
-            if isinstance(failure, UpstreamError):
-                access.upstream_failed(failure.kind)
-                log.warning("request %s: the upstream %s: %s", access.request_id, failure.what, failure.message)
-            else:
-                log.debug("request %s failed: %s %s", access.request_id, failure.status, failure.message)
-            if not responder.started and conn.can_respond and not conn.client_gone:
-                await responder.send_error(failure)
+            failure = app.failed(request, failure)
+            if not request.responder.started and conn.can_respond and not conn.client_gone:
+                await request.responder.send_error(failure)
     finally:
-        access.status = responder.status
-        access.client_gone = conn.client_gone and not responder.ended
-        duration = trio.current_time() - access.started_at
-        state.metrics.record(access, duration)
-        log_access(access, duration)
+        app.finished(request)
     return (
         not conn.client_gone
         and not conn.overflowed
@@ -244,22 +243,8 @@ async def handle_request(conn: Connection, request: h11.Request, state: ServerSt
     )
 
 
-# Routes answered without the proxy's auth token: probes and the scraper.
-OPEN_ROUTES = ("health", "root", "metrics")
-
-
-def authorize(config: Config, headers: dict[str, str]) -> None:
-    """With --auth-token set, the client must present it (x-api-key or Bearer);
-    compared in constant time."""
-    if config.auth_token is None:
-        return
-    presented = client_key(headers) or ""
-    if not hmac.compare_digest(presented.encode(), config.auth_token.encode()):
-        raise Unauthorized("invalid or missing proxy token: send it in x-api-key or Authorization: Bearer")
-
-
-async def run_handler(conn: Connection, handler, ctx: RequestContext) -> ProxyError | None:
-    """Run a handler beside a disconnect watcher; return the error to answer with.
+async def run_app(conn: Connection, app: Application, request: Request) -> ProxyError | None:
+    """Run the application beside a disconnect watcher; return the error to answer with.
 
     Every exception is dealt with inside the nursery (none leaves it wrapped in an
     ExceptionGroup), and the error response is sent by the caller, after it.
@@ -267,13 +252,13 @@ async def run_handler(conn: Connection, handler, ctx: RequestContext) -> ProxyEr
     async with trio.open_nursery() as nursery:
         nursery.start_soon(conn.watch_for_disconnect, nursery.cancel_scope)
         try:
-            await handler(ctx)
+            await app.handle(request)
         except ProxyError as error:
             return error
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             conn.client_gone = True
         except Exception:
-            log.exception("request %s: unexpected error", ctx.access.request_id)
+            log.exception("request %s: unexpected error", request.request_id)
             return ProxyError("internal error in the proxy")
         finally:
             nursery.cancel_scope.cancel()

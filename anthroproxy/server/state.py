@@ -10,8 +10,6 @@ from typing import Iterator
 import trio
 
 from ..config import Config
-from ..metrics import Metrics
-from ..upstream import Upstream
 from .connection import Interrupter
 
 
@@ -38,11 +36,8 @@ class Server:
 
 
 class ServerState:
-    def __init__(self, config: Config, upstream: Upstream) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.upstream = upstream
-        self.metrics = Metrics()
-        self.started_at = trio.current_time()
         self.draining = False
         self.draining_over = False  # the grace period has run out
         self.active_connections = 0

@@ -39,7 +39,7 @@ from ..logs import configure_logging, log
 from ..metrics import MULTIPROCESS_DIR
 from .listeners import reuse_port_sockets
 from .runner import WORKER, cannot_listen, log_startup, run
-from .serve import Server
+from .state import Server
 
 RESTART_INTERVAL_S = 1.0
 _spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no trio state copied by a fork

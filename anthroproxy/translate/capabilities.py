@@ -55,7 +55,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Mapping
 
 TOKEN_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 REASONING_PARAMS = ("none", "reasoning_effort", "reasoning")
@@ -160,11 +160,13 @@ class CapabilityTable:
         """This table with ``first``'s entries looked at before its own."""
         return CapabilityTable((*first.entries, *self.entries))
 
-    def lookup(self, model: str) -> Capabilities:
+    def lookup(self, model: str, first: Mapping[str, Any] | None = None) -> Capabilities:
+        """The model's capabilities; ``first`` (an upstream's own) before every entry."""
         stated: dict[str, Any] = {}
         for pattern, changes in reversed((*self.entries, *BUILTIN)):  # earlier entries applied last: they win
             if fnmatch.fnmatchcase(model, pattern):
                 stated.update(changes)
+        stated.update(first or {})
         return replace(Capabilities(), **stated)
 
     def __str__(self) -> str:

@@ -14,23 +14,25 @@ from typing import Any
 
 import trio
 
+from ..upstream.failover import Candidate
 from .context import RequestContext
-from .errors import UpstreamError, UpstreamHTTPError, redact
-from .logs import log
-from .translate.tokens import chat_tokenize_body, estimate_payload, text_tokenize_body, tokenized_count
+from ..errors import UpstreamError, UpstreamHTTPError, redact
+from ..logs import log
+from ..translate.tokens import chat_tokenize_body, estimate_payload, text_tokenize_body, tokenized_count
 
 # Claude Code sends dozens of counts at start-up; a slow tokenizer must not hold them up for long.
 TOKENIZE_TIMEOUT_S = 10.0
 NO_ENDPOINT = (404, 405, 501)
 
 
-async def count_input_tokens(ctx: RequestContext, payload: dict[str, Any]) -> int:
-    upstream, model = ctx.upstream, payload["model"]
+async def count_input_tokens(ctx: RequestContext, candidate: Candidate, payload: dict[str, Any]) -> int:
+    """The count of what ``candidate`` (the request's route's first) would get."""
+    upstream, model = ctx.upstreams.pool(candidate), payload["model"]
     if ctx.config.count_tokens == "local" or model in upstream.tokenize_missing:
         return estimate_payload(payload)
     try:
         with trio.move_on_after(TOKENIZE_TIMEOUT_S) as waited:
-            counted = await tokenize(ctx, payload)
+            counted = await tokenize(ctx, candidate, payload)
         if waited.cancelled_caught:
             ctx.access.upstream_failed("timeout")  # (and cut short)
             log.warning("request %s: %s sent no count within %gs; estimating", ctx.access.request_id,
@@ -50,14 +52,14 @@ async def count_input_tokens(ctx: RequestContext, payload: dict[str, Any]) -> in
     return estimate_payload(payload)
 
 
-async def tokenize(ctx: RequestContext, payload: dict[str, Any]) -> int | None:
+async def tokenize(ctx: RequestContext, candidate: Candidate, payload: dict[str, Any]) -> int | None:
     """The upstream's count, in the form it understands: the chat form first
     (vLLM); if the answer holds no tokens, the text form (llama.cpp)."""
-    upstream = ctx.upstream
+    upstream = ctx.upstreams.pool(candidate)
+    headers = ctx.upstreams.headers(candidate, ctx.headers, stream=False, request_id=ctx.access.request_id)
     for form in ("chat", "text") if upstream.tokenize_form is None else (upstream.tokenize_form,):
         body = chat_tokenize_body(payload) if form == "chat" else text_tokenize_body(payload)
-        response = await upstream.send(body, ctx.headers, stream=False, request_id=ctx.access.request_id,
-                                       url=upstream.tokenize_url)
+        response = await upstream.send(body, headers, stream=False, url=upstream.tokenize_url)
         counted = tokenized_count(await upstream.read_json(response), payload, chat=form == "chat")
         if counted is not None:
             upstream.tokenize_form = form

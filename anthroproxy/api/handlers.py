@@ -14,22 +14,24 @@ from urllib.parse import unquote
 
 import trio
 
-from . import ids
-from .context import RequestContext, send_upstream
+from .. import ids
+from ..errors import InvalidRequest, NotFound, UpstreamError
+from ..logs import log
+from ..models import model_info, model_page, page_params
+from ..translate.response import from_openai
+from ..translate.validate import parse_body, validate_request
+from .context import RequestContext, send_to
 from .counting import count_input_tokens
-from .errors import InvalidRequest, NotFound
-from .logs import log
-from .models import model_info, model_page, page_params
+from .dispatch import Dispatch
 from .streaming import stream_message
-from .translate.fallback import leave_out_remembered
-from .translate.request import Translation, to_openai
-from .translate.response import from_openai
-from .translate.validate import parse_body, validate_request
 
 
 async def health(ctx: RequestContext) -> None:
-    uptime = round(trio.current_time() - ctx.server_started_at, 3)
-    await ctx.responder.send_json(200, {"status": "ok", "uptime": uptime, "pid": os.getpid()})
+    """Up, for how long, which process; and each upstream's state as failover
+    sees it (none is called)."""
+    now = trio.current_time()
+    await ctx.responder.send_json(200, {"status": "ok", "uptime": round(now - ctx.server_started_at, 3),
+                                        "pid": os.getpid(), "upstreams": ctx.upstreams.health(now)})
 
 
 async def root(ctx: RequestContext) -> None:
@@ -38,20 +40,25 @@ async def root(ctx: RequestContext) -> None:
 
 
 async def metrics(ctx: RequestContext) -> None:
+    ctx.metrics.cooling.set(ctx.upstreams.cooling.count(trio.current_time()))
     body, content_type = ctx.metrics.render(ctx.headers.get("accept", ""))
     await ctx.responder.send_body(200, body, content_type)
 
 
 async def count_tokens(ctx: RequestContext) -> None:
-    """``{"input_tokens": N}`` for a /v1/messages body, counted on the
-    request the upstream would get (counting.py)."""
-    _, translation = translated_request(ctx, counting=True)
-    await ctx.responder.send_json(200, {"input_tokens": await count_input_tokens(ctx, translation.payload)})
+    """``{"input_tokens": N}`` for a /v1/messages body, counted on the request
+    the routed upstream would get (counting.py)."""
+    body = checked_body(ctx, counting=True)
+    dispatch = Dispatch.start(ctx, body, counting=True)
+    candidate = dispatch.first
+    payload = dispatch.translation(candidate).payload
+    await ctx.responder.send_json(200, {"input_tokens": await count_input_tokens(ctx, candidate, payload)})
 
 
 def describe_model(ctx: RequestContext, name: str, target: str, label: str | None) -> dict[str, object]:
     """A /v1/models entry, with what the capability table knows of its target."""
-    caps = ctx.config.capabilities(target)
+    route = ctx.config.routes_for(name).default.primary
+    caps = ctx.config.capabilities(route.target, route.upstream)
     return model_info(name, target, label, max_input_tokens=caps.max_input_tokens, max_tokens=caps.max_output_tokens)
 
 
@@ -72,54 +79,55 @@ async def get_model(ctx: RequestContext) -> None:
     await ctx.responder.send_json(200, describe_model(ctx, *(listed or (name, target, None))))
 
 
-def translated_request(ctx: RequestContext, *, counting: bool = False) -> tuple[dict[str, Any], Translation]:
-    """The request body, checked, and what the upstream gets for it: its
-    translation for the target model, less what that model refused before.
-    For counting, ``max_tokens`` is optional and nothing streams."""
+def checked_body(ctx: RequestContext, *, counting: bool = False) -> dict[str, Any]:
+    """The request body, parsed and checked. For counting, ``max_tokens`` is optional."""
     check_content_type(ctx.headers)
     body = parse_body(ctx.body)
     validate_request(body, counting=counting)
-    target = ctx.config.resolve_model(body["model"])
-    ctx.access.model, ctx.access.target = body["model"], target
-    source = {**body, "max_tokens": body.get("max_tokens", 1), "stream": False} if counting else body
-    translation = to_openai(source, target, ctx.config.capabilities(target),
-                            keep_attribution=ctx.config.attribution_block == "keep")
-    for refused in ctx.upstream.refused.get(target, ()):
-        leave_out_remembered(translation.payload, refused)
-    return body, translation
+    return body
 
 
 async def messages(ctx: RequestContext) -> None:
-    body, translation = translated_request(ctx)
-    requested, target = ctx.access.model, ctx.access.target
-    if translation.dropped_tools:
-        log.warning("request %s: left out Anthropic server tools an OpenAI backend cannot run: %s",
-                    ctx.access.request_id, ", ".join(translation.dropped_tools))
-    ctx.access.stream = bool(translation.payload.get("stream"))
-    log.debug(
-        "request %s: model %s -> %s, %d messages, %d tools, max_tokens %s, stream %s",
-        ctx.access.request_id, requested, target, len(translation.payload["messages"]),
-        len(translation.payload.get("tools", ())), body["max_tokens"], ctx.access.stream,
-    )
+    body = checked_body(ctx)
+    dispatch = Dispatch.start(ctx, body)
+    ctx.access.stream = bool(body.get("stream"))
+    log.debug("request %s: model %s, route %s (%s), %d messages, %d tools, max_tokens %s, stream %s",
+              ctx.access.request_id, body["model"], dispatch.route_name, dispatch.route, len(body["messages"]),
+              len(body.get("tools") or ()), body["max_tokens"], ctx.access.stream)
     if ctx.access.stream:
-        await stream_message(ctx, body, translation)
+        await stream_message(ctx, body, dispatch)
     else:
-        await complete_message(ctx, body, translation)
+        await complete_message(ctx, body, dispatch)
 
 
-async def complete_message(ctx: RequestContext, body: dict[str, Any], translation: Translation) -> None:
-    response = await send_upstream(ctx, translation)
-    with ctx.guard():
-        completion = await ctx.upstream.read_json(response)
-    ctx.access.upstream_open = False
-    message = from_openai(
-        completion,
-        model=body["model"],
-        message_id=ids.message_id(),
-        stop_sequences=body.get("stop_sequences"),
-        names=translation.names,
-        unfence=translation.unfence,
-    )
+def warn_of_dropped_tools(ctx: RequestContext, dropped: list[str]) -> None:
+    if dropped:
+        log.warning("request %s: left out Anthropic server tools an OpenAI backend cannot run: %s",
+                    ctx.access.request_id, ", ".join(dropped))
+
+
+async def complete_message(ctx: RequestContext, body: dict[str, Any], dispatch: Dispatch) -> None:
+    for candidate in dispatch:
+        translation = dispatch.translation(candidate)
+        warn_of_dropped_tools(ctx, translation.dropped_tools)
+        try:
+            response = await send_to(ctx, candidate, translation)
+            with ctx.guard():
+                completion = await ctx.upstreams.pool(candidate).read_json(response)
+            message = from_openai(
+                completion,
+                model=body["model"],
+                message_id=ids.message_id(),
+                stop_sequences=body.get("stop_sequences"),
+                names=translation.names,
+                unfence=translation.unfence,
+            )
+        except UpstreamError as error:
+            dispatch.failed(candidate, error)  # (raises when the request must stop)
+            continue
+        ctx.access.upstream_open = False
+        dispatch.succeeded(candidate)
+        break
     ctx.access.stop_reason, ctx.access.usage = message["stop_reason"], message["usage"]
     log.debug("response %s: %s, stop %s", ctx.access.request_id,
               ", ".join(block["type"] for block in message["content"]) or "no blocks", message["stop_reason"])

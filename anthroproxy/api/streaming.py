@@ -3,37 +3,44 @@
 A stream runs as two tasks in one nursery, inside the request's own nursery
 (whose watcher cancels everything when the client leaves):
 
-    the handler's task   sends the request, then reads, translates and writes
-                         each upstream read as it comes (``pipe``)
+    the handler's task   tries the route's candidates (dispatch.py) and, for the
+                         one that answers, reads, translates and writes each
+                         upstream read as it comes (``pipe``)
     KeepAlive            while the upstream is silent, writes a ``ping`` event
                          every ping_interval (first committing the response, if
                          the upstream has not answered yet); once the silence
                          outlasts upstream_read_timeout, cuts the wait with a
                          timeout_error
 
-Before the response head is sent, a failure is raised and becomes an HTTP
-error with its status; after it, it becomes an ``event: error`` and the stream
-ends. Leaving the block closes the upstream response, which drops the
-connection if it was not read to the end: the upstream stops generating.
+A candidate that fails before any content block went out gives way to the next
+(the client may already have message_start and pings: the next candidate's
+translator goes on from there). Once content went out, a failure is an
+``event: error``: an answer is never replayed elsewhere. Before the response
+head is sent, a failure is raised and becomes an HTTP error with its status.
+Leaving an attempt closes its upstream response, which drops the connection if
+it was not read to the end: the upstream stops generating.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 import httpx
 import trio
 
-from . import ids
-from .context import RequestContext, send_upstream
-from .errors import ProxyError, UpstreamError, UpstreamTimeout, redact
-from .logs import log
-from .translate.relay import StreamRelay
-from .translate.stream import StreamTranslator
-from .translate.usage import estimate_prompt_tokens
-from .translate.request import Translation
-from .upstream import upstream_errors
+from .. import ids
+from ..errors import ProxyError, UpstreamError, UpstreamTimeout, redact
+from ..logs import log
+from ..translate.relay import StreamRelay
+from ..translate.request import Translation
+from ..translate.stream import StreamTranslator
+from ..translate.usage import estimate_prompt_tokens
+from ..upstream.failover import Candidate
+from ..upstream.pool import upstream_errors
+from .context import RequestContext, send_to
+from .dispatch import Dispatch
 
 # After [DONE], how long to wait for the upstream's response to end, so its
 # connection can be reused. Servers end it at once; the client's next request on
@@ -43,49 +50,105 @@ UPSTREAM_DRAIN_S = 0.25
 CLOSE_S = 5.0
 
 
-async def stream_message(ctx: RequestContext, body: dict[str, Any], translation: Translation) -> None:
-    translator = StreamTranslator(
-        message_id=ids.message_id(),
-        model=body["model"],
-        input_tokens_estimate=estimate_prompt_tokens(translation.payload["messages"]),
-        stop_sequences=body.get("stop_sequences"),
-        names=translation.names,
-    )
-    relay = StreamRelay(translator)
-    keepalive = KeepAlive(ctx, relay)
+@dataclass(eq=False)
+class Attempt:
+    """One candidate's stream: what must be closed when it is over."""
+
+    candidate: Candidate
+    relay: StreamRelay
     response: httpx.Response | None = None
-    upstream_bytes: AsyncIterator[bytes] | None = None
+    body: AsyncIterator[bytes] | None = None
+
+
+async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Dispatch) -> None:
+    keepalive = KeepAlive(ctx)
+    message_id = ids.message_id()
+    attempt: Attempt | None = None
     error: ProxyError | None = None
     ctx.metrics.active_streams.inc()
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(keepalive.run)
             try:  # (errors are caught inside: leaving the nursery would wrap them in an ExceptionGroup)
-                response = await send_upstream(ctx, translation)
-                if translation.left_out:  # (refused images, say: the prompt is not what it was)
-                    translator.estimate_input(estimate_prompt_tokens(translation.payload["messages"]))
-                if translation.unfence:  # (also when a refused response_format left the schema to words)
-                    translator.strip_fences()
-                keepalive.answered = True
-                keepalive.heard()
-                upstream_bytes = upstream_body(response)
-                error = await pipe(ctx, upstream_bytes, relay, keepalive)
+                for candidate in dispatch:
+                    if attempt is not None:
+                        await close_attempt(ctx, attempt)
+                    attempt = Attempt(candidate, new_relay(body, dispatch.translation(candidate), message_id,
+                                                           after=attempt.relay if attempt else None))
+                    keepalive.watch(attempt.relay)
+                    error = await run_attempt(ctx, dispatch, attempt, keepalive)
+                    if not moves_on(error, attempt):
+                        break
+                    ctx.interrupter.forgive()  # (a silence that cut this candidate is not the next one's)
+                    dispatch.failed(candidate, error)  # (raises when the request must stop)
             except ProxyError as exc:
                 error = exc
             finally:
                 nursery.cancel_scope.cancel()
-        await end_stream(ctx, relay, error)
-        if error is None and relay.done and upstream_bytes is not None:
-            await read_to_end(upstream_bytes)
+        await end_stream(ctx, keepalive.relay, error)
+        if error is None and attempt.relay.done and attempt.body is not None:
+            await read_to_end(attempt.body)
     finally:
         ctx.metrics.active_streams.dec()
-        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S):
-            try:
-                if upstream_bytes is not None:
-                    await upstream_bytes.aclose()  # (now, not when the generator is collected)
-            finally:  # (even if that failed or ran out of time: the upstream client is counted free)
-                if response is not None:
-                    await ctx.upstream.close(response)
+        if attempt is not None:
+            await close_attempt(ctx, attempt)
+
+
+def new_relay(body: dict[str, Any], translation: Translation, message_id: str, *,
+              after: StreamRelay | None) -> StreamRelay:
+    """A relay for the next candidate; what the last one began (message_start,
+    pings) is not sent again."""
+    translator = StreamTranslator(
+        message_id=message_id,
+        model=body["model"],
+        input_tokens_estimate=estimate_prompt_tokens(translation.payload["messages"]),
+        stop_sequences=body.get("stop_sequences"),
+        names=translation.names,
+    )
+    translator.started = after is not None and after.translator.started
+    return StreamRelay(translator)
+
+
+async def run_attempt(ctx: RequestContext, dispatch: Dispatch, attempt: Attempt,
+                      keepalive: KeepAlive) -> ProxyError | None:
+    """Send to the attempt's candidate and relay its answer; the error it ended
+    with, if any."""
+    translation = dispatch.translation(attempt.candidate)
+    translator = attempt.relay.translator
+    try:
+        attempt.response = await send_to(ctx, attempt.candidate, translation)
+    except UpstreamError as exc:
+        return exc
+    if translation.left_out:  # (refused images, say: the prompt is not what it was)
+        translator.estimate_input(estimate_prompt_tokens(translation.payload["messages"]))
+    if translation.unfence:  # (also when a refused response_format left the schema to words)
+        translator.strip_fences()
+    keepalive.answered = True
+    keepalive.heard()
+    attempt.body = upstream_body(attempt.response)
+    error = await pipe(ctx, attempt.body, attempt.relay, keepalive)
+    if error is None:
+        dispatch.succeeded(attempt.candidate)
+    return error
+
+
+def moves_on(error: ProxyError | None, attempt: Attempt) -> bool:
+    """Whether the next candidate may take over: the upstream failed, and no
+    content block reached the client."""
+    return isinstance(error, UpstreamError) and attempt.relay.translator.blocks == 0
+
+
+async def close_attempt(ctx: RequestContext, attempt: Attempt) -> None:
+    """Close an attempt's upstream response, even when cancelled, and hand its
+    client back to the pool (even if closing failed or ran out of time)."""
+    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S):
+        try:
+            if attempt.body is not None:
+                await attempt.body.aclose()  # (now, not when the generator is collected)
+        finally:
+            if attempt.response is not None:
+                await ctx.upstreams.pool(attempt.candidate).close(attempt.response)
+    attempt.body = attempt.response = None
 
 
 async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError | None) -> None:
@@ -152,15 +215,21 @@ class KeepAlive:
     The relay notes when it last heard from the upstream (a clock read per
     chunk; httpcore's own read timeout would set and clear a trio deadline per
     read); this task sleeps until the next ping or the limit, whichever is first.
+    A cut leaves the task running: the next candidate, if any, is watched too.
     """
 
-    def __init__(self, ctx: RequestContext, relay: StreamRelay) -> None:
+    def __init__(self, ctx: RequestContext) -> None:
         self.ctx = ctx
-        self.relay = relay
+        self.relay: StreamRelay | None = None
         self.interval = ctx.config.ping_interval
         self.limit = ctx.config.upstream_read_timeout
         self.answered = False  # the upstream sent its response head
         self.quiet_since = self.last_ping = trio.current_time()
+
+    def watch(self, relay: StreamRelay) -> None:
+        """A new candidate's relay: its silence counts from now."""
+        self.relay, self.answered = relay, False
+        self.heard()
 
     def heard(self) -> None:
         self.quiet_since = trio.current_time()
@@ -173,8 +242,8 @@ class KeepAlive:
                 now = trio.current_time()
                 if now >= self.quiet_since + self.limit:
                     self.ctx.interrupter.interrupt(UpstreamTimeout(self._silence()))
-                    return
-                if now >= max(self.quiet_since, self.last_ping) + self.interval:
+                    self.quiet_since = now
+                elif now >= max(self.quiet_since, self.last_ping) + self.interval and self.relay is not None:
                     self.last_ping = now
                     await self.ctx.responder.write(self.relay.translator.keepalive())
         except (trio.BrokenResourceError, trio.ClosedResourceError):

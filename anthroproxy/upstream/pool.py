@@ -15,9 +15,9 @@ from typing import Any, Iterator, Mapping
 import httpx
 import trio
 
-from . import __version__, jsonbytes
-from .config import Config
-from .errors import (
+from .. import __version__, jsonbytes
+from ..config import Config
+from ..errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -59,8 +59,10 @@ def describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-class Upstream:
-    """Requests are spread over SHARDS httpx clients, each with its own small
+class Pool:
+    """The httpx clients for one base URL (one replica of an upstream).
+
+    Requests are spread over SHARDS httpx clients, each with its own small
     pool. httpcore walks its whole pool on every request and every response
     close, with work quadratic in the pool's size, and closes every idle
     connection once the pool outgrows max_keepalive_connections; at 128 streams
@@ -75,34 +77,25 @@ class Upstream:
     ``send`` is therefore handed back through ``close``.
     """
 
-    def __init__(self, config: Config, shards: int = SHARDS) -> None:
-        self.url = httpx.URL(config.chat_completions_url)  # parsed once, not per request
-        self.tokenize_url = httpx.URL(tokenize_url(config.target_url))
+    def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float, tls: ssl.SSLContext,
+                 shards: int = SHARDS) -> None:
+        self.base_url = base_url
+        self.url = httpx.URL(base_url + "/chat/completions")  # parsed once, not per request
+        self.tokenize_url = httpx.URL(tokenize_url(base_url))
         # Target models the upstream's /tokenize cannot count (counting.py): their counts are local.
         self.tokenize_missing: set[str] = set()
         # Which /tokenize form the upstream understands: None until known, then "chat" (vLLM) or "text" (llama.cpp).
         self.tokenize_form: str | None = None
-        self.api_key = config.api_key
-        # With a proxy token, what clients present is that token: never the upstream's key.
-        self.pass_client_key = config.auth_token is None
-        # Per target model, what it refused: fields, or fields with a value (translate/fallback.py: Refusal.key).
-        self.refused: dict[str, set[str]] = {}
-        timeout = httpx.Timeout(
-            connect=config.upstream_connect_timeout,
-            read=config.upstream_read_timeout,
-            write=WRITE_TIMEOUT_S,
-            pool=config.upstream_connect_timeout,
-        )
+        timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=WRITE_TIMEOUT_S,
+                                pool=connect_timeout)
         # Streams: no per-read timeout in httpcore (it sets and clears a trio
         # deadline on every read); the wait for the response head is bounded
-        # here, and silence mid-stream by the relay's watchdog (handlers.Silence).
+        # here, and silence mid-stream by the relay's watchdog (streaming.KeepAlive).
         self._stream_timeout = httpx.Timeout(connect=timeout.connect, read=None, write=timeout.write,
                                              pool=timeout.pool)
-        self._head_timeout = config.upstream_read_timeout
+        self._head_timeout = read_timeout
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_PER_SHARD,
                               keepalive_expiry=KEEPALIVE_EXPIRY_S)
-        # One context for all shards (loading a CA bundle is slow): --ca-bundle, else certifi's or SSL_CERT_FILE.
-        tls = ssl.create_default_context(cafile=config.ca_bundle) if config.ca_bundle else httpx.create_ssl_context()
         self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False,
                                           cookies=no_cookies())
                         for _ in range(shards)]
@@ -110,42 +103,28 @@ class Upstream:
         self.in_flight = [0] * shards
         self._client_of: dict[httpx.Response, int] = {}
 
-    async def __aenter__(self) -> Upstream:
-        return self
+    @property
+    def busy(self) -> int:
+        """Requests in flight on this replica."""
+        return sum(self.in_flight)
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def aclose(self) -> None:
         for client in self.clients:
             await client.aclose()
 
-    def headers(self, client_headers: Mapping[str, str], *, stream: bool, request_id: str | None) -> dict[str, str]:
-        headers = {
-            "content-type": "application/json",
-            "accept": "text/event-stream" if stream else "application/json",
-            "user-agent": f"anthroproxy/{__version__}",
-        }
-        if request_id:
-            headers["x-request-id"] = request_id  # the id the client got: one id for both sides' logs
-        if stream:
-            headers["accept-encoding"] = "identity"  # an event stream is not worth compressing
-        key = self.api_key or (client_key(client_headers) if self.pass_client_key else None)
-        if key:
-            headers["authorization"] = f"Bearer {key}"
-        return headers
-
-    async def send(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool,
-                   request_id: str | None = None, url: httpx.URL | None = None) -> httpx.Response:
-        """Send a completion request (or, given its ``url``, another); returns
-        the 2xx response with its body unread, which the caller must pass to
-        ``close``. Closing it before the end drops the connection: that is how
-        the upstream learns to stop.
+    async def send(self, payload: dict[str, Any], headers: Mapping[str, str], *, stream: bool,
+                   url: httpx.URL | None = None) -> httpx.Response:
+        """Send a completion request (or, given its ``url``, another) with
+        ``headers`` (request_headers); returns the 2xx response with its body
+        unread, which the caller must pass to ``close``. Closing it before the
+        end drops the connection: that is how the upstream learns to stop.
 
         A non-2xx answer raises the mapped UpstreamHTTPError.
         """
         shard = self.in_flight.index(min(self.in_flight))
         self.in_flight[shard] += 1
         try:
-            response = await self._send(self.clients[shard], payload, client_headers, stream=stream,
-                                        request_id=request_id, url=url)
+            response = await self._send(self.clients[shard], payload, headers, stream=stream, url=url)
         except BaseException:
             self.in_flight[shard] -= 1
             raise
@@ -161,10 +140,9 @@ class Upstream:
             if shard is not None:
                 self.in_flight[shard] -= 1
 
-    async def _send(self, client: httpx.AsyncClient, payload: dict[str, Any], client_headers: Mapping[str, str], *,
-                    stream: bool, request_id: str | None, url: httpx.URL | None) -> httpx.Response:
-        request = client.build_request("POST", url or self.url, content=jsonbytes.dump(payload),
-                                       headers=self.headers(client_headers, stream=stream, request_id=request_id),
+    async def _send(self, client: httpx.AsyncClient, payload: dict[str, Any], headers: Mapping[str, str], *,
+                    stream: bool, url: httpx.URL | None) -> httpx.Response:
+        request = client.build_request("POST", url or self.url, content=jsonbytes.dump(payload), headers=headers,
                                        timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
         with upstream_errors(), trio.move_on_after(self._head_timeout) as waited:
             response = await client.send(request, stream=True)
@@ -224,6 +202,65 @@ def no_cookies() -> http.cookiejar.CookieJar:
     users' keys included. (httpx keeps a CookieJar given as it is; an
     httpx.Cookies it would copy into a jar of its own.)"""
     return http.cookiejar.CookieJar(policy=_RefuseAll())
+
+
+def request_headers(*, key: str | None, extra: tuple[tuple[str, str], ...] = (), stream: bool,
+                    request_id: str | None) -> dict[str, str]:
+    """The headers of a request to an upstream: its key as a bearer token, the
+    headers its configuration adds, and the request's id."""
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if stream else "application/json",
+        "user-agent": f"anthroproxy/{__version__}",
+    }
+    if request_id:
+        headers["x-request-id"] = request_id  # the id the client got: one id for both sides' logs
+    if stream:
+        headers["accept-encoding"] = "identity"  # an event stream is not worth compressing
+    headers.update(extra)
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    return headers
+
+
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """One context for every client (loading a CA bundle is slow): --ca-bundle,
+    else certifi's or SSL_CERT_FILE."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else httpx.create_ssl_context()
+
+
+class Upstream:
+    """One pool for ``target_url``, with its key or the client's: the proxy
+    with a single upstream, as its first versions were (and the tests of the
+    pool use it)."""
+
+    def __init__(self, config: Config, shards: int = SHARDS) -> None:
+        self.pool = Pool(config.target_url, connect_timeout=config.upstream_connect_timeout,
+                         read_timeout=config.upstream_read_timeout, tls=tls_context(config.ca_bundle), shards=shards)
+        self.api_key = config.api_key
+        self.pass_client_key = config.auth_token is None  # with a proxy token, what clients present is that token
+
+    @property
+    def in_flight(self) -> list[int]:
+        return self.pool.in_flight
+
+    async def __aenter__(self) -> Upstream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.pool.aclose()
+
+    async def send(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool,
+                   request_id: str | None = None, url: httpx.URL | None = None) -> httpx.Response:
+        key = self.api_key or (client_key(client_headers) if self.pass_client_key else None)
+        headers = request_headers(key=key, stream=stream, request_id=request_id)
+        return await self.pool.send(payload, headers, stream=stream, url=url)
+
+    async def close(self, response: httpx.Response) -> None:
+        await self.pool.close(response)
+
+    async def read_json(self, response: httpx.Response) -> Any:
+        return await self.pool.read_json(response)
 
 
 def tokenize_url(target_url: str) -> str:

@@ -1,0 +1,114 @@
+"""One request's way through its route: the candidates in turn, each at most
+once, moving on as upstream/failover.py says, and the translation each gets.
+
+    dispatch = Dispatch.start(ctx, body)
+    for candidate in dispatch:
+        try:
+            ... send to candidate, read its answer ...
+        except UpstreamError as error:
+            dispatch.failed(candidate, error)  # raises when the request must stop
+            continue
+        dispatch.succeeded(candidate)
+        break
+
+Handlers call ``failed`` only while nothing of the answer's content reached the
+client: after that, a failure is the client's (an error event), never replayed
+elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import trio
+
+from ..errors import UpstreamError, redact
+from ..logs import log
+from ..translate.fallback import leave_out_remembered
+from ..translate.request import Translation, to_openai
+from ..upstream.failover import NEXT_KEY, STOP, Candidate, failure_reason, shortest_retry_after, verdict
+from ..upstream.routes import Route, conversation_of, needs_of
+from .context import RequestContext
+
+
+@dataclass(eq=False)
+class Dispatch:
+    ctx: RequestContext
+    body: dict[str, Any]
+    route_name: str
+    route: Route
+    conversation: str
+    candidates: list[Candidate]
+    counting: bool = False
+    errors: list[UpstreamError] = field(default_factory=list)
+    _translations: dict[tuple[str, str], Translation] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, ctx: RequestContext, body: dict[str, Any], *, counting: bool = False) -> Dispatch:
+        """The route the request takes, and its candidates in order."""
+        route_name, route = ctx.config.routes_for(body["model"]).choose(needs_of(body))
+        conversation = conversation_of(ctx.headers, body)
+        candidates = ctx.upstreams.plan(route, conversation, trio.current_time())
+        ctx.access.model, ctx.access.model_route = body["model"], route_name
+        dispatch = cls(ctx, body, route_name, route, conversation, candidates, counting)
+        dispatch._note(candidates[0])
+        return dispatch
+
+    def __iter__(self) -> Iterator[Candidate]:
+        while self.candidates:
+            candidate = self.candidates.pop(0)
+            self._note(candidate)
+            yield candidate
+
+    @property
+    def first(self) -> Candidate:
+        return self.candidates[0]
+
+    def translation(self, candidate: Candidate) -> Translation:
+        """The request as ``candidate``'s target gets it (the same for its replicas
+        and keys), less what that (upstream, model) refused before."""
+        key = (candidate.upstream, candidate.target)
+        if key not in self._translations:
+            config = self.ctx.config
+            source = ({**self.body, "max_tokens": self.body.get("max_tokens", 1), "stream": False}
+                      if self.counting else self.body)
+            translation = to_openai(source, candidate.target, config.capabilities(candidate.target, candidate.upstream),
+                                    keep_attribution=config.attribution_block == "keep")
+            for refused in self.ctx.upstreams.refused_by(candidate):
+                leave_out_remembered(translation.payload, refused)
+            self._translations[key] = translation
+        return self._translations[key]
+
+    def failed(self, candidate: Candidate, error: UpstreamError) -> None:
+        """Note a candidate's failure before any content; raise when the request
+        must stop (the client's or the config's mistake, or no candidate left)."""
+        ctx, now = self.ctx, trio.current_time()
+        redact(error, ctx.secrets)
+        ctx.access.upstream_failed(error.kind)
+        self.errors.append(error)
+        ctx.metrics.upstream_requests.labels(candidate.upstream, error.kind).inc()
+        outcome = verdict(error)
+        if outcome == STOP:
+            raise error
+        ctx.upstreams.cooling.failed(candidate, error, now)
+        if outcome == NEXT_KEY:
+            log.error("%s refused key %d of upstream %s (%s): it is not used for an hour", candidate.target,
+                      (candidate.key or 0) + 1, candidate.upstream, error.message)
+            self.candidates = [c for c in self.candidates if c.upstream == candidate.upstream and c.url == candidate.url
+                               and c.key != candidate.key]
+        if not self.candidates:
+            raise shortest_retry_after(self.errors) or error
+        following = self.candidates[0]
+        reason = failure_reason(error)
+        ctx.metrics.failovers.labels(reason).inc()
+        ctx.access.failovers += 1
+        log.warning("request %s: failing over from %s to %s: it %s: %s", ctx.access.request_id, candidate, following,
+                    error.what, error.message)
+
+    def succeeded(self, candidate: Candidate) -> None:
+        self.ctx.metrics.upstream_requests.labels(candidate.upstream, "ok").inc()
+        self.ctx.upstreams.balancer.served(self.conversation, candidate.url)
+
+    def _note(self, candidate: Candidate) -> None:
+        self.ctx.access.target, self.ctx.access.upstream = candidate.target, candidate.upstream

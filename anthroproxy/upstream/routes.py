@@ -1,0 +1,143 @@
+"""Routes: where a requested model goes, by what the request needs (pure).
+
+A model entry of the mapping names a route: a primary choice (an upstream and
+the model it serves there) and fallbacks, tried in order. It may also name a
+route for each of four scenarios, looked at in this order, the first that
+applies winning:
+
+    long_context   the estimated input tokens exceed ``over``
+    images         the request carries an image or a document
+    web_search     its tools include Anthropic's web_search
+    thinking       the request turns thinking on (enabled or adaptive)
+
+A too-long request must go where it fits, and an image where it can be seen,
+before a preference such as thinking counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .spec import DEFAULT
+
+SCENARIOS = ("long_context", "images", "web_search", "thinking")
+ROUTE_NAMES = ("default", *SCENARIOS)
+# Characters per token for the routing estimate: cheap, before the target (and its tokenizer) is known.
+CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    target: str
+    upstream: str = DEFAULT
+
+    def __str__(self) -> str:
+        return self.target if self.upstream == DEFAULT else f"{self.target}@{self.upstream}"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    primary: Choice
+    fallbacks: tuple[Choice, ...] = ()
+
+    @property
+    def choices(self) -> tuple[Choice, ...]:
+        return (self.primary, *self.fallbacks)
+
+    def __str__(self) -> str:
+        return "|".join(str(choice) for choice in self.choices)
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What a request needs of the model that serves it."""
+
+    input_tokens: int = 0
+    images: bool = False
+    web_search: bool = False
+    thinking: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Routes:
+    """A model entry's routes: the default one, and those of the scenarios it names."""
+
+    default: Route
+    long_context: Route | None = None
+    long_context_over: int = 0
+    images: Route | None = None
+    web_search: Route | None = None
+    thinking: Route | None = None
+
+    def choose(self, needs: Needs) -> tuple[str, Route]:
+        """(the route's name, the route) for a request."""
+        if self.long_context is not None and needs.input_tokens > self.long_context_over:
+            return "long_context", self.long_context
+        for name in ("images", "web_search", "thinking"):
+            route = getattr(self, name)
+            if route is not None and getattr(needs, name):
+                return name, route
+        return "default", self.default
+
+    def all(self) -> tuple[Route, ...]:
+        return tuple(route for route in (self.default, self.long_context, self.images, self.web_search,
+                                         self.thinking) if route is not None)
+
+
+def needs_of(body: Mapping[str, Any]) -> Needs:
+    """What a validated Anthropic request needs."""
+    thinking = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
+    web_search = any(str(tool.get("type", "")).startswith("web_search") for tool in body.get("tools") or ())
+    characters, images = 0, False
+    pending: list[Any] = [body.get("system"), body.get("messages"), body.get("tools")]
+    while pending:  # (a walk of the text, not a serialisation: a 1 MiB request takes about a millisecond)
+        node = pending.pop()
+        if isinstance(node, str):
+            characters += len(node)
+        elif isinstance(node, dict):
+            kind = node.get("type")
+            if kind in ("image", "document"):
+                images = True
+                continue  # (base64 data is not prompt text)
+            pending += node.values()
+        elif isinstance(node, list):
+            pending += node
+    return Needs(input_tokens=characters // CHARS_PER_TOKEN, images=images, web_search=web_search,
+                 thinking=thinking)
+
+
+# ---- a conversation, for sticking to the replica that served it -----------------------------------
+
+SESSION_HEADER = "x-claude-code-session-id"
+_SESSION_IN_USER_ID = re.compile(r"session_([0-9a-fA-F-]{8,64})")
+
+
+def conversation_of(headers: Mapping[str, str], body: Mapping[str, Any]) -> str:
+    """Claude Code's session (its header, or the session in ``metadata.user_id``),
+    else a digest of the system prompt and the first message: what every turn of
+    one conversation shares."""
+    if headers.get(SESSION_HEADER):
+        return "session:" + headers[SESSION_HEADER]
+    user_id = (body.get("metadata") or {}).get("user_id")
+    if isinstance(user_id, str) and user_id:
+        session = _session_in(user_id)
+        if session:
+            return "session:" + session
+    messages = body.get("messages") or [{}]
+    start = json.dumps([body.get("system"), messages[0]], sort_keys=True, ensure_ascii=False, default=str)
+    return "prefix:" + hashlib.sha256(start.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def _session_in(user_id: str) -> str | None:
+    try:
+        parsed = json.loads(user_id)  # Claude Code: {"device_id": ..., "session_id": ...}
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("session_id"), str) and parsed["session_id"]:
+        return parsed["session_id"]
+    found = _SESSION_IN_USER_ID.search(user_id)  # older: user_..._account__session_<uuid>
+    return found[1] if found else None

@@ -1,0 +1,65 @@
+"""Every upstream the proxy sends to: a pool of httpx clients per replica URL,
+and what failover and the refused-field fallback learn while the proxy runs."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..config import Config
+from .failover import Balancer, Candidate, Cooling, candidates
+from .pool import Pool, client_key, request_headers, tls_context
+from .routes import Route
+from .spec import UpstreamSpec
+
+
+class Upstreams:
+    def __init__(self, config: Config) -> None:
+        self.specs: dict[str, UpstreamSpec] = config.upstream_specs()
+        tls = tls_context(config.ca_bundle)
+        self.pools: dict[str, Pool] = {}
+        for spec in self.specs.values():
+            for url in spec.urls:
+                self.pools.setdefault(url, Pool(
+                    url, tls=tls,
+                    connect_timeout=spec.connect_timeout or config.upstream_connect_timeout,
+                    read_timeout=spec.read_timeout or config.upstream_read_timeout))
+        self.cooling = Cooling(config.failover_cooldown)
+        self.balancer = Balancer()
+        # What each (upstream, target model) refused: fields, or fields with a value (translate/fallback.py).
+        self.refused: dict[tuple[str, str], set[str]] = {}
+        # With a proxy token, what clients present is that token: never sent on.
+        self.pass_client_key = config.auth_token is None
+
+    async def __aenter__(self) -> Upstreams:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for pool in self.pools.values():
+            await pool.aclose()
+
+    def plan(self, route: Route, conversation: str | None, now: float) -> list[Candidate]:
+        """The route's candidates, in the order to try them (failover.candidates)."""
+        in_flight = {url: pool.busy for url, pool in self.pools.items()}
+        return candidates(route, self.specs, self.balancer, self.cooling, in_flight=in_flight,
+                          conversation=conversation, now=now)
+
+    def pool(self, candidate: Candidate) -> Pool:
+        return self.pools[candidate.url]
+
+    def headers(self, candidate: Candidate, client_headers: Mapping[str, str], *, stream: bool,
+                request_id: str | None) -> dict[str, str]:
+        """The candidate's key (or, for an upstream with none, the client's own)
+        and its upstream's headers."""
+        spec = self.specs[candidate.upstream]
+        if candidate.key is not None:
+            key: str | None = spec.keys[candidate.key]
+        else:
+            key = client_key(client_headers) if self.pass_client_key else None
+        return request_headers(key=key, extra=spec.headers, stream=stream, request_id=request_id)
+
+    def refused_by(self, candidate: Candidate) -> set[str]:
+        return self.refused.setdefault((candidate.upstream, candidate.target), set())
+
+    def health(self, now: float) -> dict[str, Any]:
+        """Each upstream's state, from what failover knows (it calls none of them)."""
+        return {name: self.cooling.upstream_state(spec, now) for name, spec in self.specs.items()}

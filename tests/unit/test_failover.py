@@ -1,0 +1,173 @@
+"""Routing and the failover policy, pure: candidates, verdicts, cooling with a
+fake clock, replicas, key turns, sticky conversations."""
+
+import pytest
+
+from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
+from anthroproxy.upstream.failover import (KEY_OUT_S, NEXT, NEXT_KEY, STOP, Balancer, Candidate, Cooling, candidates,
+                                           retry_after, shortest_retry_after, verdict)
+from anthroproxy.upstream.routes import Choice, Needs, Route, Routes, conversation_of, needs_of
+from anthroproxy.upstream.spec import SpecError, UpstreamSpec, expand
+
+SPECS = {
+    "default": UpstreamSpec(name="default", urls=("http://a/v1",)),
+    "local": UpstreamSpec(name="local", urls=("http://l1/v1", "http://l2/v1")),
+    "ds": UpstreamSpec(name="ds", urls=("http://ds/v1",), keys=("k1", "k2", "k3")),
+}
+ROUTE = Route(Choice("deepseek-chat", "ds"), (Choice("qwen3:32b", "local"), Choice("gpt-4o")))
+
+
+def http(status, **headers):
+    return UpstreamHTTPError(status, "x", upstream_status=status, headers=tuple(headers.items()))
+
+
+def plan(route=ROUTE, *, balancer=None, cooling=None, in_flight=None, conversation=None, now=0.0):
+    return candidates(route, SPECS, balancer or Balancer(), cooling or Cooling(), in_flight=in_flight or {},
+                      conversation=conversation, now=now)
+
+
+def test_a_route_expands_into_a_candidate_per_replica_and_key_in_order():
+    assert [str(c) for c in plan()] == [
+        "deepseek-chat@ds (http://ds/v1 key 1)", "deepseek-chat@ds (http://ds/v1 key 2)",
+        "deepseek-chat@ds (http://ds/v1 key 3)", "qwen3:32b@local (http://l1/v1)", "qwen3:32b@local (http://l2/v1)",
+        "gpt-4o@default (http://a/v1)"]
+    assert [c.choice for c in plan()] == [0, 0, 0, 1, 1, 2]
+
+
+def test_keys_are_taken_in_turn():
+    balancer = Balancer()
+    firsts = [plan(balancer=balancer)[0].key for _ in range(4)]
+    assert firsts == [0, 1, 2, 0]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [(UpstreamUnreachable("refused"), NEXT), (UpstreamTimeout("no answer"), NEXT),
+     (UpstreamProtocolError("cut before content"), NEXT), (UpstreamHTTPError(502, "in stream"), NEXT),
+     *((http(status), NEXT) for status in (408, 429, 500, 502, 503, 504, 529)),
+     (http(401), NEXT_KEY), (http(403), NEXT_KEY),
+     *((http(status), STOP) for status in (400, 404, 413, 422, 402, 409)),
+     (UpstreamHTTPError(400, "prompt is too long", upstream_status=500), STOP)],
+)
+def test_what_moves_on(error, expected):
+    assert verdict(error) == expected
+
+
+def test_cooling_by_kind_with_a_fake_clock():
+    cooling = Cooling(cooldown_s=30)
+    ds1, ds2, l1, l1_other_model = (Candidate("ds", "http://ds/v1", 0, "deepseek-chat"),
+                                    Candidate("ds", "http://ds/v1", 1, "deepseek-chat"),
+                                    Candidate("local", "http://l1/v1", None, "qwen3:32b"),
+                                    Candidate("local", "http://l1/v1", None, "qwen3:8b"))
+    assert cooling.failed(ds1, http(429, **{"retry-after": "12"}), now=100) == 112
+    assert cooling.cooling(ds1, 111) and not cooling.cooling(ds1, 112) and not cooling.cooling(ds2, 101)
+    cooling.failed(l1, UpstreamUnreachable("refused"), now=100)  # the replica's URL: every model on it
+    assert cooling.cooling(l1_other_model, 129) and not cooling.cooling(l1_other_model, 130)
+    cooling.failed(l1, http(500), now=200)  # an HTTP error: that model only
+    assert cooling.cooling(l1, 229) and not cooling.cooling(l1_other_model, 201)
+    cooling.failed(ds2, http(401), now=300)  # a refused key: every model, for long
+    assert cooling.until(Candidate("ds", "http://ds/v1", 1, "other"), 300) == 300 + KEY_OUT_S
+    assert cooling.count(301) == 1 and cooling.upstream_state(SPECS["ds"], 301) == {
+        "state": "cooling", "cooling_s": {"key 2": KEY_OUT_S - 1}}
+    assert cooling.upstream_state(SPECS["default"], 301) == {"state": "ok"}
+
+
+@pytest.mark.parametrize(("headers", "seconds"), [
+    ({}, 30.0), ({"retry-after": "5"}, 5.0), ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+    ({"retry-after": "86400"}, 600.0), ({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}, 30.0),
+    ({"retry-after": "0"}, 30.0)])
+def test_retry_after(headers, seconds):
+    assert retry_after(http(429, **headers)) == seconds
+
+
+def test_cooling_candidates_are_skipped_and_when_all_cool_the_first_to_recover_is_tried():
+    cooling = Cooling()
+    route = Route(Choice("a-model"), (Choice("qwen3:32b", "local"),))
+    first, *rest = plan(route)
+    cooling.failed(first, http(503), now=0)
+    assert plan(route, cooling=cooling, now=1) == rest
+    for candidate in rest:
+        cooling.failed(candidate, http(429, **{"retry-after": "5"}), now=2)  # these cool down at 7, the first at 30
+    assert [c.url for c in plan(route, cooling=cooling, now=3)] == ["http://l1/v1"]
+
+
+def test_replicas_least_busy_first_and_a_conversation_sticks_to_its_own():
+    balancer, cooling, local = Balancer(), Cooling(), Route(Choice("qwen", "local"))
+    order = lambda **kw: [c.url for c in plan(local, balancer=balancer, cooling=cooling, **kw)]  # noqa: E731
+    assert order(in_flight={"http://l1/v1": 1}) == ["http://l2/v1", "http://l1/v1"]
+    assert order(in_flight={}) == ["http://l1/v1", "http://l2/v1"]  # ties: the configured order
+    balancer.served("conv-1", "http://l2/v1")
+    assert order(conversation="conv-1", in_flight={"http://l2/v1": 1}) == ["http://l2/v1", "http://l1/v1"]
+    assert order(conversation="conv-1", in_flight={"http://l2/v1": 2}) == ["http://l1/v1", "http://l2/v1"]  # busier
+    cooling.failed(Candidate("local", "http://l2/v1", None, "qwen"), UpstreamUnreachable("x"), now=0)
+    assert order(conversation="conv-1", now=1) == ["http://l1/v1"]  # cooling: it moves
+    assert order(conversation="conv-2", now=31) == ["http://l1/v1", "http://l2/v1"]
+
+
+def test_the_shortest_retry_after_of_several_429s():
+    errors = [http(503), http(429, **{"retry-after": "40"}), http(429, **{"retry-after": "7"})]
+    assert shortest_retry_after(errors) is errors[2] and shortest_retry_after(errors[:1]) is None
+
+
+# ---- routes -----------------------------------------------------------------------------------
+
+ROUTES = Routes(default=Route(Choice("deepseek-chat", "ds")), long_context=Route(Choice("gemini", "g")),
+                long_context_over=60_000, images=Route(Choice("gpt-4o")), web_search=Route(Choice("sonar", "or")),
+                thinking=Route(Choice("deepseek-reasoner", "ds")))
+
+
+@pytest.mark.parametrize(("needs", "name"), [
+    (Needs(), "default"), (Needs(thinking=True), "thinking"), (Needs(images=True, thinking=True), "images"),
+    (Needs(web_search=True, thinking=True), "web_search"), (Needs(input_tokens=60_000), "default"),
+    (Needs(input_tokens=60_001, images=True, web_search=True, thinking=True), "long_context")])
+def test_the_first_scenario_that_applies_wins(needs, name):
+    chosen, route = ROUTES.choose(needs)
+    assert chosen == name and route is (ROUTES.default if name == "default" else getattr(ROUTES, name))
+
+
+def test_a_model_entry_without_scenarios_always_takes_its_route():
+    assert Routes(default=ROUTE).choose(Needs(thinking=True, images=True, input_tokens=10**6)) == ("default", ROUTE)
+
+
+def test_needs_of_a_request():
+    body = {"model": "m", "max_tokens": 5, "thinking": {"type": "adaptive"},
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+            "messages": [{"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t", "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 9000}}]},
+                {"type": "text", "text": "x" * 4000}]}]}
+    needs = needs_of(body)
+    assert (needs.thinking, needs.web_search, needs.images) == (True, True, True)
+    assert 1000 <= needs.input_tokens < 1100  # the text, not the image's base64
+    plain = needs_of({"messages": [{"role": "user", "content": "hi"}], "thinking": {"type": "disabled"}})
+    assert (plain.thinking, plain.web_search, plain.images, plain.input_tokens) == (False, False, False, 1)
+
+
+def test_a_conversation_is_claude_codes_session_else_its_opening():
+    opening = {"system": "s", "messages": [{"role": "user", "content": "hi"}]}
+    later = {**opening, "messages": [*opening["messages"], {"role": "assistant", "content": "yo"},
+                                     {"role": "user", "content": "more"}]}
+    assert conversation_of({}, opening) == conversation_of({}, later) != conversation_of({}, {**opening, "system": "t"})
+    assert conversation_of({"x-claude-code-session-id": "abc"}, opening) == "session:abc"
+    user_id = '{"device_id": "d", "account_uuid": "", "session_id": "5f1c-77"}'
+    assert conversation_of({}, {**opening, "metadata": {"user_id": user_id}}) == "session:5f1c-77"
+    legacy = "user_abc123_account__session_0b7e2c1a-1111-2222-3333-444455556666"
+    assert conversation_of({}, {**opening, "metadata": {"user_id": legacy}}) == (
+        "session:0b7e2c1a-1111-2222-3333-444455556666")
+
+
+# ---- specs ------------------------------------------------------------------------------------
+
+def test_specs_are_checked():
+    with pytest.raises(SpecError, match=r"upstreams.x.url: at least one URL"):
+        UpstreamSpec(name="x", urls=())
+    with pytest.raises(SpecError, match=r"listed twice"):
+        UpstreamSpec(name="x", urls=("http://a", "http://a"))
+    with pytest.raises(SpecError, match=r"a name is letters"):
+        UpstreamSpec(name="a b", urls=("http://a",))
+
+
+def test_variables_are_expanded_and_a_missing_one_is_named():
+    assert expand("Bearer ${KEY}-${K2}", {"KEY": "s3", "K2": "x"}, "where") == "Bearer s3-x"
+    with pytest.raises(SpecError, match=r"upstreams.ds.api_key: \$\{DEEPSEEK_API_KEY\} is not set"):
+        expand("${DEEPSEEK_API_KEY}", {}, "upstreams.ds.api_key")
