@@ -41,7 +41,8 @@ UPSTREAM_CONNECT_TIMEOUT_S = 10.0
 UPSTREAM_READ_TIMEOUT_S = 1800.0
 # Claude Code shows "waiting for API response" after about 20 s of silence.
 PING_INTERVAL_S = 15.0
-FAILOVER_COOLDOWN_S = 30.0  # how long a candidate that failed is skipped (upstream/failover.py)
+FAILOVER_COOLDOWN_S = 30.0
+MAX_REMEMBERED_NAMES = 1024  # how long a candidate that failed is skipped (upstream/failover.py)
 
 
 class ConfigError(ValueError):
@@ -77,6 +78,7 @@ class Config:
     failover_cooldown: float = FAILOVER_COOLDOWN_S
     # Named upstreams besides the default one (target_url, api_key), from the config file's [upstreams].
     upstreams: tuple[UpstreamSpec, ...] = ()
+    _routes: dict[str, Routes] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.model_mapping, str):
@@ -118,12 +120,19 @@ class Config:
         return self.model_mapping.resolve(requested, self.default_model)
 
     def routes_for(self, requested: str) -> Routes:
-        return self.model_mapping.routes_for(requested, self.default_model)[1]
+        """The routes of the entry that catches ``requested`` (remembered per name:
+        matching globs for every request would cost more than the lookup)."""
+        found = self._routes.get(requested)
+        if found is None:
+            if len(self._routes) >= MAX_REMEMBERED_NAMES:  # (names come from clients: bounded)
+                self._routes.clear()
+            found = self._routes[requested] = self.model_mapping.routes_for(requested, self.default_model)[1]
+        return found
 
     def capabilities(self, target: str, upstream: str = DEFAULT) -> Capabilities:
         """The target model's capabilities: its upstream's own first, then the table."""
-        spec = self.upstream_specs().get(upstream)
-        return self.model_capabilities.lookup(target, spec.capabilities if spec else None)
+        own = next((spec.capabilities for spec in self.upstreams if spec.name == upstream), None)
+        return self.model_capabilities.lookup(target, own)
 
     def upstream_specs(self) -> dict[str, UpstreamSpec]:
         """Every upstream by name: "default" from target_url and api_key (which an
@@ -284,8 +293,8 @@ TABLES = {"model_mapping": "models", "model_capabilities": "capabilities"}
 def read_config_file(path: str, variables: Mapping[str, str] | None = None) -> dict[str, object]:
     """Settings from a TOML file, by their Config names, typed as TOML types
     them; ``[models]`` and ``[capabilities]`` become the mapping and the table,
-    ``[upstreams.NAME]`` the named upstreams (``${VAR}`` in their URLs, keys and
-    headers read from ``variables``). Unknown keys and wrong types are errors
+    ``[upstreams.NAME]`` the named upstreams. ``${VAR}`` in URLs, keys, tokens
+    and upstream headers is read from ``variables``. Unknown keys and wrong types are errors
     naming the key."""
     try:
         with open(path, "rb") as file:
@@ -306,6 +315,12 @@ def read_config_file(path: str, variables: Mapping[str, str] | None = None) -> d
                 values["model_capabilities"] = CapabilityTable.from_mapping(value)
             except CapabilitiesError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
+        elif key in EXPANDED_KEYS:
+            try:
+                values[key] = expand(_typed(value, str, "a string", where, secret=key in SECRET_KEYS),
+                                     variables or {}, where)
+            except SpecError as exc:
+                raise ConfigError(str(exc)) from None
         elif key in STRING_KEYS:
             values[key] = _typed(value, str, "a string", where, secret=key in SECRET_KEYS)
         elif key in INTEGER_KEYS:
@@ -320,6 +335,7 @@ def read_config_file(path: str, variables: Mapping[str, str] | None = None) -> d
 
 
 SECRET_KEYS = ("api_key", "auth_token")
+EXPANDED_KEYS = ("target_url", "api_key", "auth_token")  # (${VAR} here too, as in [upstreams])
 
 
 def _typed(value: object, kind: type | tuple[type, ...], what: str, where: str, *, secret: bool = False) -> object:
@@ -444,7 +460,7 @@ def _upstreams_table(table: object, where: str, variables: Mapping[str, str]) ->
             specs.append(UpstreamSpec(name=name, urls=urls, keys=tuple(key for key in keys if key), headers=headers,
                                       capabilities=capabilities, **timeouts))
         except CapabilitiesError as exc:
-            raise ConfigError(f"{here}.capabilities: {str(exc).removeprefix('*.')}") from None
+            raise ConfigError(f"{here}.capabilities: {str(exc).removeprefix('*: ')}") from None
         except SpecError as exc:  # (its message names the key, from here on)
             raise ConfigError(str(exc) if str(exc).startswith("config") else
                               f"{where.removesuffix(': upstreams')}: {exc}") from None

@@ -116,6 +116,9 @@ class Reply:
     the frames, keep the response open until the client leaves. ``cut``: after
     the frames, drop the connection without ending the response. ``head_delay``:
     seconds to wait before sending anything (a backend still processing the prompt).
+    ``close_before_next``: keep the connection, but close it when the next
+    request arrives on it, unanswered (llama.cpp's server closes a connection
+    after each stream: a client that reuses it at that moment sees this).
     """
 
     status: int = 200
@@ -126,6 +129,7 @@ class Reply:
     hang: bool = False
     cut: bool = False
     head_delay: float = 0.0
+    close_before_next: bool = False
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -188,6 +192,7 @@ class FakeUpstream:
         self.completed = 0  # responses sent to the end
         self.frames_sent = 0  # stream frames handed to the socket, all responses together
         self.connections = 0  # connections accepted
+        self.unanswered = 0  # requests dropped unanswered by close_before_next
         self.scheme = "http"
         self._changed = trio.Condition()
 
@@ -233,6 +238,11 @@ class FakeUpstream:
                 if not await self._respond(stream, conn, reply):
                     return
                 conn.start_next_cycle()
+                if reply.close_before_next:
+                    if await self._read_request(stream, conn) is not None:
+                        self.unanswered += 1
+                        await self._notify()
+                    return
         except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError, ssl.SSLError):
             return
 

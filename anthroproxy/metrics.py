@@ -13,6 +13,7 @@ The cost is a few microseconds per request, none per streamed chunk
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -30,6 +31,7 @@ TOKEN_KINDS = (("input", "input_tokens"), ("output", "output_tokens"),
 
 class Metrics:
     def __init__(self) -> None:
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         own = self.registry
         self.requests = Counter("anthroproxy_requests", "Requests answered, by route, HTTP status and target model",
@@ -68,21 +70,31 @@ class Metrics:
         else:
             self.exposed = own
 
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once: prometheus_client takes a
+        lock and builds a tuple on every call. (Every label value comes from the
+        config or a fixed set, so the cache stays small.)"""
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
+
     def record(self, access: AccessRecord, duration_s: float) -> None:
         """Count one finished request."""
         model = access.target or ""
         route = access.route or "none"
-        self.requests.labels(route, str(access.status or 0), model).inc()
-        self.duration.labels(route).observe(duration_s)
+        self.child(self.requests, route, str(access.status or 0), model).inc()
+        self.child(self.duration, route).observe(duration_s)
         if access.first_event_s is not None:
-            self.first_event.labels(model).observe(access.first_event_s)
+            self.child(self.first_event, model).observe(access.first_event_s)
         for kind, key in TOKEN_KINDS:
             if access.usage.get(key) and not access.usage_estimated:
-                self.tokens.labels(kind, model).inc(access.usage[key])
+                self.child(self.tokens, kind, model).inc(access.usage[key])
         if access.upstream_error:
-            self.upstream_errors.labels(access.upstream_error).inc()
+            self.child(self.upstream_errors, access.upstream_error).inc()
         if access.model_route:
-            self.routes.labels(access.model_route, access.upstream or "").inc()
+            self.child(self.routes, access.model_route, access.upstream or "").inc()
         if access.client_gone:
             self.client_disconnects.inc()
         if access.upstream_open:

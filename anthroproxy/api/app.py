@@ -5,6 +5,7 @@ the counts."""
 from __future__ import annotations
 
 import hmac
+from typing import Awaitable
 
 import trio
 
@@ -30,7 +31,9 @@ class ProxyApp:
         self.metrics = metrics or Metrics()
         self.started_at = trio.current_time()
 
-    async def handle(self, request: Request) -> None:
+    def handle(self, request: Request) -> Awaitable[None]:
+        """The handler's coroutine, for the server to await (returned, not
+        awaited here: one frame fewer for every resumption of the request)."""
         access = self._record(request)
         access.route = route(request.method, request.path)
         if access.route not in OPEN_ROUTES:
@@ -48,7 +51,7 @@ class ProxyApp:
             server_started_at=self.started_at,
             interrupter=request.interrupter,
         )
-        await HANDLERS[access.route](ctx)
+        return HANDLERS[access.route](ctx)
 
     def failed(self, request: Request, error: ProxyError) -> ProxyError:
         access = self._record(request)

@@ -38,7 +38,7 @@ class Dispatch:
     body: dict[str, Any]
     route_name: str
     route: Route
-    conversation: str
+    conversation: str | None  # None: no replicas to stick to
     candidates: list[Candidate]
     counting: bool = False
     errors: list[UpstreamError] = field(default_factory=list)
@@ -47,8 +47,10 @@ class Dispatch:
     @classmethod
     def start(cls, ctx: RequestContext, body: dict[str, Any], *, counting: bool = False) -> Dispatch:
         """The route the request takes, and its candidates in order."""
-        route_name, route = ctx.config.routes_for(body["model"]).choose(needs_of(body))
-        conversation = conversation_of(ctx.headers, body)
+        routes = ctx.config.routes_for(body["model"])
+        # (Walking a 1 MiB request takes a few tenths of a millisecond: only where a scenario or a replica asks.)
+        route_name, route = routes.choose(needs_of(body)) if routes.has_scenarios else ("default", routes.default)
+        conversation = conversation_of(ctx.headers, body) if ctx.upstreams.has_replicas(route) else None
         candidates = ctx.upstreams.plan(route, conversation, trio.current_time())
         ctx.access.model, ctx.access.model_route = body["model"], route_name
         dispatch = cls(ctx, body, route_name, route, conversation, candidates, counting)
@@ -59,6 +61,7 @@ class Dispatch:
         while self.candidates:
             candidate = self.candidates.pop(0)
             self._note(candidate)
+            self.ctx.upstreams.balancer.took(candidate, self.ctx.upstreams.specs[candidate.upstream])
             yield candidate
 
     @property
@@ -87,8 +90,8 @@ class Dispatch:
         redact(error, ctx.secrets)
         ctx.access.upstream_failed(error.kind)
         self.errors.append(error)
-        ctx.metrics.upstream_requests.labels(candidate.upstream, error.kind).inc()
-        outcome = verdict(error)
+        ctx.metrics.child(ctx.metrics.upstream_requests, candidate.upstream, error.kind).inc()
+        outcome = verdict(error, candidate)
         if outcome == STOP:
             raise error
         ctx.upstreams.cooling.failed(candidate, error, now)
@@ -101,13 +104,13 @@ class Dispatch:
             raise shortest_retry_after(self.errors) or error
         following = self.candidates[0]
         reason = failure_reason(error)
-        ctx.metrics.failovers.labels(reason).inc()
+        ctx.metrics.child(ctx.metrics.failovers, reason).inc()
         ctx.access.failovers += 1
         log.warning("request %s: failing over from %s to %s: it %s: %s", ctx.access.request_id, candidate, following,
                     error.what, error.message)
 
     def succeeded(self, candidate: Candidate) -> None:
-        self.ctx.metrics.upstream_requests.labels(candidate.upstream, "ok").inc()
+        self.ctx.metrics.child(self.ctx.metrics.upstream_requests, candidate.upstream, "ok").inc()
         self.ctx.upstreams.balancer.served(self.conversation, candidate.url)
 
     def _note(self, candidate: Candidate) -> None:

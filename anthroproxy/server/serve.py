@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 import h11
 import trio
@@ -65,9 +65,10 @@ class Application(Protocol):
     """What the server calls, for every request (``failed`` and ``finished``
     for requests refused before ``handle`` too)."""
 
-    async def handle(self, request: Request) -> None:
-        """Answer through ``request.responder``; a ProxyError raised before the
-        head was sent becomes the error answer."""
+    def handle(self, request: Request) -> Awaitable[None]:
+        """An awaitable that answers through ``request.responder``; a ProxyError
+        raised (by the call or the await) before the head was sent becomes the
+        error answer."""
 
     def failed(self, request: Request, error: ProxyError) -> ProxyError:
         """The error to answer with (its secrets removed), once it is logged."""

@@ -11,9 +11,10 @@ GPT-4o and GPT-5), as shipped offline by the npm package gpt-tokenizer, over
 the corpus tests/e2e/test_count_tokens.py checks it on: this repository's
 code and Markdown, recorded streams, a Claude Code-sized request with its tool
 schemas, and prose in seven languages and emoji. Over the whole corpus the
-estimate is within 1% of the real count; every 3 KB sample within -20% / +19%.
-On code it was not fitted on (the repository's tests and benchmarks): -2% in
-total, every sample within -13% / +20%.
+estimate is within 2% of the real count; every 3 KB sample within -20% / +14%.
+On code it was not fitted on (the repository's tests and benchmarks): -2.4% in
+total, every sample within -20% / +10% (both measured December 2026, as the
+code has grown since the fit).
 Known biases: German compound words are undercounted (technical German -19%,
 everyday German -1%); dense JSON is overcounted (recorded SSE, up to +18%).
 Other tokenizers (Llama, Qwen, DeepSeek) split text differently and the

@@ -8,7 +8,8 @@ most once, and moves to the next only before any content reached the client:
     connection failure (refused, DNS, TLS), a timeout   next candidate
     before the answer, 408, 429, 500, 502, 503, 504,
     529, a stream that fails before its first content
-    401, 403                                            the next key of the same upstream (others: stop)
+    401, 403                                            the next key of the same upstream (others: stop;
+                                                        the client's own key: stop, nothing cools)
     400, 404, 413, 422, a too-long prompt, the rest     stop: the client's or the config's mistake
 
 A candidate that failed cools, and is skipped meanwhile:
@@ -62,8 +63,10 @@ class Candidate:
         return f"{self.target}@{self.upstream} ({self.url}{key})"
 
 
-def verdict(error: UpstreamError) -> str:
-    """Whether a failure before any content moves on (see the module's table)."""
+def verdict(error: UpstreamError, candidate: Candidate) -> str:
+    """Whether a failure before any content moves on (see the module's table).
+    A 401 or 403 to the client's own key (an upstream with none of its own)
+    stops: that key is the client's to fix, and nothing cools for other clients."""
     if isinstance(error, (UpstreamUnreachable, UpstreamTimeout, UpstreamProtocolError)):
         return NEXT
     if isinstance(error, UpstreamHTTPError):
@@ -75,7 +78,7 @@ def verdict(error: UpstreamError) -> str:
         if status in MOVES_ON:
             return NEXT
         if status in KEY_REFUSED:
-            return NEXT_KEY
+            return STOP if candidate.key is None else NEXT_KEY
     return STOP
 
 
@@ -133,7 +136,7 @@ class Cooling:
                 cooling[f"key {0 if key is None else key + 1}"] = round(until - now, 1)
         for (upstream, key, target), until in self.targets.items():
             if upstream == spec.name and until > now:
-                name = target if key is None else f"{target} with key {key + 1}"
+                name = f"{target} with key {key + 1}" if len(spec.keys) > 1 and key is not None else target
                 cooling[name] = max(cooling.get(name, 0.0), round(until - now, 1))
         return {"state": "cooling", "cooling_s": cooling} if cooling else {"state": "ok"}
 
@@ -178,12 +181,18 @@ class Balancer:
         return order
 
     def keys(self, spec: UpstreamSpec) -> list[int | None]:
-        """The keys in turn: each request starts at the next one."""
+        """The keys in turn, from the one after the last key sent (``took``)."""
         if not spec.keys:
             return [None]
         start = self.turns.get(spec.name, 0)
-        self.turns[spec.name] = (start + 1) % len(spec.keys)
         return [(start + offset) % len(spec.keys) for offset in range(len(spec.keys))]
+
+    def took(self, candidate: Candidate, spec: UpstreamSpec) -> None:
+        """A request goes to the candidate: its upstream's next request starts at
+        the next key. (Counted when sent, not when planned: a fallback's keys
+        turn only when the fallback is used.)"""
+        if candidate.key is not None:
+            self.turns[spec.name] = (candidate.key + 1) % len(spec.keys)
 
     def served(self, conversation: str | None, url: str) -> None:
         if conversation is None:

@@ -28,6 +28,7 @@ from ..errors import (
 MAX_ERROR_BODY_BYTES = 1024 * 1024
 MAX_COMPLETION_BYTES = 64 * 1024 * 1024
 WRITE_TIMEOUT_S = 60.0
+UNANSWERED = "Server disconnected without sending a response"  # httpcore's words
 KEEPALIVE_EXPIRY_S = 30.0
 SHARDS = 16
 KEEPALIVE_PER_SHARD = 64
@@ -145,7 +146,15 @@ class Pool:
         request = client.build_request("POST", url or self.url, content=jsonbytes.dump(payload), headers=headers,
                                        timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
         with upstream_errors(), trio.move_on_after(self._head_timeout) as waited:
-            response = await client.send(request, stream=True)
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.RemoteProtocolError as exc:
+                if UNANSWERED not in str(exc):
+                    raise
+                # A kept-alive connection the server closed as the request went out (llama.cpp's server
+                # closes one after each stream, Keep-Alive header or not): nothing was answered, so the
+                # request goes once more, on a new connection.
+                response = await client.send(request, stream=True)
         if waited.cancelled_caught:
             raise UpstreamTimeout(f"the upstream sent no answer within {self._head_timeout:g} s")
         if response.status_code < 300:

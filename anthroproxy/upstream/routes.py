@@ -73,6 +73,11 @@ class Routes:
     web_search: Route | None = None
     thinking: Route | None = None
 
+    @property
+    def has_scenarios(self) -> bool:
+        """Whether choosing looks at what a request needs (else: the default route)."""
+        return any(route is not None for route in (self.long_context, self.images, self.web_search, self.thinking))
+
     def choose(self, needs: Needs) -> tuple[str, Route]:
         """(the route's name, the route) for a request."""
         if self.long_context is not None and needs.input_tokens > self.long_context_over:

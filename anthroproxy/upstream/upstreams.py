@@ -16,13 +16,14 @@ class Upstreams:
     def __init__(self, config: Config) -> None:
         self.specs: dict[str, UpstreamSpec] = config.upstream_specs()
         tls = tls_context(config.ca_bundle)
-        self.pools: dict[str, Pool] = {}
+        # Per (upstream, replica URL): two upstreams at one URL keep their own timeouts.
+        self.pools: dict[tuple[str, str], Pool] = {}
         for spec in self.specs.values():
             for url in spec.urls:
-                self.pools.setdefault(url, Pool(
+                self.pools[spec.name, url] = Pool(
                     url, tls=tls,
                     connect_timeout=spec.connect_timeout or config.upstream_connect_timeout,
-                    read_timeout=spec.read_timeout or config.upstream_read_timeout))
+                    read_timeout=spec.read_timeout or config.upstream_read_timeout)
         self.cooling = Cooling(config.failover_cooldown)
         self.balancer = Balancer()
         # What each (upstream, target model) refused: fields, or fields with a value (translate/fallback.py).
@@ -37,14 +38,20 @@ class Upstreams:
         for pool in self.pools.values():
             await pool.aclose()
 
+    def has_replicas(self, route: Route) -> bool:
+        """Whether an upstream of the route has several URLs (a conversation may stick to one)."""
+        return any(len(self.specs[choice.upstream].urls) > 1 for choice in route.choices)
+
     def plan(self, route: Route, conversation: str | None, now: float) -> list[Candidate]:
         """The route's candidates, in the order to try them (failover.candidates)."""
-        in_flight = {url: pool.busy for url, pool in self.pools.items()}
+        in_flight: dict[str, int] = {}
+        for (_, url), pool in self.pools.items():
+            in_flight[url] = in_flight.get(url, 0) + pool.busy
         return candidates(route, self.specs, self.balancer, self.cooling, in_flight=in_flight,
                           conversation=conversation, now=now)
 
     def pool(self, candidate: Candidate) -> Pool:
-        return self.pools[candidate.url]
+        return self.pools[candidate.upstream, candidate.url]
 
     def headers(self, candidate: Candidate, client_headers: Mapping[str, str], *, stream: bool,
                 request_id: str | None) -> dict[str, str]:

@@ -90,3 +90,20 @@ def test_the_claude_code_sized_request_is_a_valid_request():
     validate_request(body)
     payload = to_openai(body, "gpt-5").payload
     assert len(payload["tools"]) == 12 and len(json.dumps(body)) >= 1 << 20
+
+
+def test_the_ab_script_measures_two_builds_in_interleaved_rounds():
+    def worktrees() -> str:
+        return subprocess.run(["git", "-C", str(BENCH.parent), "worktree", "list"], capture_output=True,
+                              text=True).stdout
+
+    before = worktrees()
+    done = subprocess.run([sys.executable, str(BENCH / "ab.py"), "--a-rev", "HEAD", "--rounds", "2", "--concurrency",
+                           "2", "--requests", "4", "--shape", "chunks=2;bytes=16;delay=0"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "C=2 (4 streams a round, 2 rounds)"
+    for line, side in zip(lines[1:], ("A (HEAD)", "B (this checkout)")):
+        assert line.strip().startswith(side) and line.count("[") == 3, line
+    assert worktrees() == before  # (the temporary one is gone)

@@ -181,3 +181,77 @@ async def test_the_attribution_block_is_left_out_unless_kept(clients, nursery, f
     # Kept, the line differs between the conversations (cc_version=2.1.331.49f, ...be8): each misses the backend's
     # prefix cache. Left out, what remains is the same for both, and the cache can serve it.
     assert len(set(systems)) == (2 if keep else 1), systems
+
+
+async def test_a_tool_session_whose_upstream_fails_halfway_ends_on_the_fallback(clients, nursery, fake, tmp_path):
+    """The primary answers the first turn with a tool call, then is overloaded
+    (529): the next turn goes to the fallback, with the whole history, and
+    Claude Code never sees the failure."""
+    from anthroproxy.fake_upstream import FakeUpstream
+    from anthroproxy.upstream.spec import UpstreamSpec
+    from tests.e2e.conftest import start_proxy
+
+    spare = FakeUpstream()
+    await nursery.start(spare.serve)
+    proxy = await start_proxy(nursery, fake, model_mapping="claude-*:main-model|spare-model@spare",
+                              upstreams=(UpstreamSpec(name="spare", urls=(spare.url,)),))
+
+    def primary(request):
+        if any(m["role"] == "tool" for m in request.json["messages"]):
+            return Reply.error(529, "Overloaded", "overloaded_error")
+        return Reply.stream([chunk({"role": "assistant", "content": None}),
+                             *tool_call_chunks(0, "call_6x7", "Bash", ['{"command": "echo $((6*7))", ',
+                                                                      '"description": "multiply"}']),
+                             chunk({}, "tool_calls")])
+
+    fake.default = primary
+    spare.default = lambda request: Reply.stream(text_chunks(
+        [f"The shell says {[m for m in request.json['messages'] if m['role'] == 'tool'][-1]['content'].strip()}."]))
+    run = await run_claude(clients, proxy, tmp_path, "What is 6*7? Use bash.", CLAUDE_CODE_MAX_RETRIES="0")
+    assert run.returncode == 0, run.stderr
+    assert run.result["result"] == "The shell says 42." and run.result["is_error"] is False
+    assert [b["type"] for b in run.blocks("assistant")] == ["tool_use", "text"]
+    assert [r.json["model"] for r in fake.requests] == ["main-model", "main-model"]  # the turn, then the 529
+    (fallback,) = spare.requests
+    assert fallback.json["model"] == "spare-model"
+    assistant = next(m for m in fallback.json["messages"] if m.get("tool_calls"))
+    assert assistant["tool_calls"][0]["function"]["arguments"] == json.dumps(
+        {"command": "echo $((6*7))", "description": "multiply"})
+    assert_nothing_anthropic_only(fallback)
+
+
+async def test_the_readmes_multi_backend_recipe(clients, nursery, tmp_path):
+    """README's Claude Code recipe, as written, with fake upstreams at its three URLs."""
+    import re
+
+    from anthroproxy import serve
+    from anthroproxy.config import load_config
+    from anthroproxy.fake_upstream import FakeUpstream
+    from tests.e2e.test_readme import README
+
+    recipe = next(block for block in re.findall(r"```toml\n(.*?)```", README, re.S) if "[upstreams.openrouter]" in block)
+    urls = {"deepseek": "https://api.deepseek.com/v1", "ollama": "http://127.0.0.1:11434/v1",
+            "openrouter": "https://openrouter.ai/api/v1"}
+    fakes = {name: FakeUpstream() for name in urls}
+    for name, url in urls.items():
+        await nursery.start(fakes[name].serve)
+        fakes[name].default = lambda request: Reply.stream(text_chunks(["Hi."]))
+        assert url in recipe
+        recipe = recipe.replace(url, fakes[name].url)
+    (tmp_path / "proxy.toml").write_text(recipe)
+    keys = {"DEEPSEEK_API_KEY": "sk-ds", "OPENROUTER_KEY_1": "sk-or-1", "OPENROUTER_KEY_2": "sk-or-2"}
+    proxy = await nursery.start(serve, load_config(["--config", str(tmp_path / "proxy.toml"), "--port", "0"], keys, None))
+
+    assert (await run_claude(clients, proxy, tmp_path, "hi")).returncode == 0
+    (main,) = fakes["deepseek"].requests  # (deepseek-reasoner when Claude Code turns thinking on)
+    assert main.json["model"] in ("deepseek-chat", "deepseek-reasoner") and main.headers["authorization"] == "Bearer sk-ds"
+    assert (await run_claude(clients, proxy, tmp_path, "hi", flags=("--model", "claude-haiku-4-5"))).returncode == 0
+    (haiku,) = fakes["ollama"].requests
+    assert haiku.json["model"] == "qwen3:8b"
+    fakes["deepseek"].queue(Reply.error(503, "Service Unavailable"))
+    run = await run_claude(clients, proxy, tmp_path, "hi", CLAUDE_CODE_MAX_RETRIES="0")
+    assert run.returncode == 0 and run.result["result"] == "Hi."
+    (fallback,) = fakes["openrouter"].requests
+    assert fallback.json["model"] == fakes["deepseek"].requests[-1].json["model"].replace(
+        "deepseek-chat", "deepseek/deepseek-chat-v3.1").replace("deepseek-reasoner", "deepseek/deepseek-r1")
+    assert fallback.headers["authorization"] == "Bearer sk-or-1" and fallback.headers["x-title"] == "my-team"

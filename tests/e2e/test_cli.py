@@ -92,6 +92,23 @@ async def test_bad_settings_print_one_line_and_exit_2(args, env, setting):
     assert len(lines) == 1 and setting in lines[0] and lines[0].startswith("anthroproxy: error: "), lines
 
 
+@pytest.mark.parametrize(
+    ("toml", "setting"),
+    [
+        ('[models]\n"claude-*" = "m@nowhere"\n', "upstream 'nowhere' is not defined"),
+        ("[upstreams.local]\nurl = []\n", "upstreams.local.url: at least one URL is needed"),
+        ('[upstreams.router]\nurl = "https://openrouter.ai/api/v1"\napi_key = "${UNSET_KEY_FOR_TEST}"\n',
+         "upstreams.router.api_key: ${UNSET_KEY_FOR_TEST} is not set"),
+    ],
+)
+async def test_a_bad_upstream_config_prints_one_line_and_exits_2(tmp_path, toml, setting):
+    (tmp_path / "proxy.toml").write_text(toml)
+    result = await run(sys.executable, "-m", "anthroproxy", "--config", str(tmp_path / "proxy.toml"))
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and setting in lines[0] and lines[0].startswith("anthroproxy: error: "), lines
+
+
 async def test_console_script_matches_python_m():
     assert SCRIPT.exists(), f"console script missing at {SCRIPT}: install the package (pip install -e .)"
     for flag in ("--version", "--help"):

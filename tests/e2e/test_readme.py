@@ -76,3 +76,40 @@ def test_tested_with_names_the_llama_cpp_commit_the_tests_build():
 
     row = next(line for line in README.splitlines() if line.startswith("| llama.cpp's `llama-server` (built"))
     assert f"llama-cpp-python {llamacpp.LLAMA_CPP_PYTHON}" in row and f"| commit {llamacpp.COMMIT} |" in row
+
+
+def test_every_toml_example_loads(tmp_path):
+    from anthroproxy.config import load_config
+
+    blocks = re.findall(r"```toml\n(.*?)```", README, re.S)
+    assert len(blocks) >= 2
+    variables = {name: "set" for block in blocks for name in re.findall(r"\$\{([A-Z_0-9]+)\}", block)}
+    for index, block in enumerate(blocks):
+        (tmp_path / f"{index}.toml").write_text(block)
+        load_config(["--config", str(tmp_path / f"{index}.toml")], variables, None)
+
+
+def test_the_recipe_routes_as_its_comments_say(tmp_path):
+    from anthroproxy.config import load_config
+    from anthroproxy.upstream.routes import needs_of
+
+    recipe = next(block for block in re.findall(r"```toml\n(.*?)```", README, re.S) if "[upstreams.openrouter]" in block)
+    (tmp_path / "proxy.toml").write_text(recipe)
+    config = load_config(["--config", str(tmp_path / "proxy.toml")],
+                         {"DEEPSEEK_API_KEY": "d", "OPENROUTER_KEY_1": "1", "OPENROUTER_KEY_2": "2"}, None)
+    ask = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    image = [{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}]
+    cases = {
+        "default": ({}, "deepseek-chat|deepseek/deepseek-chat-v3.1@openrouter"),
+        "thinking": ({"thinking": {"type": "adaptive"}}, "deepseek-reasoner|deepseek/deepseek-r1@openrouter"),
+        "images": ({"messages": image, "thinking": {"type": "adaptive"}}, "openai/gpt-5-mini@openrouter"),
+        "web_search": ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]},
+                       "openai/gpt-5-mini:online@openrouter"),
+        "long_context": ({"messages": [{"role": "user", "content": "word " * 90_000}]},
+                         "google/gemini-2.5-flash@openrouter"),
+    }
+    for expected_name, (change, expected_route) in cases.items():
+        name, route = config.routes_for("claude-sonnet-4-6").choose(needs_of({**ask, **change}))
+        assert (name, str(route)) == (expected_name, expected_route)
+    assert str(config.routes_for("claude-haiku-4-5-20251001").default) == "qwen3:8b@local|deepseek-chat"
+    assert str(config.routes_for("claude-opus-4-6").default).startswith("deepseek-chat|")

@@ -69,3 +69,14 @@ async def test_an_unreachable_upstream_hands_its_client_back():
             with pytest.raises(UpstreamError):
                 await upstream.send(PAYLOAD, {}, stream=False)
             assert not any(upstream.in_flight)
+
+
+async def test_a_connection_the_upstream_closes_as_the_next_request_goes_out_is_retried_once(proxy, fake):
+    """llama.cpp's server closes the connection after each stream, though it says keep-alive."""
+    fake.queue(Reply(**{**vars(Reply.stream(text_chunks(["one"]))), "close_before_next": True}))
+    async with httpx.AsyncClient(timeout=10) as client:
+        for streaming in (True, True, False):
+            response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages",
+                                         json=messages_body(stream=streaming))
+            assert response.status_code == 200, response.text
+    assert fake.unanswered == 1 and len(fake.requests) == 3 and fake.connections == 2  # (3 answered)

@@ -212,3 +212,135 @@ def test_the_attribution_block_setting(argv, environ, expected):
 def test_a_bad_attribution_block_value_names_the_setting():
     with pytest.raises(ConfigError, match="attribution-block: must be one of drop, keep, got 'maybe'"):
         load_config(["--attribution-block", "maybe"], {}, None)
+
+
+# ---- several upstreams ------------------------------------------------------------------------
+
+UPSTREAMS = """
+target_url = "https://api.deepseek.com/v1"
+api_key = "${DS_KEY}"
+
+[upstreams.local]
+url = ["http://127.0.0.1:8081/v1", "http://127.0.0.1:8082/v1"]
+read_timeout = 30
+capabilities = { vision = false }
+
+[upstreams.router]
+url = "https://openrouter.ai/api/v1"
+api_keys = ["${OR_KEY_1}", "${OR_KEY_2}"]
+headers = { "X-Title" = "${TEAM}" }
+
+[models]
+"claude-haiku-*" = "qwen3:8b@local"
+"claude-sonnet-*" = "deepseek-chat|deepseek/deepseek-chat@router"
+
+[models."claude-opus-*"]
+target = "deepseek-reasoner"
+fallbacks = [{ upstream = "router", target = "anthropic/claude-opus-4" }]
+display_name = "Opus (DeepSeek)"
+images = { upstream = "router", target = "openai/gpt-5" }
+long_context = { over = 64000, upstream = "router", target = "google/gemini-2.5-pro" }
+"""
+
+
+def load_upstreams(tmp_path, text: str = UPSTREAMS, environ: dict | None = None, dotenv: str | None = None):
+    file = tmp_path / "proxy.toml"
+    file.write_text(text)
+    dotenv_path = None
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv)
+        dotenv_path = str(tmp_path / ".env")
+    return load_config(["--config", str(file)], environ if environ is not None else {
+        "DS_KEY": "sk-ds", "OR_KEY_1": "sk-or-1", "OR_KEY_2": "sk-or-2", "TEAM": "us"}, dotenv_path)
+
+
+def test_upstreams_load_with_their_variables_replicas_keys_and_headers(tmp_path):
+    specs = load_upstreams(tmp_path).upstream_specs()
+    assert list(specs) == ["default", "local", "router"]
+    assert (specs["default"].urls, specs["default"].keys) == (("https://api.deepseek.com/v1",), ("sk-ds",))
+    assert specs["local"].urls == ("http://127.0.0.1:8081/v1", "http://127.0.0.1:8082/v1")
+    assert (specs["local"].keys, specs["local"].read_timeout, specs["local"].connect_timeout) == ((), 30.0, None)
+    assert specs["router"].keys == ("sk-or-1", "sk-or-2") and specs["router"].headers == (("X-Title", "us"),)
+
+
+def test_variables_come_from_the_dotenv_file_too(tmp_path):
+    config = load_upstreams(tmp_path, environ={"DS_KEY": "sk-ds", "TEAM": "us"},
+                            dotenv="OR_KEY_1=sk-dot-1\nOR_KEY_2=sk-dot-2\n")
+    assert config.upstream_specs()["router"].keys == ("sk-dot-1", "sk-dot-2")
+
+
+def test_model_entries_route_in_compact_and_table_form(tmp_path):
+    config = load_upstreams(tmp_path)
+    assert str(config.routes_for("claude-haiku-4-5").default) == "qwen3:8b@local"
+    assert str(config.routes_for("claude-sonnet-4-6").default) == "deepseek-chat|deepseek/deepseek-chat@router"
+    opus = config.routes_for("claude-opus-4-1")
+    assert str(opus.default) == "deepseek-reasoner|anthropic/claude-opus-4@router"
+    assert (str(opus.images), str(opus.long_context), opus.long_context_over) == (
+        "openai/gpt-5@router", "google/gemini-2.5-pro@router", 64000)
+    assert opus.thinking is None and opus.web_search is None
+    assert config.resolve_model("claude-opus-4-1") == "deepseek-reasoner"
+    assert str(config.routes_for("gpt-other").default) == "gpt-5"  # (the default model, default upstream)
+
+
+def test_an_upstreams_capabilities_come_before_the_table(tmp_path):
+    config = load_upstreams(tmp_path)
+    assert config.capabilities("qwen3:8b", "local").vision is False
+    assert config.capabilities("qwen3:8b").vision is True
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('"qwen3:8b@local"', '"qwen3:8b@lokal"'), "models: upstream 'lokal' is not defined \\(defined: default, "
+                                                   "local, router\\)"),
+        (('upstream = "router", target = "openai', 'upstream = "ruter", target = "openai'),
+         "upstream 'ruter' is not defined"),
+        (('url = ["http://127.0.0.1:8081/v1", "http://127.0.0.1:8082/v1"]', "url = []"),
+         "upstreams.local.url: at least one URL is needed"),
+        (('url = ["http://127.0.0.1:8081/v1", "http://127.0.0.1:8082/v1"]', 'url = ["localhost:8081"]'),
+         "upstreams.local.url"),
+        (('url = ["http://127.0.0.1:8081/v1", "http://127.0.0.1:8082/v1"]',
+          'url = ["http://127.0.0.1:8081/v1", "http://127.0.0.1:8081/v1"]'), "a replica is listed twice"),
+        (("read_timeout = 30", "read_timeout = '30'"), "upstreams.local.read_timeout: expected a number of seconds"),
+        (("read_timeout = 30", "timeout = 30"), "upstreams.local: unknown key timeout"),
+        (("capabilities = { vision = false }", "capabilities = { colour = 'red' }"),
+         "upstreams.local.capabilities: .*colour"),
+        (('headers = { "X-Title" = "${TEAM}" }', 'api_key = "k"'), "upstreams.router: api_key or api_keys, not both"),
+        (("[upstreams.router]", "[upstreams.'my router']"), "a name is letters, digits"),
+        (("over = 64000", "over = -1"), "long_context.over: expected a positive number of tokens"),
+        (('fallbacks = [{ upstream = "router"', 'fallbacks = [{ model = "x", upstream = "router"'),
+         "claude-opus-\\*.fallbacks.0: unknown key model"),
+        (('display_name = "Opus (DeepSeek)"', 'colour = "red"'), "models.claude-opus-\\*: unknown key colour"),
+    ],
+)
+def test_upstream_config_errors_name_the_key(tmp_path, edit, message):
+    old, new = edit
+    assert old in UPSTREAMS
+    with pytest.raises(ConfigError, match=message):
+        load_upstreams(tmp_path, UPSTREAMS.replace(old, new))
+
+
+def test_an_unset_variable_is_an_error_naming_it_not_an_empty_key(tmp_path):
+    with pytest.raises(ConfigError, match="upstreams.router.api_keys: \\$\\{OR_KEY_2\\} is not set"):
+        load_upstreams(tmp_path, environ={"DS_KEY": "sk-ds", "OR_KEY_1": "sk-or-1", "TEAM": "us"})
+
+
+def test_a_mistyped_upstream_key_is_not_repeated_in_the_error(tmp_path):
+    text = UPSTREAMS.replace('api_keys = ["${OR_KEY_1}", "${OR_KEY_2}"]', "api_keys = [98765432109876]")
+    with pytest.raises(ConfigError, match="api_keys") as caught:
+        load_upstreams(tmp_path, text)
+    assert "98765" not in str(caught.value)
+
+
+def test_the_default_upstream_can_be_extended_by_its_table(tmp_path):
+    text = 'target_url = "https://api.openai.com/v1"\n[upstreams.default]\nheaders = { "OpenAI-Project" = "p1" }\n'
+    spec = load_upstreams(tmp_path, text).upstream_specs()["default"]
+    assert spec.urls == ("https://api.openai.com/v1",) and spec.headers == (("OpenAI-Project", "p1"),)
+
+
+def test_failover_cooldown_from_flag_and_environment():
+    assert load_config([], {}, None).failover_cooldown == 30.0
+    assert load_config(["--failover-cooldown", "5"], {}, None).failover_cooldown == 5.0
+    assert load_config([], {"FAILOVER_COOLDOWN": "2.5"}, None).failover_cooldown == 2.5
+    with pytest.raises(ConfigError, match="failover-cooldown: must be a positive number"):
+        load_config(["--failover-cooldown", "0"], {}, None)

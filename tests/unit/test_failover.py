@@ -34,10 +34,25 @@ def test_a_route_expands_into_a_candidate_per_replica_and_key_in_order():
     assert [c.choice for c in plan()] == [0, 0, 0, 1, 1, 2]
 
 
-def test_keys_are_taken_in_turn():
+def test_keys_are_taken_in_turn_as_they_are_sent():
     balancer = Balancer()
-    firsts = [plan(balancer=balancer)[0].key for _ in range(4)]
+    firsts = []
+    for _ in range(4):
+        first = plan(balancer=balancer)[0]
+        firsts.append(first.key)
+        balancer.took(first, SPECS["ds"])
     assert firsts == [0, 1, 2, 0]
+
+
+def test_a_fallbacks_keys_turn_only_when_it_is_used():
+    balancer = Balancer()
+    fallback = Route(Choice("gpt-4o"), (Choice("deepseek-chat", "ds"),))
+    for _ in range(5):
+        plan(fallback, balancer=balancer)  # (the primary answers: the fallback's keys wait)
+    used = plan(fallback, balancer=balancer)[1]
+    assert used.key == 0
+    balancer.took(used, SPECS["ds"])
+    assert plan(fallback, balancer=balancer)[1].key == 1
 
 
 @pytest.mark.parametrize(
@@ -50,7 +65,12 @@ def test_keys_are_taken_in_turn():
      (UpstreamHTTPError(400, "prompt is too long", upstream_status=500), STOP)],
 )
 def test_what_moves_on(error, expected):
-    assert verdict(error) == expected
+    assert verdict(error, Candidate("up", "http://a/v1", 0, "m")) == expected
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_client_key_stops_without_trying_other_keys(status):
+    assert verdict(http(status), Candidate("up", "http://a/v1", None, "m")) == STOP
 
 
 def test_cooling_by_kind_with_a_fake_clock():
@@ -70,6 +90,15 @@ def test_cooling_by_kind_with_a_fake_clock():
     assert cooling.count(301) == 1 and cooling.upstream_state(SPECS["ds"], 301) == {
         "state": "cooling", "cooling_s": {"key 2": KEY_OUT_S - 1}}
     assert cooling.upstream_state(SPECS["default"], 301) == {"state": "ok"}
+
+
+def test_health_names_a_key_only_for_a_pool_of_them():
+    cooling = Cooling(cooldown_s=30)
+    one_key = UpstreamSpec(name="one", urls=("http://one/v1",), keys=("k",))
+    cooling.failed(Candidate("one", "http://one/v1", 0, "m"), http(503), now=0)
+    cooling.failed(Candidate("ds", "http://ds/v1", 2, "deepseek-chat"), http(503), now=0)
+    assert cooling.upstream_state(one_key, 10) == {"state": "cooling", "cooling_s": {"m": 20.0}}
+    assert cooling.upstream_state(SPECS["ds"], 10) == {"state": "cooling", "cooling_s": {"deepseek-chat with key 3": 20.0}}
 
 
 @pytest.mark.parametrize(("headers", "seconds"), [
@@ -171,3 +200,8 @@ def test_variables_are_expanded_and_a_missing_one_is_named():
     assert expand("Bearer ${KEY}-${K2}", {"KEY": "s3", "K2": "x"}, "where") == "Bearer s3-x"
     with pytest.raises(SpecError, match=r"upstreams.ds.api_key: \$\{DEEPSEEK_API_KEY\} is not set"):
         expand("${DEEPSEEK_API_KEY}", {}, "upstreams.ds.api_key")
+
+
+def test_only_an_entry_with_scenarios_looks_at_the_request():
+    assert not Routes(default=ROUTE).has_scenarios
+    assert Routes(default=ROUTE, thinking=Route(Choice("r1"))).has_scenarios

@@ -1,0 +1,434 @@
+"""Several upstreams over real sockets: routes by model and by what a request
+needs, failover before any content, cooling, key pools, replicas and sticky
+conversations, with three fake upstreams configured as a user writes it."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+
+import anthropic
+import httpx
+import pytest
+import trio
+
+from anthroproxy import serve
+from anthroproxy.config import load_config
+from anthroproxy.fake_upstream import FakeUpstream, Reply, chunk, completion, error_chunk, text_chunks
+from tests.e2e.conftest import in_thread, sdk
+from tests.helpers import check_grammar, parse_events, text_of
+
+ASK = [{"role": "user", "content": "hi"}]
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+
+@pytest.fixture
+async def fakes(nursery) -> dict[str, FakeUpstream]:
+    started = {}
+    for name in ("main", "spare", "local"):
+        started[name] = FakeUpstream()
+        await nursery.start(started[name].serve)
+    return started
+
+
+def unused_url() -> str:
+    """A URL nothing listens on: connections are refused."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+
+
+async def proxy_with(nursery, tmp_path, toml: str, environ: dict | None = None, **flags):
+    path = tmp_path / "proxy.toml"
+    path.write_text(toml)
+    argv = ["--config", str(path), "--port", "0", *(f"--{k.replace('_', '-')}={v}" for k, v in flags.items())]
+    return await nursery.start(serve, load_config(argv, environ or {}, None))
+
+
+def config(fakes, models: str, extra: str = "") -> str:
+    return f"""
+target_url = "{fakes['main'].url}"
+default_model = "main-model"
+
+[upstreams.spare]
+url = "{fakes['spare'].url}"
+
+[upstreams.local]
+url = "{fakes['local'].url}"
+{extra}
+[models]
+{models}
+"""
+
+
+def create(proxy, **kwargs):
+    return lambda: sdk(proxy).messages.create(**{"model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK,
+                                                 **kwargs})
+
+
+def final(proxy, **kwargs):
+    def run():
+        with sdk(proxy).messages.stream(**{"model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK,
+                                           **kwargs}) as stream:
+            return stream.get_final_message()
+    return run
+
+
+def served(fake: FakeUpstream) -> list[str]:
+    return [request.json["model"] for request in fake.requests]
+
+
+SONNET_WITH_SPARE = '''"claude-sonnet-*" = { target = "main-model", fallbacks = [ { upstream = "spare", target = "spare-model" } ] }'''
+
+
+# ---- routes -----------------------------------------------------------------------------------
+
+
+async def test_each_model_goes_to_its_upstream_as_its_target(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-haiku-*" = { upstream = "local", target = "qwen3:8b" }
+"claude-sonnet-*" = "deepseek-chat@spare"
+"claude-3" = "gpt-4o"'''))
+    for model in ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-3-opus", "claude-other"):
+        message = await in_thread(create(proxy, model=model))
+        assert message.model == model
+    assert (served(fakes["local"]), served(fakes["spare"]), served(fakes["main"])) == (
+        ["qwen3:8b"], ["deepseek-chat"], ["gpt-4o", "main-model"])
+
+
+async def test_scenario_routes_the_first_that_applies_wins(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+[models."claude-sonnet-*"]
+target = "plain"
+thinking = { target = "thinker" }
+images = { upstream = "local", target = "seer" }
+web_search = { upstream = "spare", target = "searcher" }
+long_context = { over = 1000, upstream = "spare", target = "long" }'''))
+    image = [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                                       "data": PNG}}, {"type": "text", "text": "?"}]}]
+    asks = [{}, {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2000},
+            {"messages": image, "thinking": {"type": "adaptive"}},
+            {"tools": [{"type": "web_search_20250305", "name": "web_search"}]},
+            {"messages": [{"role": "user", "content": "many words " * 500}], "thinking": {"type": "adaptive"}}]
+    for ask in asks:
+        await in_thread(create(proxy, **ask))
+    assert served(fakes["main"]) == ["plain", "thinker"]
+    assert served(fakes["local"]) == ["seer"] and served(fakes["spare"]) == ["searcher", "long"]
+
+
+async def test_the_access_log_and_the_metrics_say_which_route(nursery, tmp_path, fakes, caplog):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-sonnet-*" = { target = "plain", thinking = { upstream = "local", target = "thinker" } }'''))
+    await in_thread(create(proxy, thinking={"type": "adaptive"}))
+    (record,) = [r.access for r in caplog.records if getattr(r, "access", None) and r.access["path"] == "/v1/messages"]
+    assert (record["model_route"], record["upstream"], record["target"]) == ("thinking", "local", "thinker")
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{proxy.port}/metrics")).text
+    assert 'anthroproxy_routes_total{model_route="thinking",upstream="local"} 1.0' in text
+    assert 'anthroproxy_upstream_requests_total{outcome="ok",upstream="local"} 1.0' in text
+
+
+# ---- failover ---------------------------------------------------------------------------------
+
+
+def with_head_delay(reply: Reply, seconds: float) -> Reply:
+    return Reply(**{**vars(reply), "head_delay": seconds})
+
+
+TRIGGERS = {
+    **{f"HTTP {status}": (lambda status=status: Reply.error(status, f"failure {status}"))
+       for status in (408, 429, 500, 502, 503, 504, 529)},
+    "an error before content": lambda: Reply.stream([chunk({"role": "assistant"}), error_chunk("engine died", 500)],
+                                                    done=False),
+    "a stream cut before content": lambda: Reply.stream([chunk({"role": "assistant"})], done=False, cut=True),
+    "an empty answer": lambda: Reply.json(completion(None)),
+}
+
+
+@pytest.mark.parametrize("trigger", sorted(TRIGGERS))
+@pytest.mark.parametrize("run", [create, final], ids=["json", "stream"])
+async def test_each_failure_before_content_moves_to_the_fallback(nursery, tmp_path, fakes, trigger, run, caplog):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE))
+    failure = TRIGGERS[trigger]()
+    if run is create and failure.frames:  # (a JSON request gets the same fault as a JSON answer)
+        failure = Reply.error(502, "bad gateway")
+    fakes["main"].queue(failure)
+    message = await in_thread(run(proxy))
+    assert message.content[0].text.startswith("Hello from anthroproxy's fake upstream")
+    assert served(fakes["main"]) == ["main-model"] and served(fakes["spare"]) == ["spare-model"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("failing over from main-model@default" in w and "to spare-model@spare" in w for w in warnings)
+
+
+@pytest.mark.parametrize("run", [create, final], ids=["json", "stream"])
+async def test_connection_failures_and_timeouts_move_on(nursery, tmp_path, fakes, run):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-sonnet-*" = { target = "m", upstream = "down", fallbacks = [
+    { upstream = "slow", target = "m" }, { upstream = "spare", target = "spare-model" } ] }''', f'''
+[upstreams.down]
+url = "{unused_url()}"
+
+[upstreams.slow]
+url = "{fakes['local'].url}"
+read_timeout = 0.3
+'''))
+    def too_late(request) -> Reply:
+        answer = Reply.stream(text_chunks(["too late"])) if request.json.get("stream") else Reply.json(
+            completion("too late"))
+        return with_head_delay(answer, 5)
+
+    fakes["local"].default = too_late
+    message = await in_thread(run(proxy))
+    assert message.content[0].text.startswith("Hello from") and served(fakes["spare"]) == ["spare-model"]
+
+
+async def test_a_stream_whose_pings_went_out_still_moves_before_content(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE), ping_interval=0.1)
+    fakes["main"].queue(with_head_delay(Reply.error(503, "busy"), 0.5))
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages",
+                                     json={"model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
+    events = parse_events(response.content)
+    check_grammar(events)
+    names = [name for name, _ in events]
+    assert names[:3] == ["message_start", "ping", "ping"] and names.count("message_start") == 1
+    assert text_of(events).startswith("Hello from") and names[-1] == "message_stop"
+
+
+async def test_no_failover_once_content_went_out(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE))
+    fakes["main"].queue(Reply.stream([chunk({"content": "half an ans"}), error_chunk("engine died", 500)], done=False))
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages",
+                                     json={"model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
+    events = parse_events(response.content)
+    check_grammar(events)
+    assert text_of(events) == "half an ans" and events[-1][0] == "error"
+    assert fakes["spare"].requests == []  # never replayed elsewhere
+
+
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
+async def test_the_clients_mistakes_do_not_move_on(nursery, tmp_path, fakes, status):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE))
+    fakes["main"].queue(Reply.error(status, "your mistake"))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        await in_thread(create(proxy))
+    assert caught.value.status_code == status and fakes["spare"].requests == []
+
+
+async def test_a_failed_candidate_cools_and_is_tried_again_after_it(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE), failover_cooldown=0.5)
+    fakes["main"].queue(Reply.error(503, "busy"))
+    for _ in range(3):
+        await in_thread(create(proxy))
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (1, 3)  # skipped while it cools
+    async with httpx.AsyncClient() as client:
+        health = (await client.get(f"http://127.0.0.1:{proxy.port}/health")).json()["upstreams"]
+    assert health["spare"] == {"state": "ok"} and health["default"]["state"] == "cooling"
+    assert 0 < health["default"]["cooling_s"]["main-model"] <= 0.5
+    await trio.sleep(0.6)
+    await in_thread(create(proxy))
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (2, 3)
+
+
+async def test_a_429_cools_for_its_retry_after(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE), failover_cooldown=0.1)
+    fakes["main"].queue(Reply.json({"error": {"message": "slow down"}}, status=429, headers=[("retry-after", "1")]))
+    await in_thread(create(proxy))
+    await trio.sleep(0.3)  # past the cooldown, not past the retry-after
+    await in_thread(create(proxy))
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (1, 2)
+
+
+async def test_when_every_candidate_is_down_the_client_gets_the_last_failure(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-sonnet-*" = { target = "a", fallbacks = [ "b@spare", "c@local" ] }'''))
+    fakes["main"].queue(Reply.json({"error": {"message": "a is busy"}}, status=429, headers=[("retry-after", "20")]))
+    fakes["spare"].queue(Reply.json({"error": {"message": "b is busy"}}, status=429, headers=[("retry-after", "3")]))
+    fakes["local"].queue(Reply.error(503, "c is down"))
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        await in_thread(create(proxy))
+    assert caught.value.response.headers["retry-after"] == "3" and "b is busy" in caught.value.message
+    assert [len(f.requests) for f in fakes.values()] == [1, 1, 1]  # each at most once: no loop
+
+
+async def test_when_all_cool_the_first_to_recover_is_tried_rather_than_none(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE), failover_cooldown=60)
+    fakes["main"].queue(Reply.error(503, "down"))
+    fakes["spare"].queue(Reply.json({"error": {"message": "busy"}}, status=429, headers=[("retry-after", "2")]))
+    with pytest.raises(anthropic.RateLimitError):
+        await in_thread(create(proxy))
+    message = await in_thread(create(proxy))  # both cool: spare (2 s) before main (60 s)
+    assert message.content and (len(fakes["main"].requests), len(fakes["spare"].requests)) == (1, 2)
+
+
+# ---- keys and replicas --------------------------------------------------------------------------
+
+
+def keys_config(fakes) -> str:
+    return config(fakes, '"claude-sonnet-*" = "ds-model@pool"', f'''
+[upstreams.pool]
+url = "{fakes['spare'].url}"
+api_keys = ["${{KEY_1}}", "${{KEY_2}}"]
+headers = {{ "X-Title" = "my-team" }}
+''')
+
+
+async def test_a_key_pool_is_taken_in_turn_with_the_upstreams_headers(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, keys_config(fakes), {"KEY_1": "sk-one", "KEY_2": "sk-two"})
+    for _ in range(4):
+        await in_thread(create(proxy))
+    requests = fakes["spare"].requests
+    assert [r.headers["authorization"] for r in requests] == ["Bearer sk-one", "Bearer sk-two"] * 2
+    assert all(r.headers["x-title"] == "my-team" for r in requests)
+
+
+async def test_a_refused_key_is_taken_out_and_the_next_key_answers(nursery, tmp_path, fakes, caplog):
+    proxy = await proxy_with(nursery, tmp_path, keys_config(fakes), {"KEY_1": "sk-one", "KEY_2": "sk-two"})
+    fakes["spare"].queue(Reply.error(401, "invalid key", "authentication_error"))
+    for _ in range(3):
+        await in_thread(create(proxy))
+    assert [r.headers["authorization"] for r in fakes["spare"].requests] == [
+        "Bearer sk-one", "Bearer sk-two", "Bearer sk-two", "Bearer sk-two"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "refused key 1 of upstream pool" in errors[0] and "sk-one" not in errors[0]
+
+
+async def test_a_401_with_no_other_key_is_the_clients_answer(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE))
+    fakes["main"].queue(Reply.error(401, "invalid key", "authentication_error"))
+    with pytest.raises(anthropic.AuthenticationError):
+        await in_thread(create(proxy))
+    assert fakes["spare"].requests == []  # a key problem: not the fallback's business
+    await in_thread(create(proxy))  # the key was the client's own: nothing cools for the next client
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (2, 0)
+
+
+async def test_an_upstream_key_refused_with_no_other_key_is_taken_out(nursery, tmp_path, fakes, caplog):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE, '[upstreams.default]\napi_key = "sk-main"\n'))
+    fakes["main"].queue(Reply.error(401, "invalid key", "authentication_error"))
+    with pytest.raises(anthropic.AuthenticationError):
+        await in_thread(create(proxy))
+    await in_thread(create(proxy))  # the proxy's own key is bad: the fallback answers meanwhile
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (1, 1)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "refused key 1 of upstream default" in errors[0] and "sk-main" not in errors[0]
+
+
+def replicas_config(fakes) -> str:
+    return config(fakes, '"claude-sonnet-*" = "qwen@replicas"', f'''
+[upstreams.replicas]
+url = ["{fakes['spare'].url}", "{fakes['local'].url}"]
+''')
+
+
+async def test_replicas_least_busy_first(nursery, tmp_path, fakes):
+    """One replica holds a slow answer: the next requests go to the other,
+    not in turn to both."""
+    proxy = await proxy_with(nursery, tmp_path, replicas_config(fakes))
+    fakes["spare"].default = lambda request: with_head_delay(Reply.json(completion("slow")), 30)
+    url = f"http://127.0.0.1:{proxy.port}/v1/messages"
+    async with httpx.AsyncClient(timeout=10) as client:
+        async with trio.open_nursery() as requests:
+            for index in range(4):
+                answered = trio.Event()
+
+                async def ask(index=index, answered=answered) -> None:
+                    await client.post(url, json={"model": "claude-sonnet-4", "max_tokens": 5,
+                                                 "messages": [{"role": "user", "content": f"conversation {index}"}]})
+                    answered.set()
+
+                local_before = len(fakes["local"].requests)
+                requests.start_soon(ask)
+                with trio.fail_after(5):
+                    while len(fakes["spare"].requests) + len(fakes["local"].requests) <= index:
+                        await trio.sleep(0.01)  # (either replica may take it: no single fake to wait on)
+                    if len(fakes["local"].requests) > local_before:
+                        await answered.wait()
+            assert (len(fakes["spare"].requests), len(fakes["local"].requests)) == (1, 3)
+            requests.cancel_scope.cancel()
+
+
+async def test_a_conversation_sticks_to_its_replica(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, replicas_config(fakes))
+    turns = [{"role": "user", "content": "first question"}]
+    used = []
+    for turn in range(3):
+        await in_thread(create(proxy, messages=turns, extra_headers={"x-claude-code-session-id": "s-1"}))
+        used.append("spare" if fakes["spare"].requests and len(fakes["spare"].requests) > used.count("spare")
+                    else "local")
+        turns = [*turns, {"role": "assistant", "content": "an answer"}, {"role": "user", "content": f"turn {turn}"}]
+    assert len(set(used)) == 1  # every turn on the replica of the first
+    fakes[used[0]].queue(Reply.error(503, "down"))  # that replica fails: the conversation moves, and stays moved
+    await in_thread(create(proxy, messages=turns, extra_headers={"x-claude-code-session-id": "s-1"}))
+    await in_thread(create(proxy, messages=turns, extra_headers={"x-claude-code-session-id": "s-1"}))
+    other = "local" if used[0] == "spare" else "spare"
+    assert len(fakes[other].requests) == 2 and len(fakes[used[0]].requests) == 4
+
+
+# ---- the rest follows the route -----------------------------------------------------------------
+
+
+async def test_the_refused_field_memory_is_per_upstream_and_model(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-haiku-*" = "same-name@local"
+"claude-sonnet-*" = "same-name"'''))
+    history = [{"role": "user", "content": "x"},
+               {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"},
+                                                 {"type": "text", "text": "y"}]},
+               {"role": "user", "content": "z"}]
+    fakes["local"].queue(Reply.error(400, "'reasoning_content' was unexpected"))
+    for model in ("claude-haiku-4", "claude-haiku-4", "claude-sonnet-4"):
+        await in_thread(create(proxy, model=model, messages=history))
+    local = [r.json["messages"][1] for r in fakes["local"].requests]
+    assert ["reasoning_content" in m for m in local] == [True, False, False]
+    assert "reasoning_content" in fakes["main"].requests[0].json["messages"][1]  # the other upstream still gets it
+
+
+async def test_count_tokens_upstream_asks_the_routed_upstream(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-haiku-*" = "small@local"'),
+                             count_tokens="upstream")
+    fakes["local"].queue(Reply.json({"count": 77}))
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages/count_tokens",
+                                     json={"model": "claude-haiku-4", "messages": ASK})
+    assert response.json() == {"input_tokens": 77}
+    assert fakes["local"].requests[0].path == "/tokenize" and fakes["main"].requests == []
+
+
+async def test_models_lists_every_routed_name(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-haiku-4-5" = { upstream = "local", target = "qwen3:8b", display_name = "Qwen (as Haiku)" }
+"claude-sonnet-4-6" = "deepseek-chat@spare|qwen3:32b@local"
+"claude-*" = "anything"'''))
+    async with httpx.AsyncClient() as client:
+        listed = (await client.get(f"http://127.0.0.1:{proxy.port}/v1/models")).json()["data"]
+    assert [(m["id"], m["display_name"]) for m in listed] == [
+        ("claude-haiku-4-5", "Qwen (as Haiku)"), ("claude-sonnet-4-6", "Claude Sonnet 4.6 (deepseek-chat)")]
+
+
+async def test_an_upstream_without_a_key_passes_the_clients_key(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, keys_config(fakes) + '"claude-haiku-*" = "small@local"\n',
+                             {"KEY_1": "sk-one", "KEY_2": "sk-two"})
+    await in_thread(lambda: sdk(proxy, api_key="sk-client").messages.create(
+        model="claude-haiku-4", max_tokens=5, messages=ASK))
+    await in_thread(lambda: sdk(proxy, api_key="sk-client").messages.create(
+        model="claude-sonnet-4", max_tokens=5, messages=ASK))
+    assert fakes["local"].requests[0].headers["authorization"] == "Bearer sk-client"
+    assert fakes["spare"].requests[0].headers["authorization"] == "Bearer sk-one"
+
+
+async def test_a_single_url_set_up_is_one_candidate(nursery, fake):
+    """No [upstreams], no fallbacks: a failure is the client's answer, as it always was."""
+    from tests.e2e.conftest import start_proxy
+
+    proxy = await start_proxy(nursery, fake)
+    fake.queue(Reply.error(503, "down"))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        await in_thread(create(proxy))
+    assert caught.value.status_code == 503 and len(fake.requests) == 1
+    message = await in_thread(create(proxy))  # (cooling never stops the only candidate)
+    assert message.content and len(fake.requests) == 2
