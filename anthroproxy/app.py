@@ -22,8 +22,9 @@ async def serve(config: Config, *, reuse_port: bool = False,
 
     def check(addresses: list[str]) -> None:
         if config.auth_token is None and not all(is_loopback(address) for address in addresses):
+            keyed = any(spec.own_credential for spec in config.upstream_specs().values())
             log.warning("listening on %s without --auth-token: anyone who can reach it can use the upstream%s",
-                        config.host, " key" if config.api_key else "")
+                        config.host, " keys" if keyed else "")
 
     async with Upstreams(config) as upstreams:
         await serve_http(config, ProxyApp(config, upstreams), reuse_port=reuse_port, on_listening=check,

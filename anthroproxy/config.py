@@ -113,8 +113,13 @@ class Config:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isnan(value):
                 raise ConfigError(f"{_flag_name(name)}: must be a positive number of seconds, got {value!r}")
         known = set(self.upstream_specs())
-        for name in sorted(self.model_mapping.upstreams() - known):
-            raise ConfigError(f"models: upstream {name!r} is not defined (defined: {', '.join(sorted(known))})")
+        unknown = self.model_mapping.upstreams() - known
+        if unknown and not self.upstreams:  # (no upstream has a name: "model@date" is a model's name, as it was)
+            object.__setattr__(self, "model_mapping", self.model_mapping.with_literal_targets(unknown))
+            unknown = self.model_mapping.upstreams() - known
+        for name in sorted(unknown):
+            raise ConfigError(f"models: upstream {name!r} is not defined (defined: {', '.join(sorted(known))}); a "
+                              "target whose name holds an '@' is written as { target = \"...\" }")
 
     def resolve_model(self, requested: str) -> str:
         return self.model_mapping.resolve(requested, self.default_model)
@@ -140,8 +145,8 @@ class Config:
         specs = {DEFAULT: UpstreamSpec(name=DEFAULT, urls=(self.target_url,),
                                        keys=(self.api_key,) if self.api_key else ())}
         for spec in self.upstreams:
-            if spec.name == DEFAULT:
-                spec = replace(spec, urls=spec.urls or specs[DEFAULT].urls, keys=spec.keys or specs[DEFAULT].keys)
+            if spec.name == DEFAULT:  # (--api-key, from wherever, wins over the table's keys: flags come first)
+                spec = replace(spec, urls=specs[DEFAULT].urls, keys=specs[DEFAULT].keys or spec.keys)
             specs[spec.name] = spec
         return specs
 
@@ -331,6 +336,9 @@ def read_config_file(path: str, variables: Mapping[str, str] | None = None) -> d
             raise ConfigError(f"{where}: in a config file, write it as a [{TABLES[key]}] table")
         else:
             raise ConfigError(f"{where}: unknown key")
+    default = next((spec for spec in values.get("upstreams", ()) if spec.name == DEFAULT), None)  # type: ignore[union-attr]
+    if default is not None and default.keys and "api_key" in values:
+        raise ConfigError(f"config {path}: api_key and [upstreams.default] keys: one or the other")
     return values
 
 
@@ -404,7 +412,10 @@ def _route_table(table: dict, where: str, allowed: set[str]) -> Route:
 
 def _choice(item: object, where: str) -> Choice:
     if isinstance(item, str):  # "target@upstream"
-        return _route_text(item, where).primary
+        route = _route_text(item, where)
+        if route.fallbacks:
+            raise ConfigError(f"{where}: one 'target@upstream' per fallback, got {item!r}")
+        return route.primary
     table = _table(item, where)
     unknown = set(table) - {"target", "upstream"}
     if unknown:
@@ -444,12 +455,19 @@ def _upstreams_table(table: object, where: str, variables: Mapping[str, str]) ->
             raise ConfigError(f"{here}: unknown key {', '.join(sorted(unknown))}")
         if "api_key" in entry and "api_keys" in entry:
             raise ConfigError(f"{here}: api_key or api_keys, not both")
+        if name == DEFAULT and "url" in entry:
+            raise ConfigError(f"{here}.url: the default upstream's URL is target_url (a list of replicas needs an "
+                              "upstream of its own name)")
+        if "api_keys" in entry and entry["api_keys"] == []:
+            raise ConfigError(f"{here}.api_keys: an empty list (leave it out to pass the client's key on)")
         try:
             urls = tuple(_check_url(expand(url, variables, f"{here}.url"), f"{here}.url")
                          for url in _strings(entry.get("url", []), f"{here}.url"))
             key_field = "api_keys" if "api_keys" in entry else "api_key"
             keys = tuple(expand(key, variables, f"{here}.{key_field}")
                          for key in _strings(entry.get(key_field, []), f"{here}.{key_field}", secret=True))
+            if not all(keys):
+                raise ConfigError(f"{here}.{key_field}: an empty key (leave it out to pass the client's key on)")
             headers = tuple((header, expand(_typed(value, str, "a string", f"{here}.headers.{header}"), variables,
                                             f"{here}.headers.{header}"))
                             for header, value in _table(entry.get("headers", {}), f"{here}.headers").items())
@@ -457,8 +475,8 @@ def _upstreams_table(table: object, where: str, variables: Mapping[str, str]) ->
             CapabilityTable.from_mapping({"*": capabilities})  # (checked here, to name the upstream)
             timeouts = {key: float(_typed(entry[key], (int, float), "a number of seconds", f"{here}.{key}"))
                         for key in ("connect_timeout", "read_timeout") if key in entry}
-            specs.append(UpstreamSpec(name=name, urls=urls, keys=tuple(key for key in keys if key), headers=headers,
-                                      capabilities=capabilities, **timeouts))
+            specs.append(UpstreamSpec(name=name, urls=urls, keys=keys, headers=headers, capabilities=capabilities,
+                                      **timeouts))
         except CapabilitiesError as exc:
             raise ConfigError(f"{here}.capabilities: {str(exc).removeprefix('*: ')}") from None
         except SpecError as exc:  # (its message names the key, from here on)

@@ -116,7 +116,9 @@ class Reply:
     the frames, keep the response open until the client leaves. ``cut``: after
     the frames, drop the connection without ending the response. ``head_delay``:
     seconds to wait before sending anything (a backend still processing the prompt).
-    ``close_before_next``: keep the connection, but close it when the next
+    ``drop``: after ``head_delay``, close the connection without answering (a
+    server that took the request and died). ``close_before_next``: keep the
+    connection, but close it when the next
     request arrives on it, unanswered (llama.cpp's server closes a connection
     after each stream: a client that reuses it at that moment sees this).
     """
@@ -130,6 +132,7 @@ class Reply:
     cut: bool = False
     head_delay: float = 0.0
     close_before_next: bool = False
+    drop: bool = False
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Reply:
@@ -269,6 +272,8 @@ class FakeUpstream:
     async def _respond(self, stream: trio.SocketStream, conn: h11.Connection, reply: Reply) -> bool:
         """Send a reply; False when the connection is over."""
         if reply.head_delay and not await self._think(stream, conn, reply.head_delay):
+            return False
+        if reply.drop:
             return False
         headers = list(reply.headers)
         if reply.body is not None:

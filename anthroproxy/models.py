@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs
 
 from .errors import InvalidRequest
 from .upstream.routes import Choice, Route, Routes
-from .upstream.spec import DEFAULT
+from .upstream.spec import is_upstream_name
 
 
 class MappingError(ValueError):
@@ -89,6 +89,24 @@ class ModelMap:
         """Every upstream an entry names."""
         return {choice.upstream for _, routes in self.routes for route in routes.all() for choice in route.choices}
 
+    def with_literal_targets(self, unknown: set[str]) -> ModelMap:
+        """Compact entries ("name@x") whose x is one of ``unknown`` upstreams,
+        read as one target name, "@" and all, as they were before upstreams
+        had names. Table entries are left as they are."""
+        def literal(choice: Choice) -> Choice:
+            return choice.literal() if choice.upstream in unknown else choice
+
+        def route(found: Route | None) -> Route | None:
+            return None if found is None else Route(literal(found.primary), tuple(map(literal, found.fallbacks)))
+
+        routes = tuple((key, replace(entry, default=route(entry.default), long_context=route(entry.long_context),
+                                     images=route(entry.images), web_search=route(entry.web_search),
+                                     thinking=route(entry.thinking)))
+                       for key, entry in self.routes)
+        primaries = dict(reversed([(key, entry.default.primary.target) for key, entry in routes]))
+        pairs = tuple((key, primaries.get(key, target)) for key, target in self.pairs)
+        return ModelMap(pairs, self.labels, routes)
+
     def overridden_by(self, first: ModelMap) -> ModelMap:
         """``first``'s entries, then this map's entries whose keys it does not have."""
         keys = {key for key, _ in first.pairs}
@@ -112,14 +130,22 @@ class ModelMap:
 
 
 def parse_route(text: str, entry: str) -> Route:
-    """``target[@upstream][|target[@upstream]]...``"""
+    """``target[@upstream][|target[@upstream]]...``. What follows the last "@"
+    is an upstream only if it could be a name (Cloudflare's "@cf/meta/..." is
+    a model name, and so is the whole text when no upstream has that name:
+    Config checks)."""
     choices = []
     for part in text.split("|"):
-        target, at, upstream = part.strip().rpartition("@") if "@" in part else (part.strip(), "", DEFAULT)
+        part = part.strip()
+        target, _, upstream = part.rpartition("@")
         target, upstream = target.strip(), upstream.strip()
-        if not target or (at and not upstream):
+        if not target or not is_upstream_name(upstream):
+            choice = Choice(part)
+        else:
+            choice = Choice(target, upstream, written=part)
+        if not choice.target:
             raise MappingError(f"expected 'target[@upstream]' between the |, got {entry!r}")
-        choices.append(Choice(target, upstream))
+        choices.append(choice)
     return Route(choices[0], tuple(choices[1:]))
 
 

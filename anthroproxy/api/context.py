@@ -3,6 +3,7 @@ one candidate upstream with the refused-field fallback (translate/fallback.py)."
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import ContextManager
 
@@ -47,11 +48,19 @@ class RequestContext:
         return request_secrets(self.config, self.headers, self.upstreams)
 
 
+def is_authorized(config: Config, headers: dict[str, str]) -> bool:
+    """No --auth-token, or the client presents it (compared in constant time)."""
+    if config.auth_token is None:
+        return True
+    presented = client_key(headers) or ""
+    return hmac.compare_digest(presented.encode(), config.auth_token.encode())
+
+
 def request_secrets(config: Config, headers: dict[str, str], upstreams: Upstreams | None = None) -> tuple[str, ...]:
     """Credentials of a request, to be redacted from any error text: every
-    upstream key, and the client's own."""
-    keys = [key for spec in (upstreams.specs.values() if upstreams else ()) for key in spec.keys]
-    return tuple(key for key in (config.api_key, *keys, client_key(headers)) if key)
+    upstream key and credential-like header value, and the client's own key."""
+    configured = upstreams.secrets if upstreams else ()
+    return tuple(key for key in (config.api_key, *configured, client_key(headers)) if key)
 
 
 async def send_to(ctx: RequestContext, candidate: Candidate, translation: Translation) -> httpx.Response:

@@ -27,7 +27,7 @@ from ..errors import UpstreamError, redact
 from ..logs import log
 from ..translate.fallback import leave_out_remembered
 from ..translate.request import Translation, to_openai
-from ..upstream.failover import NEXT_KEY, STOP, Candidate, failure_reason, shortest_retry_after, verdict
+from ..upstream.failover import NEXT_KEY, STOP, Candidate, failure_reason, last_failure, status_of, verdict
 from ..upstream.routes import Route, conversation_of, needs_of
 from .context import RequestContext
 
@@ -87,27 +87,42 @@ class Dispatch:
         """Note a candidate's failure before any content; raise when the request
         must stop (the client's or the config's mistake, or no candidate left)."""
         ctx, now = self.ctx, trio.current_time()
-        redact(error, ctx.secrets)
-        ctx.access.upstream_failed(error.kind)
         self.errors.append(error)
-        ctx.metrics.child(ctx.metrics.upstream_requests, candidate.upstream, error.kind).inc()
         outcome = verdict(error, candidate)
+        self._count(candidate, error, cools=outcome != STOP, now=now)
         if outcome == STOP:
             raise error
-        ctx.upstreams.cooling.failed(candidate, error, now)
-        if outcome == NEXT_KEY:
-            log.error("%s refused key %d of upstream %s (%s): it is not used for an hour", candidate.target,
-                      (candidate.key or 0) + 1, candidate.upstream, error.message)
-            self.candidates = [c for c in self.candidates if c.upstream == candidate.upstream and c.url == candidate.url
-                               and c.key != candidate.key]
-        if not self.candidates:
-            raise shortest_retry_after(self.errors) or error
-        following = self.candidates[0]
-        reason = failure_reason(error)
-        ctx.metrics.child(ctx.metrics.failovers, reason).inc()
+        following = [c for c in self.candidates if not ctx.upstreams.cooling.cooling(c, now)]
+        if outcome == NEXT_KEY:  # the upstream's other keys, then what moves on after them
+            keys = [c for c in following if c.upstream == candidate.upstream and c.key != candidate.key]
+            if not keys:
+                raise error
+            following = keys + [c for c in following if c not in keys]
+        self.candidates = following
+        if not following:
+            raise last_failure(self.errors)
+        ctx.metrics.child(ctx.metrics.failovers, failure_reason(error)).inc()
         ctx.access.failovers += 1
-        log.warning("request %s: failing over from %s to %s: it %s: %s", ctx.access.request_id, candidate, following,
-                    error.what, error.message)
+        log.warning("request %s: failing over from %s to %s: it %s: %s", ctx.access.request_id, candidate,
+                    following[0], error.what, error.message)
+
+    def failed_after_content(self, candidate: Candidate, error: UpstreamError) -> None:
+        """A failure once content went out: the client gets it (an error event),
+        and the candidate is counted and cools as before content."""
+        self._count(candidate, error, cools=verdict(error, candidate) != STOP, now=trio.current_time())
+
+    def _count(self, candidate: Candidate, error: UpstreamError, *, cools: bool, now: float) -> None:
+        ctx = self.ctx
+        redact(error, ctx.secrets)
+        ctx.access.upstream_failed(error.kind)
+        ctx.metrics.child(ctx.metrics.upstream_requests, candidate.upstream, error.kind).inc()
+        if not cools:
+            return
+        clients_key = candidate.key is None and ctx.upstreams.passes_clients_key(candidate, ctx.headers)
+        if ctx.upstreams.cooling.failed(candidate, error, now, clients_key=clients_key):
+            log.error("%s refused key %d of upstream %s (%s): it is not used %sfor an hour", candidate.target,
+                      candidate.key + 1, candidate.upstream, error.message,
+                      f"for {candidate.target} " if status_of(error) == 403 else "")
 
     def succeeded(self, candidate: Candidate) -> None:
         self.ctx.metrics.child(self.ctx.metrics.upstream_requests, candidate.upstream, "ok").inc()

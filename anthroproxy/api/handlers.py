@@ -20,7 +20,7 @@ from ..logs import log
 from ..models import model_info, model_page, page_params
 from ..translate.response import from_openai
 from ..translate.validate import parse_body, validate_request
-from .context import RequestContext, send_to
+from .context import RequestContext, is_authorized, send_to
 from .counting import count_input_tokens
 from .dispatch import Dispatch
 from .streaming import stream_message
@@ -30,8 +30,10 @@ async def health(ctx: RequestContext) -> None:
     """Up, for how long, which process; and each upstream's state as failover
     sees it (none is called)."""
     now = trio.current_time()
-    await ctx.responder.send_json(200, {"status": "ok", "uptime": round(now - ctx.server_started_at, 3),
-                                        "pid": os.getpid(), "upstreams": ctx.upstreams.health(now)})
+    state: dict[str, object] = {"status": "ok", "uptime": round(now - ctx.server_started_at, 3), "pid": os.getpid()}
+    if is_authorized(ctx.config, ctx.headers):  # (the probe stays open; what the upstreams are, not)
+        state["upstreams"] = ctx.upstreams.health(now)
+    await ctx.responder.send_json(200, state)
 
 
 async def root(ctx: RequestContext) -> None:

@@ -75,9 +75,11 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
                         await close_attempt(ctx, attempt)
                     attempt = Attempt(candidate, new_relay(body, dispatch.translation(candidate), message_id,
                                                            after=attempt.relay if attempt else None))
-                    keepalive.watch(attempt.relay)
+                    keepalive.watch(attempt.relay, ctx.upstreams.pool(candidate).read_timeout)
                     error = await run_attempt(ctx, dispatch, attempt, keepalive)
                     if not moves_on(error, attempt):
+                        if isinstance(error, UpstreamError):  # (content went out: the client gets the error)
+                            dispatch.failed_after_content(candidate, error)
                         break
                     ctx.interrupter.forgive()  # (a silence that cut this candidate is not the next one's)
                     dispatch.failed(candidate, error)  # (raises when the request must stop)
@@ -226,9 +228,10 @@ class KeepAlive:
         self.answered = False  # the upstream sent its response head
         self.quiet_since = self.last_ping = trio.current_time()
 
-    def watch(self, relay: StreamRelay) -> None:
-        """A new candidate's relay: its silence counts from now."""
-        self.relay, self.answered = relay, False
+    def watch(self, relay: StreamRelay, limit: float) -> None:
+        """A new candidate's relay: its silence counts from now, up to its
+        upstream's read timeout."""
+        self.relay, self.answered, self.limit = relay, False, limit
         self.heard()
 
     def heard(self) -> None:

@@ -16,6 +16,7 @@ import trio
 
 from ..config import Config
 from ..logs import log
+from ..upstream.spec import display_url
 from ..app import serve
 from .state import Server
 
@@ -65,13 +66,11 @@ def log_startup(config: Config, ports: Iterable[int], *, workers: int = 1) -> No
     host = config.host if ":" not in config.host else f"[{config.host}]"
     ports = ", ".join(str(port) for port in ports)
     log.info("anthroproxy listening on http://%s:%s%s", host, ports, f" ({workers} workers)" if workers > 1 else "")
-    log.info(
-        "upstream %s, default model %s, mapping %s, upstream key %s",
-        config.chat_completions_url,
-        config.default_model,
-        str(config.model_mapping) or "(none)",
-        "configured" if config.api_key else "not set (the client's key is passed through)",
-    )
+    log.info("default model %s, mapping %s", config.default_model, str(config.model_mapping) or "(none)")
+    for spec in config.upstream_specs().values():
+        log.info("upstream %s at %s, %s", spec.name, ", ".join(display_url(url) for url in spec.urls),
+                 f"{len(spec.keys)} upstream keys" if len(spec.keys) > 1 else "upstream key configured"
+                 if spec.own_credential else "upstream key not set (the client's key is passed through)")
 
 
 def cannot_listen(host: str, port: int, error: OSError) -> int:

@@ -8,17 +8,23 @@ most once, and moves to the next only before any content reached the client:
     connection failure (refused, DNS, TLS), a timeout   next candidate
     before the answer, 408, 429, 500, 502, 503, 504,
     529, a stream that fails before its first content
-    401, 403                                            the next key of the same upstream (others: stop;
-                                                        the client's own key: stop, nothing cools)
+    (its error chunk's code, if it gives one, is taken
+    as the status)
+    401, 403 to a configured key                        the upstream's other keys, then stop
+    402 to a configured key (no credit left)            next candidate
+    401, 402, 403 to the client's own key, and a 403    stop: nothing cools
+    for flagged content
     400, 404, 413, 422, a too-long prompt, the rest     stop: the client's or the config's mistake
 
 A candidate that failed cools, and is skipped meanwhile:
 
-    what failed              what cools                         for how long
-    a connection             the replica's URL                  cooldown (30 s)
-    429                      (upstream, key, target model)      its retry-after (30 s if none, at most 10 min)
-    401, 403                 (upstream, key)                    KEY_OUT (an hour), with one ERROR line
-    any other HTTP failure   (upstream, key, target model)      cooldown
+    what failed              what cools                               for how long
+    a connection, a timeout  the replica's URL                        cooldown (30 s)
+    429                      (upstream, URL, key, target model)       its retry-after (30 s if none, at
+                             (the client's own key: nothing)          most 10 min)
+    401, 402                 (upstream, key)                          KEY_OUT (an hour), one ERROR line
+    403                      (upstream, key, target model)            KEY_OUT, one ERROR line
+    any other failure        (upstream, URL, key, target model)       cooldown
 
 When every candidate is cooling, the one that cools down first is tried rather
 than none. Replicas are ordered least busy first (ties in the configured
@@ -31,14 +37,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping, Sequence
 
 from ..errors import UpstreamError, UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
 from .routes import Route
-from .spec import UpstreamSpec
+from .spec import UpstreamSpec, display_url
 
 MOVES_ON = frozenset({408, 429, 500, 502, 503, 504, 529})
 KEY_REFUSED = frozenset({401, 403})
+NO_CREDIT = 402
 COOLDOWN_S = 30.0
 RETRY_AFTER_DEFAULT_S = 30.0
 RETRY_AFTER_MAX_S = 600.0
@@ -46,6 +53,8 @@ KEY_OUT_S = 3600.0
 # A conversation leaves its replica when that one has this many more requests in flight than the least busy.
 BUSIER_BY = 2
 MAX_CONVERSATIONS = 10_000  # remembered replicas, oldest forgotten first
+# OpenRouter's 403 for a prompt its moderation flagged: the content's fault, not the key's.
+FLAGGED = ("flagged", "moderation")
 
 NEXT, NEXT_KEY, STOP = "next", "next_key", "stop"
 
@@ -60,26 +69,39 @@ class Candidate:
 
     def __str__(self) -> str:
         key = "" if self.key is None else f" key {self.key + 1}"
-        return f"{self.target}@{self.upstream} ({self.url}{key})"
+        return f"{self.target}@{self.upstream} ({display_url(self.url)}{key})"
+
+
+def status_of(error: UpstreamError) -> int | None:
+    """The status a failure counts as: the upstream's HTTP status, else the code
+    of the error chunk in its stream (502 when it gave none); None for a
+    failure with no status (a connection, a timeout, a malformed answer)."""
+    if isinstance(error, UpstreamHTTPError):
+        return error.upstream_status or error.status
+    return None
 
 
 def verdict(error: UpstreamError, candidate: Candidate) -> str:
-    """Whether a failure before any content moves on (see the module's table).
-    A 401 or 403 to the client's own key (an upstream with none of its own)
-    stops: that key is the client's to fix, and nothing cools for other clients."""
+    """Whether a failure before any content moves on (see the module's table)."""
     if isinstance(error, (UpstreamUnreachable, UpstreamTimeout, UpstreamProtocolError)):
         return NEXT
-    if isinstance(error, UpstreamHTTPError):
-        if error.status == 400 and error.upstream_status != 400:
-            return STOP  # a too-long prompt, whatever status the upstream gave it
-        status = error.upstream_status
-        if status is None:  # an error in a stream before its first content
-            return NEXT
-        if status in MOVES_ON:
-            return NEXT
-        if status in KEY_REFUSED:
-            return STOP if candidate.key is None else NEXT_KEY
+    if not isinstance(error, UpstreamHTTPError):
+        return STOP
+    if error.status == 400 and error.upstream_status != 400:
+        return STOP  # a too-long prompt, whatever status the upstream gave it
+    status = status_of(error)
+    in_stream = error.upstream_status is None
+    if status in MOVES_ON or (in_stream and status >= 500):
+        return NEXT
+    if status in KEY_REFUSED or status == NO_CREDIT:
+        if candidate.key is None or flagged(error):
+            return STOP  # the client's own key, or the client's content: nothing to try instead
+        return NEXT if status == NO_CREDIT else NEXT_KEY
     return STOP
+
+
+def flagged(error: UpstreamError) -> bool:
+    return status_of(error) == 403 and any(word in error.message.lower() for word in FLAGGED)
 
 
 def failure_reason(error: UpstreamError) -> str:
@@ -93,62 +115,96 @@ class Cooling:
     def __init__(self, cooldown_s: float = COOLDOWN_S) -> None:
         self.cooldown_s = cooldown_s
         self.urls: dict[str, float] = {}
-        self.keys: dict[tuple[str, int | None], float] = {}
-        self.targets: dict[tuple[str, int | None, str], float] = {}
+        self.keys: dict[tuple[str, int | None], float] = {}  # a key refused for every model
+        self.key_targets: dict[tuple[str, int | None, str], float] = {}  # a key refused for one model
+        self.targets: dict[tuple[str, str, int | None, str], float] = {}  # (upstream, url, key, target)
 
     def until(self, candidate: Candidate, now: float) -> float:
         """When the candidate stops cooling; ``now`` or earlier: it is not."""
-        return max(self.urls.get(candidate.url, 0.0), self.keys.get((candidate.upstream, candidate.key), 0.0),
-                   self.targets.get((candidate.upstream, candidate.key, candidate.target), 0.0))
+        upstream, key, target = candidate.upstream, candidate.key, candidate.target
+        return max(self.urls.get(candidate.url, 0.0), self.keys.get((upstream, key), 0.0),
+                   self.key_targets.get((upstream, key, target), 0.0),
+                   self.targets.get((upstream, candidate.url, key, target), 0.0))
 
     def cooling(self, candidate: Candidate, now: float) -> bool:
         return self.until(candidate, now) > now
 
-    def failed(self, candidate: Candidate, error: UpstreamError, now: float) -> float:
-        """Cool what the failure says, as the module's table does; returns until when."""
-        if isinstance(error, UpstreamUnreachable):
-            until = now + self.cooldown_s
-            self.urls[candidate.url] = max(self.urls.get(candidate.url, 0.0), until)
-            return until
-        status = error.upstream_status if isinstance(error, UpstreamHTTPError) else None
-        if status in KEY_REFUSED:
-            until = now + KEY_OUT_S
-            self.keys[(candidate.upstream, candidate.key)] = until
-            return until
+    def failed(self, candidate: Candidate, error: UpstreamError, now: float, *, clients_key: bool = False) -> bool:
+        """Cool what the failure says, as the module's table does. ``clients_key``:
+        the request carried the client's own key (an upstream with none), whose
+        rate limit is that client's alone. True when a key was newly taken out."""
+        if isinstance(error, (UpstreamUnreachable, UpstreamTimeout)):
+            self._cool(self.urls, candidate.url, now + self.cooldown_s)
+            return False
+        status = status_of(error)
+        upstream, key, target = candidate.upstream, candidate.key, candidate.target
+        if status in KEY_REFUSED or status == NO_CREDIT:
+            if key is None or flagged(error):
+                return False
+            table, item = ((self.key_targets, (upstream, key, target)) if status == 403
+                           else (self.keys, (upstream, key)))
+            newly = table.get(item, 0.0) <= now  # type: ignore[call-overload]
+            self._cool(table, item, now + KEY_OUT_S)
+            return newly
+        if status == 429 and clients_key:
+            return False
         seconds = retry_after(error) if status == 429 else self.cooldown_s
-        until = now + seconds
-        key = (candidate.upstream, candidate.key, candidate.target)
-        self.targets[key] = max(self.targets.get(key, 0.0), until)
-        return until
+        self._cool(self.targets, (upstream, candidate.url, key, target), now + seconds)
+        return False
+
+    @staticmethod
+    def _cool(table: dict, item: object, until: float) -> None:
+        table[item] = max(table.get(item, 0.0), until)
 
     def count(self, now: float) -> int:
         """How many things cool now (the gauge)."""
-        return sum(1 for table in (self.urls, self.keys, self.targets) for until in table.values() if until > now)
+        return sum(1 for table in (self.urls, self.keys, self.key_targets, self.targets)
+                   for until in table.values() if until > now)
 
     def upstream_state(self, spec: UpstreamSpec, now: float) -> dict[str, object]:
         """For /health: ok, or what cools in this upstream and until when (seconds from now)."""
         cooling: dict[str, float] = {}
-        for url in spec.urls:
-            if self.urls.get(url, 0.0) > now:
-                cooling[url] = round(self.urls[url] - now, 1)
-        for (upstream, key), until in self.keys.items():
-            if upstream == spec.name and until > now:
-                cooling[f"key {0 if key is None else key + 1}"] = round(until - now, 1)
-        for (upstream, key, target), until in self.targets.items():
-            if upstream == spec.name and until > now:
-                name = f"{target} with key {key + 1}" if len(spec.keys) > 1 and key is not None else target
+
+        def add(name: str, until: float) -> None:
+            if until > now:
                 cooling[name] = max(cooling.get(name, 0.0), round(until - now, 1))
+
+        def named(target: str | None, url: str | None, key: int | None) -> str:
+            parts = [target] if target else []
+            if url is not None and len(spec.urls) > 1:
+                parts.append(f"at {display_url(url)}")
+            if key is not None and (len(spec.keys) > 1 or not target):
+                parts.append(f"key {key + 1}" if not parts else f"with key {key + 1}")
+            return " ".join(parts)
+
+        for url in spec.urls:
+            add(display_url(url), self.urls.get(url, 0.0))
+        for (upstream, key), until in self.keys.items():
+            if upstream == spec.name:
+                add(named(None, None, key), until)
+        for (upstream, key, target), until in self.key_targets.items():
+            if upstream == spec.name:
+                add(named(target, None, key), until)
+        for (upstream, url, key, target), until in self.targets.items():
+            if upstream == spec.name:
+                add(named(target, url, key), until)
         return {"state": "cooling", "cooling_s": cooling} if cooling else {"state": "ok"}
 
     def forget_expired(self, now: float) -> None:
-        for table in (self.urls, self.keys, self.targets):
+        for table in (self.urls, self.keys, self.key_targets, self.targets):
             for key in [key for key, until in table.items() if until <= now]:
                 del table[key]
 
 
 def retry_after(error: UpstreamError) -> float:
-    """Seconds an upstream's 429 asks for (retry-after-ms, then retry-after), in
-    (0, RETRY_AFTER_MAX_S]; RETRY_AFTER_DEFAULT_S when it gives none."""
+    """Seconds an upstream's 429 asks for, in (0, RETRY_AFTER_MAX_S];
+    RETRY_AFTER_DEFAULT_S when it gives none."""
+    stated = stated_retry_after(error)
+    return RETRY_AFTER_DEFAULT_S if stated is None else min(stated, RETRY_AFTER_MAX_S)
+
+
+def stated_retry_after(error: UpstreamError) -> float | None:
+    """What ``retry-after-ms``, then ``retry-after`` (in seconds) says, if either does."""
     headers = dict(error.headers)
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         try:
@@ -156,8 +212,8 @@ def retry_after(error: UpstreamError) -> float:
         except (KeyError, ValueError):
             continue
         if seconds > 0:
-            return min(seconds, RETRY_AFTER_MAX_S)
-    return RETRY_AFTER_DEFAULT_S
+            return seconds
+    return None
 
 
 class Balancer:
@@ -208,18 +264,32 @@ def candidates(route: Route, specs: Mapping[str, UpstreamSpec], balancer: Balanc
     """Every candidate of the route, in the order to try them: cooling ones
     left out, unless all cool, then only the one that cools down first."""
     expanded: list[Candidate] = []
+    seen: set[tuple[str, str, int | None, str]] = set()  # (a choice listed twice is tried once)
     for index, choice in enumerate(route.choices):
         spec = specs[choice.upstream]
         keys = balancer.keys(spec)
         for url in balancer.replicas(spec, in_flight, conversation, cooling, now):
-            expanded += [Candidate(choice.upstream, url, key, choice.target, index) for key in keys]
+            for key in keys:
+                if (choice.upstream, url, key, choice.target) not in seen:
+                    seen.add((choice.upstream, url, key, choice.target))
+                    expanded.append(Candidate(choice.upstream, url, key, choice.target, index))
     ready = [candidate for candidate in expanded if not cooling.cooling(candidate, now)]
     if ready or not expanded:
         return ready
     return [min(expanded, key=lambda candidate: cooling.until(candidate, now))]
 
 
-def shortest_retry_after(errors: Iterable[UpstreamError]) -> UpstreamError | None:
-    """Of several 429s, the one that asks for the shortest wait."""
-    limited = [error for error in errors if isinstance(error, UpstreamHTTPError) and error.upstream_status == 429]
-    return min(limited, key=retry_after) if limited else None
+def last_failure(errors: Sequence[UpstreamError]) -> UpstreamError:
+    """What the client gets when every candidate failed: the last failure; a
+    429 with the shortest ``retry-after`` any of the 429s stated."""
+    last = errors[-1]
+    if status_of(last) != 429:
+        return last
+    stated = [(seconds, error) for error in errors if status_of(error) == 429
+              and (seconds := stated_retry_after(error)) is not None]
+    if stated:
+        soonest = min(stated, key=lambda pair: pair[0])[1]
+        retry_headers = {"retry-after", "retry-after-ms"}
+        last.headers = (*(h for h in last.headers if h[0] not in retry_headers),
+                        *(h for h in soonest.headers if h[0] in retry_headers))
+    return last

@@ -29,6 +29,7 @@ MAX_ERROR_BODY_BYTES = 1024 * 1024
 MAX_COMPLETION_BYTES = 64 * 1024 * 1024
 WRITE_TIMEOUT_S = 60.0
 UNANSWERED = "Server disconnected without sending a response"  # httpcore's words
+UNANSWERED_RETRY_S = 0.1  # only a connection found closed at once is retried (Pool._send)
 KEEPALIVE_EXPIRY_S = 30.0
 SHARDS = 16
 KEEPALIVE_PER_SHARD = 64
@@ -94,7 +95,7 @@ class Pool:
         # here, and silence mid-stream by the relay's watchdog (streaming.KeepAlive).
         self._stream_timeout = httpx.Timeout(connect=timeout.connect, read=None, write=timeout.write,
                                              pool=timeout.pool)
-        self._head_timeout = read_timeout
+        self.read_timeout = read_timeout  # before the answer's head, and (streaming.KeepAlive) mid-stream
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_PER_SHARD,
                               keepalive_expiry=KEEPALIVE_EXPIRY_S)
         self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False,
@@ -145,18 +146,20 @@ class Pool:
                     stream: bool, url: httpx.URL | None) -> httpx.Response:
         request = client.build_request("POST", url or self.url, content=jsonbytes.dump(payload), headers=headers,
                                        timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
-        with upstream_errors(), trio.move_on_after(self._head_timeout) as waited:
+        with upstream_errors(), trio.move_on_after(self.read_timeout) as waited:
+            sent_at = trio.current_time()
             try:
                 response = await client.send(request, stream=True)
             except httpx.RemoteProtocolError as exc:
-                if UNANSWERED not in str(exc):
+                if UNANSWERED not in str(exc) or trio.current_time() - sent_at > UNANSWERED_RETRY_S:
                     raise
-                # A kept-alive connection the server closed as the request went out (llama.cpp's server
-                # closes one after each stream, Keep-Alive header or not): nothing was answered, so the
-                # request goes once more, on a new connection.
+                # A kept-alive connection the server had closed as the request went out (llama.cpp's server
+                # closes one after each stream, Keep-Alive header or not): the request was never read, so it
+                # goes once more, on a new connection. (A server that took the request and then closed
+                # took longer than that: it is not sent the request twice.)
                 response = await client.send(request, stream=True)
         if waited.cancelled_caught:
-            raise UpstreamTimeout(f"the upstream sent no answer within {self._head_timeout:g} s")
+            raise UpstreamTimeout(f"the upstream sent no answer within {self.read_timeout:g} s")
         if response.status_code < 300:
             return response
         try:
@@ -226,9 +229,9 @@ def request_headers(*, key: str | None, extra: tuple[tuple[str, str], ...] = (),
         headers["x-request-id"] = request_id  # the id the client got: one id for both sides' logs
     if stream:
         headers["accept-encoding"] = "identity"  # an event stream is not worth compressing
-    headers.update(extra)
     if key:
         headers["authorization"] = f"Bearer {key}"
+    headers.update((name.lower(), value) for name, value in extra)  # (a configured Authorization wins)
     return headers
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .spec import DEFAULT
@@ -34,6 +34,12 @@ CHARS_PER_TOKEN = 4
 class Choice:
     target: str
     upstream: str = DEFAULT
+    # As written in the compact form, when it was ("name@date"): read whole if no upstream has that name.
+    written: str | None = field(default=None, compare=False, repr=False)
+
+    def literal(self) -> Choice:
+        """The choice read as one target name, "@" and all."""
+        return Choice(self.written) if self.written else self
 
     def __str__(self) -> str:
         return self.target if self.upstream == DEFAULT else f"{self.target}@{self.upstream}"

@@ -11,12 +11,17 @@ always had it.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 DEFAULT = "default"
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # (printable ASCII: what every server reads alike)
+CREDENTIAL_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+MIN_SECRET_CHARS = 8
 
 
 class SpecError(ValueError):
@@ -34,12 +39,33 @@ class UpstreamSpec:
     read_timeout: float | None = None
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not is_upstream_name(self.name):
             raise SpecError(f"upstreams.{self.name}: a name is letters, digits, '.', '_' and '-'")
+        for header, value in self.headers:
+            if not _TOKEN.fullmatch(header):
+                raise SpecError(f"upstreams.{self.name}.headers: {header!r} is not a header name")
+            if not _HEADER_VALUE.fullmatch(value):  # (the value is not repeated: it may be a secret)
+                raise SpecError(f"upstreams.{self.name}.headers.{header}: the value holds a control or non-ASCII character")
+        for name in ("connect_timeout", "read_timeout"):
+            seconds = getattr(self, name)
+            if seconds is not None and not 0 < seconds < float("inf"):
+                raise SpecError(f"upstreams.{self.name}.{name}: must be a positive number of seconds, got {seconds!r}")
         if not self.urls and self.name != DEFAULT:  # (the default one's may come from target_url)
             raise SpecError(f"upstreams.{self.name}.url: at least one URL is needed")
         if len(set(self.urls)) != len(self.urls):
             raise SpecError(f"upstreams.{self.name}.url: a replica is listed twice")
+
+    @property
+    def own_credential(self) -> bool:
+        """A key, or a header that carries one (Azure's ``api-key``, a custom
+        ``Authorization``): the client's own key is then never passed on."""
+        return bool(self.keys) or any(header.lower() in CREDENTIAL_HEADERS for header, _ in self.headers)
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """What must never show in an error or a log: the keys, and the header
+        values long enough to be one (a team name for OpenRouter's X-Title is not)."""
+        return (*self.keys, *(value for _, value in self.headers if len(value) >= MIN_SECRET_CHARS))
 
     @property
     def key_count(self) -> int:
@@ -47,12 +73,25 @@ class UpstreamSpec:
         return max(1, len(self.keys))
 
 
+def is_upstream_name(text: str) -> bool:
+    return bool(_NAME.fullmatch(text))
+
+
+def display_url(url: str) -> str:
+    """A URL as logs and /health show it: no user, password or query (a ${VAR}
+    may have put a secret there)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def expand(text: str, environ: Mapping[str, str], where: str) -> str:
-    """``${VAR}`` from the environment (and .env); a variable that is not set
-    is an error naming it, never an empty value sent upstream."""
+    """``${VAR}`` from the environment (and .env); a variable that is not set,
+    or set to nothing, is an error naming it: never an empty value sent
+    upstream (an empty key would pass the client's own key on instead)."""
     def value(found: re.Match[str]) -> str:
         name = found[1]
-        if name not in environ:
-            raise SpecError(f"{where}: ${{{name}}} is not set")
+        if not environ.get(name):
+            raise SpecError(f"{where}: ${{{name}}} is {'empty' if name in environ else 'not set'}")
         return environ[name]
     return _VARIABLE.sub(value, text)

@@ -30,6 +30,8 @@ class Upstreams:
         self.refused: dict[tuple[str, str], set[str]] = {}
         # With a proxy token, what clients present is that token: never sent on.
         self.pass_client_key = config.auth_token is None
+        # Every configured key and credential-like header value: redacted from errors.
+        self.secrets = tuple(secret for spec in self.specs.values() for secret in spec.secret_values)
 
     async def __aenter__(self) -> Upstreams:
         return self
@@ -55,14 +57,21 @@ class Upstreams:
 
     def headers(self, candidate: Candidate, client_headers: Mapping[str, str], *, stream: bool,
                 request_id: str | None) -> dict[str, str]:
-        """The candidate's key (or, for an upstream with none, the client's own)
-        and its upstream's headers."""
+        """The candidate's key (or, for an upstream with no credential of its
+        own, the client's) and its upstream's headers."""
         spec = self.specs[candidate.upstream]
         if candidate.key is not None:
             key: str | None = spec.keys[candidate.key]
         else:
-            key = client_key(client_headers) if self.pass_client_key else None
+            key = client_key(client_headers) if self.pass_client_key and not spec.own_credential else None
         return request_headers(key=key, extra=spec.headers, stream=stream, request_id=request_id)
+
+    def passes_clients_key(self, candidate: Candidate, client_headers: Mapping[str, str]) -> bool:
+        """Whether the request to ``candidate`` carries the client's own key."""
+        spec = self.specs[candidate.upstream]
+        return self.pass_client_key and not spec.own_credential and client_key(client_headers) is not None
+
+
 
     def refused_by(self, candidate: Candidate) -> set[str]:
         return self.refused.setdefault((candidate.upstream, candidate.target), set())

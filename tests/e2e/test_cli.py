@@ -95,7 +95,8 @@ async def test_bad_settings_print_one_line_and_exit_2(args, env, setting):
 @pytest.mark.parametrize(
     ("toml", "setting"),
     [
-        ('[models]\n"claude-*" = "m@nowhere"\n', "upstream 'nowhere' is not defined"),
+        ('[upstreams.local]\nurl = "http://127.0.0.1:11434/v1"\n[models]\n"claude-*" = "m@nowhere"\n',
+         "upstream 'nowhere' is not defined"),
         ("[upstreams.local]\nurl = []\n", "upstreams.local.url: at least one URL is needed"),
         ('[upstreams.router]\nurl = "https://openrouter.ai/api/v1"\napi_key = "${UNSET_KEY_FOR_TEST}"\n',
          "upstreams.router.api_key: ${UNSET_KEY_FOR_TEST} is not set"),

@@ -4,7 +4,6 @@ conversations, with three fake upstreams configured as a user writes it."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 
@@ -235,12 +234,25 @@ async def test_a_failed_candidate_cools_and_is_tried_again_after_it(nursery, tmp
 
 
 async def test_a_429_cools_for_its_retry_after(nursery, tmp_path, fakes):
-    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE), failover_cooldown=0.1)
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE), failover_cooldown=0.1,
+                             api_key="sk-main-key")
     fakes["main"].queue(Reply.json({"error": {"message": "slow down"}}, status=429, headers=[("retry-after", "1")]))
     await in_thread(create(proxy))
     await trio.sleep(0.3)  # past the cooldown, not past the retry-after
     await in_thread(create(proxy))
     assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (1, 2)
+
+
+async def test_a_429_to_the_clients_own_key_moves_on_but_cools_nothing(nursery, tmp_path, fakes):
+    """With no key configured each client brings its own: one client's rate
+    limit says nothing about the next client's, who still gets the primary."""
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE))
+    fakes["main"].queue(Reply.json({"error": {"message": "slow down"}}, status=429, headers=[("retry-after", "60")]))
+    await in_thread(create(proxy))
+    await in_thread(lambda: sdk(proxy, api_key="sk-another-user").messages.create(
+        model="claude-sonnet-4", max_tokens=50, messages=ASK))
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (2, 1)
+    assert fakes["main"].requests[1].headers["authorization"] == "Bearer sk-another-user"
 
 
 async def test_when_every_candidate_is_down_the_client_gets_the_last_failure(nursery, tmp_path, fakes):
@@ -249,10 +261,22 @@ async def test_when_every_candidate_is_down_the_client_gets_the_last_failure(nur
     fakes["main"].queue(Reply.json({"error": {"message": "a is busy"}}, status=429, headers=[("retry-after", "20")]))
     fakes["spare"].queue(Reply.json({"error": {"message": "b is busy"}}, status=429, headers=[("retry-after", "3")]))
     fakes["local"].queue(Reply.error(503, "c is down"))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        await in_thread(create(proxy))
+    assert caught.value.status_code == 503 and "c is down" in caught.value.message
+    assert "retry-after" not in caught.value.response.headers  # a 503 says nothing of when to come back
+    assert [len(f.requests) for f in fakes.values()] == [1, 1, 1]  # each at most once: no loop
+
+
+async def test_when_the_last_failure_is_a_429_it_carries_the_soonest_retry_after(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-sonnet-*" = { target = "a", fallbacks = [ "b@spare", "c@local" ] }'''))
+    fakes["main"].queue(Reply.json({"error": {"message": "a is busy"}}, status=429, headers=[("retry-after", "3")]))
+    fakes["spare"].queue(Reply.error(503, "b is down"))
+    fakes["local"].queue(Reply.json({"error": {"message": "c is busy"}}, status=429, headers=[("retry-after", "20")]))
     with pytest.raises(anthropic.RateLimitError) as caught:
         await in_thread(create(proxy))
-    assert caught.value.response.headers["retry-after"] == "3" and "b is busy" in caught.value.message
-    assert [len(f.requests) for f in fakes.values()] == [1, 1, 1]  # each at most once: no loop
+    assert caught.value.response.headers["retry-after"] == "3" and "c is busy" in caught.value.message
 
 
 async def test_when_all_cool_the_first_to_recover_is_tried_rather_than_none(nursery, tmp_path, fakes):
@@ -367,6 +391,142 @@ async def test_a_conversation_sticks_to_its_replica(nursery, tmp_path, fakes):
     await in_thread(create(proxy, messages=turns, extra_headers={"x-claude-code-session-id": "s-1"}))
     other = "local" if used[0] == "spare" else "spare"
     assert len(fakes[other].requests) == 2 and len(fakes[used[0]].requests) == 4
+
+
+async def test_a_refused_key_then_a_rate_limited_one_moves_to_the_fallback(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, keys_config(fakes).replace(
+        '"ds-model@pool"', '"ds-model@pool|spare-model@local"'), {"KEY_1": "sk-one", "KEY_2": "sk-two"})
+    fakes["spare"].queue(Reply.error(401, "invalid key", "authentication_error"))
+    fakes["spare"].queue(Reply.json({"error": {"message": "slow down"}}, status=429))
+    message = await in_thread(create(proxy))
+    assert message.content[0].text.startswith("Hello from")
+    assert [r.headers["authorization"] for r in fakes["spare"].requests] == ["Bearer sk-one", "Bearer sk-two"]
+    assert served(fakes["local"]) == ["spare-model"]
+
+
+async def test_a_silent_replica_is_tried_once_whatever_its_keys(nursery, tmp_path, fakes):
+    """Three keys on two replicas are six candidates; the one that does not
+    answer in time is one URL, and the next key would meet the same silence."""
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "m@replicas"', f'''
+[upstreams.replicas]
+url = ["{fakes['spare'].url}", "{fakes['local'].url}"]
+api_keys = ["k-one-1234", "k-two-1234", "k-three-12"]
+read_timeout = 0.3
+'''))
+    fakes["spare"].default = lambda request: with_head_delay(Reply.json(completion("too late")), 5)
+    for _ in range(2):
+        message = await in_thread(create(proxy))
+        assert message.content[0].text.startswith("Hello from")
+    assert (len(fakes["spare"].requests), len(fakes["local"].requests)) == (1, 2)
+
+
+async def test_a_replica_that_failed_cools_alone(nursery, tmp_path, fakes):
+    """A 503 from one replica sends the next request to the other replica of the
+    same upstream, not to the route's fallback."""
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "qwen@replicas|spare@default"', f'''
+[upstreams.replicas]
+url = ["{fakes['spare'].url}", "{fakes['local'].url}"]
+'''))
+    fakes["spare"].queue(Reply.error(503, "one replica is down"))
+    for turn in range(3):
+        await in_thread(create(proxy, messages=[{"role": "user", "content": f"new conversation {turn}"}]))
+    assert (len(fakes["spare"].requests), len(fakes["local"].requests), len(fakes["main"].requests)) == (1, 3, 0)
+
+
+async def test_a_failure_after_content_is_counted_and_cools(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE))
+    fakes["main"].queue(Reply.stream([chunk({"content": "half"}), error_chunk("engine died", 500)], done=False))
+    async with httpx.AsyncClient(timeout=10) as client:
+        url = f"http://127.0.0.1:{proxy.port}"
+        first = await client.post(f"{url}/v1/messages", json={"model": "claude-sonnet-4", "max_tokens": 50,
+                                                              "messages": ASK, "stream": True})
+        assert parse_events(first.content)[-1][0] == "error" and fakes["spare"].requests == []
+        await client.post(f"{url}/v1/messages", json={"model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK})
+        metrics = (await client.get(f"{url}/metrics")).text
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (1, 1)  # the main one cools meanwhile
+    assert 'upstream="default",outcome="upstream_error"' in metrics or 'upstream="default"' in metrics
+
+
+async def test_an_error_code_4xx_inside_the_stream_does_not_move_on(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE))
+    fakes["main"].queue(Reply.stream([chunk({"role": "assistant"}), error_chunk("prompt too long", 400)], done=False))
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json={
+            "model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
+    events = parse_events(response.content)
+    assert events[-1][0] == "error" and events[-1][1]["error"]["type"] == "invalid_request_error"
+    assert fakes["spare"].requests == []
+
+
+async def test_a_402_to_a_configured_key_moves_on_and_takes_the_key_out(nursery, tmp_path, fakes, caplog):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE), api_key="sk-main-key")
+    fakes["main"].queue(Reply.error(402, "insufficient balance"))
+    for _ in range(2):
+        assert (await in_thread(create(proxy))).content
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (1, 2)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "refused key 1 of upstream default" in errors[0]
+
+
+async def test_a_request_flagged_by_moderation_is_the_clients_answer_and_cools_nothing(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, SONNET_WITH_SPARE), api_key="sk-main-key")
+    fakes["main"].queue(Reply.error(403, "Your request was flagged by our moderation system"))
+    with pytest.raises(anthropic.PermissionDeniedError):
+        await in_thread(create(proxy))
+    await in_thread(create(proxy))  # the key is fine: the next request uses it
+    assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (2, 0)
+
+
+async def test_a_key_in_a_header_replaces_the_clients_and_never_shows(nursery, tmp_path, fakes, caplog):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "m@azure"', f'''
+[upstreams.azure]
+url = "{fakes['spare'].url}"
+headers = {{ "api-key" = "azure-secret-value", "Authorization" = "Bearer sk-configured-bearer" }}
+'''))
+    fakes["spare"].queue(Reply.error(500, "bad api-key azure-secret-value for Bearer sk-configured-bearer"))
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        await in_thread(create(proxy))
+    await in_thread(create(proxy))
+    shown = caught.value.message + caplog.text
+    assert "azure-secret-value" not in shown and "sk-configured-bearer" not in shown and "[redacted]" in shown
+    sent = fakes["spare"].requests[-1].headers
+    assert (sent["authorization"], sent["api-key"]) == ("Bearer sk-configured-bearer", "azure-secret-value")
+    assert "client-key" not in str(fakes["spare"].requests[0].headers)  # the client's key never goes there
+
+
+async def test_health_shows_upstreams_only_with_the_token_and_no_credentials_in_urls(nursery, tmp_path, fakes):
+    spare, local = (fakes[name].url.replace("http://", "http://user:pw@") + "?code=s3cret" for name in ("spare", "local"))
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "m@replicas"', f'''
+[upstreams.replicas]
+url = ["{spare}", "{local}"]
+'''), auth_token="proxy-token")
+    fakes["spare"].queue(Reply.error(503, "down"))
+    async with httpx.AsyncClient(timeout=10) as client:
+        url = f"http://127.0.0.1:{proxy.port}"
+        await client.post(f"{url}/v1/messages", headers={"x-api-key": "proxy-token"},
+                          json={"model": "claude-sonnet-4", "max_tokens": 5, "messages": ASK})
+        anonymous = (await client.get(f"{url}/health")).json()
+        known = (await client.get(f"{url}/health", headers={"authorization": "Bearer proxy-token"})).json()
+    assert anonymous["status"] == "ok" and "upstreams" not in anonymous
+    shown = json.dumps(known["upstreams"])
+    assert known["upstreams"]["replicas"]["state"] == "cooling"
+    assert "pw" not in shown and "s3cret" not in shown and f"m at {fakes['spare'].url}" in shown
+
+
+async def test_an_upstreams_read_timeout_applies_in_the_middle_of_a_stream(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "m@slow"', f'''
+[upstreams.slow]
+url = "{fakes['local'].url}"
+read_timeout = 0.3
+'''), upstream_read_timeout=60)
+    fakes["local"].queue(Reply.stream([chunk({"role": "assistant", "content": "one "})], done=False, hang=True))
+    async with httpx.AsyncClient(timeout=10) as client:
+        with trio.fail_after(5):
+            response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json={
+                "model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
+    events = parse_events(response.content)
+    assert text_of(events) == "one " and events[-1][0] == "error"
+    assert events[-1][1]["error"]["type"] == "timeout_error" or "0.3 s" in events[-1][1]["error"]["message"]
 
 
 # ---- the rest follows the route -----------------------------------------------------------------

@@ -80,3 +80,11 @@ async def test_a_connection_the_upstream_closes_as_the_next_request_goes_out_is_
                                          json=messages_body(stream=streaming))
             assert response.status_code == 200, response.text
     assert fake.unanswered == 1 and len(fake.requests) == 3 and fake.connections == 2  # (3 answered)
+
+
+async def test_a_server_that_took_the_request_and_closed_is_not_sent_it_twice(proxy, fake):
+    fake.queue(Reply(head_delay=0.3, drop=True))
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json=messages_body())
+    assert response.status_code == 502 and "Server disconnected" in response.json()["error"]["message"]
+    assert len(fake.requests) == 1

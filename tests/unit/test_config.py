@@ -311,6 +311,20 @@ def test_an_upstreams_capabilities_come_before_the_table(tmp_path):
         (('fallbacks = [{ upstream = "router"', 'fallbacks = [{ model = "x", upstream = "router"'),
          "claude-opus-\\*.fallbacks.0: unknown key model"),
         (('display_name = "Opus (DeepSeek)"', 'colour = "red"'), "models.claude-opus-\\*: unknown key colour"),
+        (("read_timeout = 30", "read_timeout = -1"), "upstreams.local.read_timeout: must be a positive number"),
+        (("read_timeout = 30", "read_timeout = 0"), "upstreams.local.read_timeout: must be a positive number"),
+        (("read_timeout = 30", "read_timeout = nan"), "upstreams.local.read_timeout: must be a positive number"),
+        (("read_timeout = 30", "connect_timeout = inf"), "upstreams.local.connect_timeout: must be a positive number"),
+        (('api_keys = ["${OR_KEY_1}", "${OR_KEY_2}"]', "api_keys = []"), "upstreams.router.api_keys"),
+        (('api_keys = ["${OR_KEY_1}", "${OR_KEY_2}"]', 'api_keys = ["${OR_KEY_1}", ""]'), "upstreams.router.api_keys"),
+        (('{ "X-Title" = "${TEAM}" }', '{ "X Title" = "us" }'), "upstreams.router.headers"),
+        (('{ "X-Title" = "${TEAM}" }', '{ "X-Title" = "us\\r\\nX-Evil: 1" }'), "upstreams.router.headers"),
+        (("[upstreams.local]", '[upstreams.default]\nurl = "http://elsewhere/v1"\n[upstreams.local]'),
+         "upstreams.default.url: .*target_url"),
+        (("[upstreams.local]", '[upstreams.default]\napi_key = "k2"\n[upstreams.local]'),
+         "api_key and \\[upstreams.default\\] keys: one or the other"),
+        (('"deepseek-chat|deepseek/deepseek-chat@router"', '{ target = "a", fallbacks = ["b|c"] }'),
+         "fallbacks.0"),
     ],
 )
 def test_upstream_config_errors_name_the_key(tmp_path, edit, message):
@@ -323,6 +337,11 @@ def test_upstream_config_errors_name_the_key(tmp_path, edit, message):
 def test_an_unset_variable_is_an_error_naming_it_not_an_empty_key(tmp_path):
     with pytest.raises(ConfigError, match="upstreams.router.api_keys: \\$\\{OR_KEY_2\\} is not set"):
         load_upstreams(tmp_path, environ={"DS_KEY": "sk-ds", "OR_KEY_1": "sk-or-1", "TEAM": "us"})
+
+
+def test_a_variable_set_to_nothing_is_an_error_too(tmp_path):
+    with pytest.raises(ConfigError, match="upstreams.router.api_keys: \\$\\{OR_KEY_2\\} is empty"):
+        load_upstreams(tmp_path, environ={"DS_KEY": "sk-ds", "OR_KEY_1": "sk-or-1", "OR_KEY_2": "", "TEAM": "us"})
 
 
 def test_a_mistyped_upstream_key_is_not_repeated_in_the_error(tmp_path):
@@ -344,3 +363,46 @@ def test_failover_cooldown_from_flag_and_environment():
     assert load_config([], {"FAILOVER_COOLDOWN": "2.5"}, None).failover_cooldown == 2.5
     with pytest.raises(ConfigError, match="failover-cooldown: must be a positive number"):
         load_config(["--failover-cooldown", "0"], {}, None)
+
+
+def test_flags_win_over_the_default_upstreams_table(tmp_path):
+    file = tmp_path / "proxy.toml"
+    file.write_text('target_url = "https://file.example/v1"\n[upstreams.default]\napi_key = "sk-from-table"\n')
+    from_file = load_config(["--config", str(file)], {}, None).upstream_specs()["default"]
+    assert (from_file.urls, from_file.keys) == (("https://file.example/v1",), ("sk-from-table",))
+    flagged = load_config(["--config", str(file), "--target-url", "https://flag.example/v1", "--api-key", "sk-flag"],
+                          {}, None).upstream_specs()["default"]
+    assert (flagged.urls, flagged.keys) == (("https://flag.example/v1",), ("sk-flag",))
+
+
+@pytest.mark.parametrize("target", ["claude-3-5-sonnet-v2@20241022", "@cf/meta/llama-3.1-8b-instruct", "m@nowhere"])
+def test_with_no_upstreams_configured_an_at_sign_is_part_of_the_models_name(target):
+    """As before upstreams had names: Vertex's dated names and Cloudflare's."""
+    config = load_config(["--model-mapping", f"claude-3:{target}"], {}, None)
+    assert config.resolve_model("claude-3-opus") == target
+    assert (config.routes_for("claude-3-opus").default.primary.target, config.routes_for("claude-3-opus").default
+            .primary.upstream) == (target, "default")
+
+
+def test_with_upstreams_configured_an_unknown_one_after_an_at_sign_is_an_error(tmp_path):
+    file = tmp_path / "proxy.toml"
+    file.write_text('[upstreams.local]\nurl = "http://127.0.0.1:11434/v1"\n[models]\n"claude-3" = "m@nowhere"\n')
+    with pytest.raises(ConfigError, match="upstream 'nowhere' is not defined.*written as \\{ target = "):
+        load_config(["--config", str(file)], {}, None)
+    file.write_text('[upstreams.local]\nurl = "http://127.0.0.1:11434/v1"\n[models]\n'
+                    '"claude-3" = { target = "claude-3-5-sonnet-v2@20241022" }\n')
+    assert load_config(["--config", str(file)], {}, None).resolve_model("claude-3") == "claude-3-5-sonnet-v2@20241022"
+
+
+@pytest.mark.parametrize(("headers", "own", "secrets"), [
+    ({"X-Title": "my-team"}, False, ()),
+    ({"api-key": "azure-secret-1"}, True, ("azure-secret-1",)),
+    ({"Authorization": "Bearer sk-in-a-header"}, True, ("Bearer sk-in-a-header",)),
+    ({"X-Custom-Token": "tok-1234567"}, False, ("tok-1234567",)),  # long enough to be one: redacted
+])
+def test_headers_that_carry_a_credential(tmp_path, headers, own, secrets):
+    table = ", ".join(f'"{name}" = "{value}"' for name, value in headers.items())
+    file = tmp_path / "proxy.toml"
+    file.write_text(f'[upstreams.router]\nurl = "https://openrouter.ai/api/v1"\nheaders = {{ {table} }}\n')
+    spec = load_config(["--config", str(file)], {}, None).upstream_specs()["router"]
+    assert (spec.own_credential, spec.secret_values) == (own, secrets)

@@ -5,7 +5,7 @@ import pytest
 
 from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
 from anthroproxy.upstream.failover import (KEY_OUT_S, NEXT, NEXT_KEY, STOP, Balancer, Candidate, Cooling, candidates,
-                                           retry_after, shortest_retry_after, verdict)
+                                           last_failure, retry_after, verdict)
 from anthroproxy.upstream.routes import Choice, Needs, Route, Routes, conversation_of, needs_of
 from anthroproxy.upstream.spec import SpecError, UpstreamSpec, expand
 
@@ -60,45 +60,86 @@ def test_a_fallbacks_keys_turn_only_when_it_is_used():
     [(UpstreamUnreachable("refused"), NEXT), (UpstreamTimeout("no answer"), NEXT),
      (UpstreamProtocolError("cut before content"), NEXT), (UpstreamHTTPError(502, "in stream"), NEXT),
      *((http(status), NEXT) for status in (408, 429, 500, 502, 503, 504, 529)),
-     (http(401), NEXT_KEY), (http(403), NEXT_KEY),
-     *((http(status), STOP) for status in (400, 404, 413, 422, 402, 409)),
-     (UpstreamHTTPError(400, "prompt is too long", upstream_status=500), STOP)],
+     (http(401), NEXT_KEY), (http(403), NEXT_KEY), (http(402), NEXT),
+     *((http(status), STOP) for status in (400, 404, 413, 422, 409)),
+     (UpstreamHTTPError(400, "prompt is too long", upstream_status=500), STOP),
+     *((UpstreamHTTPError(status, "in stream"), STOP) for status in (400, 404, 413, 422)),  # its chunk's code
+     (UpstreamHTTPError(500, "in stream"), NEXT), (UpstreamHTTPError(429, "in stream"), NEXT)],
 )
 def test_what_moves_on(error, expected):
     assert verdict(error, Candidate("up", "http://a/v1", 0, "m")) == expected
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_a_refused_client_key_stops_without_trying_other_keys(status):
-    assert verdict(http(status), Candidate("up", "http://a/v1", None, "m")) == STOP
+@pytest.mark.parametrize("status", [401, 402, 403])
+def test_a_refused_client_key_stops_and_cools_nothing(status):
+    client = Candidate("up", "http://a/v1", None, "m")
+    cooling = Cooling()
+    assert verdict(http(status), client) == STOP
+    assert cooling.failed(client, http(status), now=0) is False and cooling.count(1) == 0
+
+
+def test_a_403_for_flagged_content_is_the_clients_and_cools_no_key():
+    error = UpstreamHTTPError(403, 'Your chosen model requires moderation and your input was flagged for "x"',
+                              upstream_status=403)
+    keyed = Candidate("or", "http://or/v1", 0, "m")
+    cooling = Cooling()
+    assert verdict(error, keyed) == STOP and cooling.failed(keyed, error, now=0) is False and cooling.count(1) == 0
+
+
+def test_a_429_to_the_clients_own_key_moves_on_but_cools_nothing_for_others():
+    client = Candidate("up", "http://a/v1", None, "m")
+    cooling = Cooling()
+    assert verdict(http(429, **{"retry-after": "600"}), client) == NEXT
+    cooling.failed(client, http(429, **{"retry-after": "600"}), now=0, clients_key=True)
+    assert not cooling.cooling(client, 1)
+    cooling.failed(client, http(503), now=0, clients_key=True)  # the server's state: everyone's
+    assert cooling.cooling(client, 1)
 
 
 def test_cooling_by_kind_with_a_fake_clock():
     cooling = Cooling(cooldown_s=30)
-    ds1, ds2, l1, l1_other_model = (Candidate("ds", "http://ds/v1", 0, "deepseek-chat"),
-                                    Candidate("ds", "http://ds/v1", 1, "deepseek-chat"),
-                                    Candidate("local", "http://l1/v1", None, "qwen3:32b"),
-                                    Candidate("local", "http://l1/v1", None, "qwen3:8b"))
-    assert cooling.failed(ds1, http(429, **{"retry-after": "12"}), now=100) == 112
+    ds1, ds2, l1, l1_other_model, l2 = (Candidate("ds", "http://ds/v1", 0, "deepseek-chat"),
+                                        Candidate("ds", "http://ds/v1", 1, "deepseek-chat"),
+                                        Candidate("local", "http://l1/v1", None, "qwen3:32b"),
+                                        Candidate("local", "http://l1/v1", None, "qwen3:8b"),
+                                        Candidate("local", "http://l2/v1", None, "qwen3:32b"))
+    cooling.failed(ds1, http(429, **{"retry-after": "12"}), now=100)
     assert cooling.cooling(ds1, 111) and not cooling.cooling(ds1, 112) and not cooling.cooling(ds2, 101)
     cooling.failed(l1, UpstreamUnreachable("refused"), now=100)  # the replica's URL: every model on it
     assert cooling.cooling(l1_other_model, 129) and not cooling.cooling(l1_other_model, 130)
-    cooling.failed(l1, http(500), now=200)  # an HTTP error: that model only
-    assert cooling.cooling(l1, 229) and not cooling.cooling(l1_other_model, 201)
-    cooling.failed(ds2, http(401), now=300)  # a refused key: every model, for long
+    cooling.failed(l1, UpstreamTimeout("silent"), now=140)  # a timeout too
+    assert cooling.cooling(l1_other_model, 169) and not cooling.cooling(l1_other_model, 170)
+    cooling.failed(l1, http(500), now=200)  # an HTTP error: that model, on that replica
+    assert cooling.cooling(l1, 229) and not cooling.cooling(l1_other_model, 201) and not cooling.cooling(l2, 201)
+    assert cooling.failed(ds2, http(401), now=300) is True  # a refused key: every model, for long
     assert cooling.until(Candidate("ds", "http://ds/v1", 1, "other"), 300) == 300 + KEY_OUT_S
-    assert cooling.count(301) == 1 and cooling.upstream_state(SPECS["ds"], 301) == {
+    assert cooling.failed(ds2, http(401), now=301) is False  # (already out: one ERROR line, not one a request)
+    assert cooling.count(302) == 1 and cooling.upstream_state(SPECS["ds"], 302) == {
         "state": "cooling", "cooling_s": {"key 2": KEY_OUT_S - 1}}
-    assert cooling.upstream_state(SPECS["default"], 301) == {"state": "ok"}
+    assert cooling.upstream_state(SPECS["default"], 302) == {"state": "ok"}
 
 
-def test_health_names_a_key_only_for_a_pool_of_them():
+def test_a_403_takes_the_key_out_for_that_model_and_a_402_for_all():
+    cooling = Cooling()
+    ds1, other_model = Candidate("ds", "http://ds/v1", 0, "deepseek-chat"), Candidate("ds", "http://ds/v1", 0, "r1")
+    assert cooling.failed(ds1, http(403), now=0) is True
+    assert cooling.cooling(ds1, KEY_OUT_S - 1) and not cooling.cooling(other_model, 1)
+    assert cooling.failed(other_model, http(402), now=10) is True
+    assert cooling.cooling(Candidate("ds", "http://ds/v1", 0, "third"), KEY_OUT_S)
+
+
+def test_health_names_a_key_only_for_a_pool_and_a_replica_only_among_several():
     cooling = Cooling(cooldown_s=30)
     one_key = UpstreamSpec(name="one", urls=("http://one/v1",), keys=("k",))
     cooling.failed(Candidate("one", "http://one/v1", 0, "m"), http(503), now=0)
     cooling.failed(Candidate("ds", "http://ds/v1", 2, "deepseek-chat"), http(503), now=0)
+    cooling.failed(Candidate("local", "http://l2/v1", None, "qwen"), http(503), now=0)
+    cooling.failed(Candidate("local", "http://user:secret@l1/v1?key=s", None, "q"), UpstreamUnreachable("x"), now=0)
     assert cooling.upstream_state(one_key, 10) == {"state": "cooling", "cooling_s": {"m": 20.0}}
     assert cooling.upstream_state(SPECS["ds"], 10) == {"state": "cooling", "cooling_s": {"deepseek-chat with key 3": 20.0}}
+    replicas = UpstreamSpec(name="local", urls=("http://user:secret@l1/v1?key=s", "http://l2/v1"))
+    assert cooling.upstream_state(replicas, 10) == {"state": "cooling", "cooling_s": {
+        "http://l1/v1": 20.0, "qwen at http://l2/v1": 20.0}}
 
 
 @pytest.mark.parametrize(("headers", "seconds"), [
@@ -133,9 +174,13 @@ def test_replicas_least_busy_first_and_a_conversation_sticks_to_its_own():
     assert order(conversation="conv-2", now=31) == ["http://l1/v1", "http://l2/v1"]
 
 
-def test_the_shortest_retry_after_of_several_429s():
-    errors = [http(503), http(429, **{"retry-after": "40"}), http(429, **{"retry-after": "7"})]
-    assert shortest_retry_after(errors) is errors[2] and shortest_retry_after(errors[:1]) is None
+def test_when_all_fail_the_last_failure_a_429_with_the_shortest_stated_retry_after():
+    assert last_failure([http(429, **{"retry-after": "7"}), http(503)]).upstream_status == 503
+    errors = [http(429, **{"retry-after": "40"}), http(429, **{"retry-after-ms": "7000"}), http(429)]
+    answer = last_failure(errors)
+    assert answer is errors[2] and dict(answer.headers) == {"retry-after-ms": "7000"}
+    assert dict(last_failure([http(429, **{"retry-after": "9"}), http(429, **{"retry-after": "40"})]).headers) == {
+        "retry-after": "9"}
 
 
 # ---- routes -----------------------------------------------------------------------------------
@@ -205,3 +250,13 @@ def test_variables_are_expanded_and_a_missing_one_is_named():
 def test_only_an_entry_with_scenarios_looks_at_the_request():
     assert not Routes(default=ROUTE).has_scenarios
     assert Routes(default=ROUTE, thinking=Route(Choice("r1"))).has_scenarios
+
+
+def test_a_choice_listed_twice_is_one_candidate():
+    twice = Route(Choice("gpt-4o"), (Choice("qwen3:32b", "local"), Choice("gpt-4o")))
+    assert [str(c) for c in plan(twice)] == [
+        "gpt-4o@default (http://a/v1)", "qwen3:32b@local (http://l1/v1)", "qwen3:32b@local (http://l2/v1)"]
+
+
+def test_logs_show_a_url_without_its_user_password_or_query():
+    assert str(Candidate("x", "https://me:pw@host:8443/v1?token=t", 0, "m")) == "m@x (https://host:8443/v1 key 1)"
