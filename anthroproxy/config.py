@@ -21,7 +21,7 @@ from . import __version__
 from .models import MappingError, ModelMap, parse_route
 from .translate.capabilities import Capabilities, CapabilitiesError, CapabilityTable
 from .upstream.routes import Choice, Route, Routes
-from .upstream.spec import DEFAULT, SpecError, UpstreamSpec, expand
+from .upstream.spec import DEFAULT, SpecError, UpstreamSpec, display_url, expand
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "NONE")
 LOG_FORMATS = ("text", "json")
@@ -515,7 +515,9 @@ def _parse_capabilities(text: str) -> CapabilityTable:
 def _check_url(url: str, setting: str = "target-url") -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{setting}: must be an http:// or https:// URL, got {url!r}")
+        raise ConfigError(f"{setting}: must be an http:// or https:// URL, got {display_url(url)!r}")
+    if parts.query or parts.fragment or url.strip().endswith(("?", "#")):  # ("/chat/completions" goes after the path)
+        raise ConfigError(f"{setting}: a base URL takes no query string or fragment (a key or version goes in a header)")
     return url.strip().rstrip("/")
 
 

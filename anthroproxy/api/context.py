@@ -60,7 +60,8 @@ def request_secrets(config: Config, headers: dict[str, str], upstreams: Upstream
     """Credentials of a request, to be redacted from any error text: every
     upstream key and credential-like header value, and the client's own key."""
     configured = upstreams.secrets if upstreams else ()
-    return tuple(key for key in (config.api_key, *configured, client_key(headers)) if key)
+    found = {key for key in (config.api_key, *configured, client_key(headers)) if key}
+    return tuple(sorted(found, key=len, reverse=True))  # ("Bearer sk-1" goes before "sk-1")
 
 
 async def send_to(ctx: RequestContext, candidate: Candidate, translation: Translation) -> httpx.Response:

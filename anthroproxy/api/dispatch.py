@@ -88,13 +88,15 @@ class Dispatch:
         must stop (the client's or the config's mistake, or no candidate left)."""
         ctx, now = self.ctx, trio.current_time()
         self.errors.append(error)
-        outcome = verdict(error, candidate)
-        self._count(candidate, error, cools=outcome != STOP, now=now)
+        clients_key = self._clients_key(candidate)
+        outcome = verdict(error, candidate, clients_key=clients_key)
+        self._count(candidate, error, cools=outcome != STOP, clients_key=clients_key, now=now)
         if outcome == STOP:
             raise error
         following = [c for c in self.candidates if not ctx.upstreams.cooling.cooling(c, now)]
-        if outcome == NEXT_KEY:  # the upstream's other keys, then what moves on after them
-            keys = [c for c in following if c.upstream == candidate.upstream and c.key != candidate.key]
+        if outcome == NEXT_KEY:  # the same choice with the upstream's other keys, then the rest of the route
+            keys = [c for c in following if (c.upstream, c.target) == (candidate.upstream, candidate.target)
+                    and c.key is not None and c.key != candidate.key]
             if not keys:
                 raise error
             following = keys + [c for c in following if c not in keys]
@@ -108,21 +110,27 @@ class Dispatch:
 
     def failed_after_content(self, candidate: Candidate, error: UpstreamError) -> None:
         """A failure once content went out: the client gets it (an error event),
-        and the candidate is counted and cools as before content."""
-        self._count(candidate, error, cools=verdict(error, candidate) != STOP, now=trio.current_time())
+        and the candidate is counted and cools as before content (a silence
+        then cools that model, not the whole replica: it did answer)."""
+        clients_key = self._clients_key(candidate)
+        self._count(candidate, error, cools=verdict(error, candidate, clients_key=clients_key) != STOP,
+                    clients_key=clients_key, now=trio.current_time(), after_content=True)
 
-    def _count(self, candidate: Candidate, error: UpstreamError, *, cools: bool, now: float) -> None:
+    def _clients_key(self, candidate: Candidate) -> bool:
+        """Whether the request to ``candidate`` carried the client's own key."""
+        return candidate.key is None and self.ctx.upstreams.passes_clients_key(candidate, self.ctx.headers)
+
+    def _count(self, candidate: Candidate, error: UpstreamError, *, cools: bool, clients_key: bool, now: float,
+               after_content: bool = False) -> None:
         ctx = self.ctx
         redact(error, ctx.secrets)
         ctx.access.upstream_failed(error.kind)
         ctx.metrics.child(ctx.metrics.upstream_requests, candidate.upstream, error.kind).inc()
-        if not cools:
-            return
-        clients_key = candidate.key is None and ctx.upstreams.passes_clients_key(candidate, ctx.headers)
-        if ctx.upstreams.cooling.failed(candidate, error, now, clients_key=clients_key):
-            log.error("%s refused key %d of upstream %s (%s): it is not used %sfor an hour", candidate.target,
-                      candidate.key + 1, candidate.upstream, error.message,
-                      f"for {candidate.target} " if status_of(error) == 403 else "")
+        if cools and ctx.upstreams.cooling.failed(candidate, error, now, clients_key=clients_key,
+                                                  after_content=after_content):
+            key = "its credential" if candidate.key is None else f"key {candidate.key + 1}"
+            log.error("%s refused %s of upstream %s (%s): it is not used %sfor an hour", candidate.target, key,
+                      candidate.upstream, error.message, f"for {candidate.target} " if status_of(error) == 403 else "")
 
     def succeeded(self, candidate: Candidate) -> None:
         self.ctx.metrics.child(self.ctx.metrics.upstream_requests, candidate.upstream, "ok").inc()

@@ -10,8 +10,9 @@ most once, and moves to the next only before any content reached the client:
     529, a stream that fails before its first content
     (its error chunk's code, if it gives one, is taken
     as the status)
-    401, 403 to a configured key                        the upstream's other keys, then stop
-    402 to a configured key (no credit left)            next candidate
+    401, 403 to a configured credential                 the same choice with the upstream's other
+                                                        keys, then the rest; no other key: stop
+    402 to a configured credential (no credit left)     next candidate
     401, 402, 403 to the client's own key, and a 403    stop: nothing cools
     for flagged content
     400, 404, 413, 422, a too-long prompt, the rest     stop: the client's or the config's mistake
@@ -19,7 +20,8 @@ most once, and moves to the next only before any content reached the client:
 A candidate that failed cools, and is skipped meanwhile:
 
     what failed              what cools                               for how long
-    a connection, a timeout  the replica's URL                        cooldown (30 s)
+    a connection, a timeout  the replica's URL (a silence after       cooldown (30 s)
+                             content: as "any other failure")
     429                      (upstream, URL, key, target model)       its retry-after (30 s if none, at
                              (the client's own key: nothing)          most 10 min)
     401, 402                 (upstream, key)                          KEY_OUT (an hour), one ERROR line
@@ -81,8 +83,10 @@ def status_of(error: UpstreamError) -> int | None:
     return None
 
 
-def verdict(error: UpstreamError, candidate: Candidate) -> str:
-    """Whether a failure before any content moves on (see the module's table)."""
+def verdict(error: UpstreamError, candidate: Candidate, *, clients_key: bool = False) -> str:
+    """Whether a failure before any content moves on (see the module's table).
+    ``clients_key``: the request carried the client's own key (an upstream with
+    no credential of its own), so a refusal is the client's to see."""
     if isinstance(error, (UpstreamUnreachable, UpstreamTimeout, UpstreamProtocolError)):
         return NEXT
     if not isinstance(error, UpstreamHTTPError):
@@ -94,7 +98,7 @@ def verdict(error: UpstreamError, candidate: Candidate) -> str:
     if status in MOVES_ON or (in_stream and status >= 500):
         return NEXT
     if status in KEY_REFUSED or status == NO_CREDIT:
-        if candidate.key is None or flagged(error):
+        if clients_key or flagged(error):
             return STOP  # the client's own key, or the client's content: nothing to try instead
         return NEXT if status == NO_CREDIT else NEXT_KEY
     return STOP
@@ -129,17 +133,20 @@ class Cooling:
     def cooling(self, candidate: Candidate, now: float) -> bool:
         return self.until(candidate, now) > now
 
-    def failed(self, candidate: Candidate, error: UpstreamError, now: float, *, clients_key: bool = False) -> bool:
+    def failed(self, candidate: Candidate, error: UpstreamError, now: float, *, clients_key: bool = False,
+               after_content: bool = False) -> bool:
         """Cool what the failure says, as the module's table does. ``clients_key``:
         the request carried the client's own key (an upstream with none), whose
-        rate limit is that client's alone. True when a key was newly taken out."""
-        if isinstance(error, (UpstreamUnreachable, UpstreamTimeout)):
+        refusals and rate limit are that client's alone. ``after_content``: the
+        candidate had answered, so a silence cools its model, not its replica.
+        True when a credential was newly taken out."""
+        if isinstance(error, UpstreamUnreachable) or (isinstance(error, UpstreamTimeout) and not after_content):
             self._cool(self.urls, candidate.url, now + self.cooldown_s)
             return False
         status = status_of(error)
         upstream, key, target = candidate.upstream, candidate.key, candidate.target
         if status in KEY_REFUSED or status == NO_CREDIT:
-            if key is None or flagged(error):
+            if clients_key or flagged(error):
                 return False
             table, item = ((self.key_targets, (upstream, key, target)) if status == 403
                            else (self.keys, (upstream, key)))

@@ -54,18 +54,31 @@ class UpstreamSpec:
             raise SpecError(f"upstreams.{self.name}.url: at least one URL is needed")
         if len(set(self.urls)) != len(self.urls):
             raise SpecError(f"upstreams.{self.name}.url: a replica is listed twice")
+        if self.keys and self.credential_headers:  # (the header would win, and the pool's turns be a fiction)
+            raise SpecError(f"upstreams.{self.name}: api_key or a {self.credential_headers[0][0]} header, not both")
+
+    @property
+    def credential_headers(self) -> tuple[tuple[str, str], ...]:
+        return tuple((header, value) for header, value in self.headers if header.lower() in CREDENTIAL_HEADERS)
 
     @property
     def own_credential(self) -> bool:
         """A key, or a header that carries one (Azure's ``api-key``, a custom
         ``Authorization``): the client's own key is then never passed on."""
-        return bool(self.keys) or any(header.lower() in CREDENTIAL_HEADERS for header, _ in self.headers)
+        return bool(self.keys or self.credential_headers)
 
     @property
     def secret_values(self) -> tuple[str, ...]:
-        """What must never show in an error or a log: the keys, and the header
-        values long enough to be one (a team name for OpenRouter's X-Title is not)."""
-        return (*self.keys, *(value for _, value in self.headers if len(value) >= MIN_SECRET_CHARS))
+        """What must never show in an error or a log: the keys, a credential
+        header's value and the token after its scheme ("Bearer sk-..."), any
+        other header value long enough to be one (OpenRouter's X-Title team
+        name is not), and a password in a URL."""
+        credentials = [value for _, value in self.credential_headers if value]
+        tokens = [token for value in credentials if (token := value.partition(" ")[2].strip())]
+        others = [value for header, value in self.headers
+                  if header.lower() not in CREDENTIAL_HEADERS and len(value) >= MIN_SECRET_CHARS]
+        passwords = [password for url in self.urls if (password := urlsplit(url).password)]
+        return (*self.keys, *credentials, *tokens, *others, *passwords)
 
     @property
     def key_count(self) -> int:

@@ -404,6 +404,56 @@ async def test_a_refused_key_then_a_rate_limited_one_moves_to_the_fallback(nurse
     assert served(fakes["local"]) == ["spare-model"]
 
 
+async def test_after_a_refused_key_its_choice_comes_first_then_the_route_in_order(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, keys_config(fakes).replace(
+        '"ds-model@pool"', '"first@pool|second@local|third@pool"'), {"KEY_1": "sk-one", "KEY_2": "sk-two"})
+    fakes["spare"].queue(Reply.error(401, "invalid key", "authentication_error"))
+    fakes["spare"].queue(Reply.error(503, "busy"))
+    await in_thread(create(proxy))
+    assert (served(fakes["spare"]), served(fakes["local"])) == (["first", "first"], ["second"])
+
+
+async def test_when_every_key_is_refused_the_client_gets_the_401(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, keys_config(fakes).replace(
+        '"ds-model@pool"', '"first@pool|second@local"'), {"KEY_1": "sk-one", "KEY_2": "sk-two"})
+    for _ in range(2):
+        fakes["spare"].queue(Reply.error(401, "invalid key", "authentication_error"))
+    with pytest.raises(anthropic.AuthenticationError):
+        await in_thread(create(proxy))
+    assert len(fakes["spare"].requests) == 2 and fakes["local"].requests == []
+    await in_thread(create(proxy))  # both keys are out: the rest of the route answers meanwhile
+    assert served(fakes["local"]) == ["second"]
+
+
+async def test_a_403_takes_a_key_out_for_that_model_only(nursery, tmp_path, fakes, caplog):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-sonnet-*" = "main-model|spare-model@spare"
+"claude-haiku-*" = "small"'''), api_key="sk-main-key")
+    fakes["main"].queue(Reply.error(403, "this key has no access to main-model", "permission_error"))
+    with pytest.raises(anthropic.PermissionDeniedError):
+        await in_thread(create(proxy))
+    await in_thread(create(proxy))
+    await in_thread(create(proxy, model="claude-haiku-4"))
+    assert (served(fakes["main"]), served(fakes["spare"])) == (["main-model", "small"], ["spare-model"])
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "not used for main-model for an hour" in errors[0]
+
+
+async def test_a_credential_in_a_header_refused_is_taken_out_like_a_key(nursery, tmp_path, fakes, caplog):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "m@azure|spare-model@spare"', f'''
+[upstreams.azure]
+url = "{fakes['local'].url}"
+headers = {{ "api-key" = "azure-secret-value" }}
+'''))
+    fakes["local"].queue(Reply.error(401, "Access denied due to invalid subscription key", "authentication_error"))
+    with pytest.raises(anthropic.AuthenticationError):
+        await in_thread(create(proxy))
+    await in_thread(create(proxy))  # the proxy's credential, not the client's: the fallback answers meanwhile
+    assert (len(fakes["local"].requests), served(fakes["spare"])) == (1, ["spare-model"])
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "refused its credential of upstream azure" in errors[0]
+
+
 async def test_a_silent_replica_is_tried_once_whatever_its_keys(nursery, tmp_path, fakes):
     """Three keys on two replicas are six candidates; the one that does not
     answer in time is one URL, and the next key would meet the same silence."""
@@ -444,7 +494,7 @@ async def test_a_failure_after_content_is_counted_and_cools(nursery, tmp_path, f
         await client.post(f"{url}/v1/messages", json={"model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK})
         metrics = (await client.get(f"{url}/metrics")).text
     assert (len(fakes["main"].requests), len(fakes["spare"].requests)) == (1, 1)  # the main one cools meanwhile
-    assert 'upstream="default",outcome="upstream_error"' in metrics or 'upstream="default"' in metrics
+    assert 'anthroproxy_upstream_requests_total{outcome="in_stream",upstream="default"} 1.0' in metrics
 
 
 async def test_an_error_code_4xx_inside_the_stream_does_not_move_on(nursery, tmp_path, fakes):
@@ -483,7 +533,7 @@ async def test_a_key_in_a_header_replaces_the_clients_and_never_shows(nursery, t
 url = "{fakes['spare'].url}"
 headers = {{ "api-key" = "azure-secret-value", "Authorization" = "Bearer sk-configured-bearer" }}
 '''))
-    fakes["spare"].queue(Reply.error(500, "bad api-key azure-secret-value for Bearer sk-configured-bearer"))
+    fakes["spare"].queue(Reply.error(500, "bad api-key azure-secret-value; token sk-configured-bearer"))
     with pytest.raises(anthropic.InternalServerError) as caught:
         await in_thread(create(proxy))
     await in_thread(create(proxy))
@@ -495,7 +545,7 @@ headers = {{ "api-key" = "azure-secret-value", "Authorization" = "Bearer sk-conf
 
 
 async def test_health_shows_upstreams_only_with_the_token_and_no_credentials_in_urls(nursery, tmp_path, fakes):
-    spare, local = (fakes[name].url.replace("http://", "http://user:pw@") + "?code=s3cret" for name in ("spare", "local"))
+    spare, local = (fakes[name].url.replace("http://", "http://user:s3cret@") for name in ("spare", "local"))
     proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "m@replicas"', f'''
 [upstreams.replicas]
 url = ["{spare}", "{local}"]
@@ -510,11 +560,14 @@ url = ["{spare}", "{local}"]
     assert anonymous["status"] == "ok" and "upstreams" not in anonymous
     shown = json.dumps(known["upstreams"])
     assert known["upstreams"]["replicas"]["state"] == "cooling"
-    assert "pw" not in shown and "s3cret" not in shown and f"m at {fakes['spare'].url}" in shown
+    assert "user" not in shown and "s3cret" not in shown and f"m at {fakes['spare'].url}" in shown
 
 
 async def test_an_upstreams_read_timeout_applies_in_the_middle_of_a_stream(nursery, tmp_path, fakes):
-    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "m@slow"', f'''
+    """And the silence cools that model alone: the replica did answer."""
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
+"claude-sonnet-*" = "m@slow|spare-model@spare"
+"claude-haiku-*" = "other@slow|other@spare"''', f'''
 [upstreams.slow]
 url = "{fakes['local'].url}"
 read_timeout = 0.3
@@ -525,8 +578,10 @@ read_timeout = 0.3
             response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json={
                 "model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
     events = parse_events(response.content)
-    assert text_of(events) == "one " and events[-1][0] == "error"
-    assert events[-1][1]["error"]["type"] == "timeout_error" or "0.3 s" in events[-1][1]["error"]["message"]
+    assert text_of(events) == "one " and events[-1][0] == "error" and "0.3 s" in events[-1][1]["error"]["message"]
+    await in_thread(create(proxy, model="claude-haiku-4"))
+    await in_thread(create(proxy))
+    assert (served(fakes["local"]), served(fakes["spare"])) == (["m", "other"], ["spare-model"])
 
 
 # ---- the rest follows the route -----------------------------------------------------------------

@@ -325,6 +325,10 @@ def test_an_upstreams_capabilities_come_before_the_table(tmp_path):
          "api_key and \\[upstreams.default\\] keys: one or the other"),
         (('"deepseek-chat|deepseek/deepseek-chat@router"', '{ target = "a", fallbacks = ["b|c"] }'),
          "fallbacks.0"),
+        (('url = "https://openrouter.ai/api/v1"', 'url = "https://openrouter.ai/api/v1?key=${OR_KEY_1}"'),
+         "upstreams.router.url: a base URL takes no query string"),
+        (('headers = { "X-Title" = "${TEAM}" }', 'headers = { "Authorization" = "Bearer ${TEAM}" }'),
+         "upstreams.router: api_key or a Authorization header, not both"),
     ],
 )
 def test_upstream_config_errors_name_the_key(tmp_path, edit, message):
@@ -397,12 +401,13 @@ def test_with_upstreams_configured_an_unknown_one_after_an_at_sign_is_an_error(t
 @pytest.mark.parametrize(("headers", "own", "secrets"), [
     ({"X-Title": "my-team"}, False, ()),
     ({"api-key": "azure-secret-1"}, True, ("azure-secret-1",)),
-    ({"Authorization": "Bearer sk-in-a-header"}, True, ("Bearer sk-in-a-header",)),
+    ({"Authorization": "Bearer sk-in-a-header"}, True, ("Bearer sk-in-a-header", "sk-in-a-header")),
+    ({"x-api-key": "short"}, True, ("short",)),  # a credential header's value, however short
     ({"X-Custom-Token": "tok-1234567"}, False, ("tok-1234567",)),  # long enough to be one: redacted
 ])
 def test_headers_that_carry_a_credential(tmp_path, headers, own, secrets):
     table = ", ".join(f'"{name}" = "{value}"' for name, value in headers.items())
     file = tmp_path / "proxy.toml"
-    file.write_text(f'[upstreams.router]\nurl = "https://openrouter.ai/api/v1"\nheaders = {{ {table} }}\n')
+    file.write_text(f'[upstreams.router]\nurl = "https://u:pw-in-url@openrouter.ai/api/v1"\nheaders = {{ {table} }}\n')
     spec = load_config(["--config", str(file)], {}, None).upstream_specs()["router"]
-    assert (spec.own_credential, spec.secret_values) == (own, secrets)
+    assert (spec.own_credential, spec.secret_values) == (own, (*secrets, "pw-in-url"))

@@ -74,8 +74,27 @@ def test_what_moves_on(error, expected):
 def test_a_refused_client_key_stops_and_cools_nothing(status):
     client = Candidate("up", "http://a/v1", None, "m")
     cooling = Cooling()
-    assert verdict(http(status), client) == STOP
-    assert cooling.failed(client, http(status), now=0) is False and cooling.count(1) == 0
+    assert verdict(http(status), client, clients_key=True) == STOP
+    assert cooling.failed(client, http(status), now=0, clients_key=True) is False and cooling.count(1) == 0
+
+
+@pytest.mark.parametrize(("status", "expected"), [(401, NEXT_KEY), (402, NEXT), (403, NEXT_KEY)])
+def test_a_refused_credential_header_is_the_proxys_not_the_clients(status, expected):
+    """No key of its own in the pool, but an api-key header: the refusal is the
+    config's, so it moves on and takes the credential out."""
+    azure = Candidate("azure", "http://a/v1", None, "m")
+    cooling = Cooling()
+    assert verdict(http(status), azure) == expected
+    assert cooling.failed(azure, http(status), now=0) is True and cooling.cooling(azure, 1)
+
+
+def test_a_silence_after_content_cools_the_model_not_the_replica():
+    big, small = Candidate("local", "http://l1/v1", None, "big"), Candidate("local", "http://l1/v1", None, "small")
+    cooling = Cooling(cooldown_s=30)
+    cooling.failed(big, UpstreamTimeout("silent mid-stream"), now=0, after_content=True)
+    assert cooling.cooling(big, 1) and not cooling.cooling(small, 1)
+    cooling.failed(big, UpstreamTimeout("no head"), now=0)
+    assert cooling.cooling(small, 1)
 
 
 def test_a_403_for_flagged_content_is_the_clients_and_cools_no_key():
