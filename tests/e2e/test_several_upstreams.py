@@ -122,7 +122,11 @@ async def test_the_access_log_and_the_metrics_say_which_route(nursery, tmp_path,
     proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
 "claude-sonnet-*" = { target = "plain", thinking = { upstream = "local", target = "thinker" } }'''))
     await in_thread(create(proxy, thinking={"type": "adaptive"}))
-    (record,) = [r.access for r in caplog.records if getattr(r, "access", None) and r.access["path"] == "/v1/messages"]
+    with trio.fail_after(5):  # (the line is written once the answer went out: the client may be quicker)
+        while not (logged := [r.access for r in caplog.records
+                              if getattr(r, "access", None) and r.access["path"] == "/v1/messages"]):
+            await trio.sleep(0.01)
+    (record,) = logged
     assert (record["model_route"], record["upstream"], record["target"]) == ("thinking", "local", "thinker")
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"http://127.0.0.1:{proxy.port}/metrics")).text
