@@ -45,7 +45,7 @@ def measure(pid: int, port: int, concurrency: int, requests: int, shape: str) ->
         raise RuntimeError(f"errors in a round: {run['errors'][:3]}")
     cpu = cpu_seconds(pid) - before
     return {"cpu_us_per_chunk": cpu / run["events"] * 1e6, "cpu_ms_per_request": cpu / run["requests"] * 1e3,
-            "ttft_p50_ms": percentile(run["ttft"], 0.5) * 1000}
+            "ttft_p50_ms": percentile(run["ttft"], 0.5) * 1000, "ttft_p99_ms": percentile(run["ttft"], 0.99) * 1000}
 
 
 def main() -> int:
@@ -83,7 +83,8 @@ def main() -> int:
                         for what, values in (
                             ("CPU us/chunk", [r["cpu_us_per_chunk"] for r in results[name]]),
                             ("CPU ms/request", [r["cpu_ms_per_request"] for r in results[name]]),
-                            ("TTFT p50 ms", [r["ttft_p50_ms"] for r in results[name]]))), flush=True)
+                            ("TTFT p50 ms", [r["ttft_p50_ms"] for r in results[name]]),
+                            ("TTFT p99 ms", [r["ttft_p99_ms"] for r in results[name]]))), flush=True)
         finally:
             for process, _ in builds.values():
                 stop(process)

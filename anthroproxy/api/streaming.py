@@ -1,16 +1,17 @@
 """Streaming /v1/messages: the upstream's SSE, through the translator, to the client.
 
-A stream runs as two tasks in one nursery, inside the request's own nursery
-(whose watcher cancels everything when the client leaves):
+A stream runs in the handler's task, beside the connection's watcher (which
+cancels everything when the client leaves):
 
     the handler's task   tries the route's candidates (dispatch.py) and, for the
                          one that answers, reads, translates and writes each
                          upstream read as it comes (``pipe``)
-    KeepAlive            while the upstream is silent, writes a ``ping`` event
-                         every ping_interval (first committing the response, if
-                         the upstream has not answered yet); once the silence
-                         outlasts upstream_read_timeout, cuts the wait with a
-                         timeout_error
+    KeepAlive            a timer the watcher runs (server/connection.py: one
+                         task for both): while the upstream is silent, writes a
+                         ``ping`` event every ping_interval (first committing the
+                         response, if the upstream has not answered yet); once
+                         the silence outlasts upstream_read_timeout, cuts the
+                         wait with a timeout_error
 
 A candidate that fails before any content block went out gives way to the next
 (the client may already have message_start and pings: the next candidate's
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Protocol
 
 import httpx
 import trio
@@ -57,7 +58,7 @@ class Attempt:
     candidate: Candidate
     relay: StreamRelay
     response: httpx.Response | None = None
-    body: AsyncIterator[bytes] | None = None
+    body: Body | None = None
 
 
 async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Dispatch) -> None:
@@ -66,27 +67,27 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
     attempt: Attempt | None = None
     error: ProxyError | None = None
     ctx.metrics.active_streams.inc()
+    timers = ctx.responder.conn
+    timers.set_timer(keepalive)
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(keepalive.run)
-            try:  # (errors are caught inside: leaving the nursery would wrap them in an ExceptionGroup)
-                for candidate in dispatch:
-                    if attempt is not None:
-                        await close_attempt(ctx, attempt)
-                    attempt = Attempt(candidate, new_relay(body, dispatch.translation(candidate), message_id,
-                                                           after=attempt.relay if attempt else None))
-                    keepalive.watch(attempt.relay, ctx.upstreams.pool(candidate).read_timeout)
-                    error = await run_attempt(ctx, dispatch, attempt, keepalive)
-                    if not moves_on(error, attempt):
-                        if isinstance(error, UpstreamError):  # (content went out: the client gets the error)
-                            dispatch.failed_after_content(candidate, error)
-                        break
-                    ctx.interrupter.forgive()  # (a silence that cut this candidate is not the next one's)
-                    dispatch.failed(candidate, error)  # (raises when the request must stop)
-            except ProxyError as exc:
-                error = exc
-            finally:
-                nursery.cancel_scope.cancel()
+        try:
+            for candidate in dispatch:
+                if attempt is not None:
+                    await close_attempt(ctx, attempt)
+                attempt = Attempt(candidate, new_relay(body, dispatch.translation(candidate), message_id,
+                                                       after=attempt.relay if attempt else None))
+                keepalive.watch(attempt.relay, ctx.upstreams.pool(candidate).read_timeout)
+                error = await run_attempt(ctx, dispatch, attempt, keepalive)
+                if not moves_on(error, attempt):
+                    if isinstance(error, UpstreamError):  # (content went out: the client gets the error)
+                        dispatch.failed_after_content(candidate, error)
+                    break
+                ctx.interrupter.forgive()  # (a silence that cut this candidate is not the next one's)
+                dispatch.failed(candidate, error)  # (raises when the request must stop)
+        except ProxyError as exc:
+            error = exc
+        finally:
+            timers.set_timer(None)
         await end_stream(ctx, keepalive.relay, error)
         if error is None and attempt.relay.done and attempt.body is not None:
             await read_to_end(attempt.body)
@@ -175,23 +176,22 @@ async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError 
     await ctx.responder.end()
 
 
-async def pipe(ctx: RequestContext, upstream_bytes: AsyncIterator[bytes], relay: StreamRelay,
-               keepalive: KeepAlive) -> ProxyError | None:
+async def pipe(ctx: RequestContext, body: Body, relay: StreamRelay, keepalive: KeepAlive) -> ProxyError | None:
     """Relay upstream bytes to the client until [DONE], the end, or a fault.
 
     Only the upstream read is interruptible: the drain or the silence limit may
     cut a wait for the upstream, never a write to the client mid-chunk.
     """
-    write = ctx.responder.write
+    write, receive = ctx.responder.write, body.receive
     access = ctx.access
     try:
         with upstream_errors(), ctx.interrupter.relay() as guard:
             while guard.reason is None:
                 guard.waiting = True
-                raw = await anext(upstream_bytes, None)
+                raw = await receive()
                 guard.waiting = False
                 keepalive.heard()
-                if raw is None:
+                if not raw:
                     break
                 events = relay.feed(raw)
                 if events and access.first_event_s is None:
@@ -215,9 +215,9 @@ class KeepAlive:
     upstream, so the silence is bounded (upstream_read_timeout).
 
     The relay notes when it last heard from the upstream (a clock read per
-    chunk; httpcore's own read timeout would set and clear a trio deadline per
-    read); this task sleeps until the next ping or the limit, whichever is first.
-    A cut leaves the task running: the next candidate, if any, is watched too.
+    chunk; a read timeout would set and clear a trio deadline per read); the
+    connection's watcher calls ``fire`` at the next ping or the limit, whichever
+    is first. A cut leaves the timer set: the next candidate, if any, is watched too.
     """
 
     def __init__(self, ctx: RequestContext) -> None:
@@ -237,20 +237,17 @@ class KeepAlive:
     def heard(self) -> None:
         self.quiet_since = trio.current_time()
 
-    async def run(self) -> None:
-        try:
-            while True:
-                next_ping = max(self.quiet_since, self.last_ping) + self.interval
-                await trio.sleep_until(min(next_ping, self.quiet_since + self.limit))
-                now = trio.current_time()
-                if now >= self.quiet_since + self.limit:
-                    self.ctx.interrupter.interrupt(UpstreamTimeout(self._silence()))
-                    self.quiet_since = now
-                elif now >= max(self.quiet_since, self.last_ping) + self.interval and self.relay is not None:
-                    self.last_ping = now
-                    await self.ctx.responder.write(self.relay.translator.keepalive())
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return  # the client left; its watcher ends the request
+    def due(self) -> float:
+        return min(max(self.quiet_since, self.last_ping) + self.interval, self.quiet_since + self.limit)
+
+    async def fire(self) -> None:
+        now = trio.current_time()
+        if now >= self.quiet_since + self.limit:
+            self.ctx.interrupter.interrupt(UpstreamTimeout(self._silence()))
+            self.quiet_since = now
+        elif now >= max(self.quiet_since, self.last_ping) + self.interval and self.relay is not None:
+            self.last_ping = now
+            await self.ctx.responder.write(self.relay.translator.keepalive())
 
     def _silence(self) -> str:
         if self.answered:
@@ -258,18 +255,45 @@ class KeepAlive:
         return f"the upstream sent no answer within {self.limit:g} s"
 
 
-def upstream_body(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body as it comes off the wire: streams are requested with
-    ``accept-encoding: identity``, so decoding is needed only if a server
+class Body(Protocol):
+    """An upstream body read chunk by chunk: ``receive()`` gives b"" at the end."""
+
+    async def receive(self) -> bytes: ...
+
+    async def aclose(self) -> None: ...
+
+
+class IteratedBody:
+    """A Body over httpx's iterators (a response through a proxy from the
+    environment, or a compressed one)."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    async def receive(self) -> bytes:
+        return await anext(self._chunks, b"")
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()  # type: ignore[attr-defined]
+
+
+def upstream_body(response: httpx.Response) -> Body:
+    """The body as it comes off the wire: the lean transport's own reader
+    (transport.py: no generator per chunk), read directly. Streams are requested
+    with ``accept-encoding: identity``, so decoding is needed only if a server
     compresses anyway."""
-    if response.headers.get("content-encoding", "identity") == "identity":
-        return response.aiter_raw()
-    return response.aiter_bytes()
+    if response.headers.get("content-encoding", "identity") != "identity":
+        return IteratedBody(response.aiter_bytes())
+    body = response.extensions.get("body")
+    if body is not None and not response.is_stream_consumed:
+        response.is_stream_consumed = True  # (read here, not through httpx's iterators)
+        return body
+    return IteratedBody(response.aiter_raw())
 
 
-async def read_to_end(upstream_bytes: AsyncIterator[bytes]) -> None:
+async def read_to_end(body: Body) -> None:
     """After [DONE] only the end of the chunked body is left; reading it lets
-    httpx put the connection back in its pool instead of closing it."""
+    the connection go back to its pool instead of being closed."""
     with trio.move_on_after(UPSTREAM_DRAIN_S), contextlib.suppress(httpx.HTTPError):
-        async for _ in upstream_bytes:
+        while await body.receive():
             pass

@@ -7,8 +7,9 @@ example does the same).
 
 from __future__ import annotations
 
+import math
 import os
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 from contextlib import contextmanager
 
 import h11
@@ -31,6 +32,18 @@ class ClientGone(Exception):
     """The client closed or reset its connection."""
 
 
+class Timer(Protocol):
+    """Work a request wants done at a time (a stream's pings and its limit on
+    upstream silence), run by the connection's watcher: one task per request
+    for both, not two."""
+
+    def due(self) -> float:
+        """When ``fire`` is next wanted (trio's clock); it may move later meanwhile."""
+
+    async def fire(self) -> None:
+        """Called once ``due()`` has passed."""
+
+
 class Connection:
     def __init__(self, stream: trio.SocketStream, *, max_header_bytes: int) -> None:
         self.stream = stream
@@ -41,6 +54,8 @@ class Connection:
         # Set while a write waits for the client: a second task (the stream's
         # keep-alive pings) must not slip bytes into the middle of it.
         self._writing: trio.Event | None = None
+        self.timer: Timer | None = None
+        self._watching: trio.CancelScope | None = None  # the watcher's wait, while it waits
 
     @property
     def has_buffered_bytes(self) -> bool:
@@ -98,20 +113,41 @@ class Connection:
                 self._writing.set()
                 self._writing = None
 
+    def set_timer(self, timer: Timer | None) -> None:
+        """Have the watcher run ``timer`` (None: no more) from now on."""
+        self.timer = timer
+        if self._watching is not None:
+            self._watching.deadline = timer.due() if timer is not None else math.inf
+
     async def watch_for_disconnect(self, cancel_scope: trio.CancelScope) -> None:
         """Read while a response is produced; cancel it if the client leaves.
+        Meanwhile, run the request's timer when it is due.
 
         Bytes that arrive meanwhile are the client's next (pipelined) requests:
         they wait in h11's buffer, up to MAX_PIPELINED_BYTES.
         """
-        while not self.client_gone:
-            if self.overflowed:
-                await self._discard_until_eof()
-            elif len(self.h11.trailing_data[0]) > MAX_PIPELINED_BYTES:
-                self.overflowed = True
-            else:
-                await self.receive()
+        try:
+            while not self.client_gone:
+                timer = self.timer
+                with trio.CancelScope(deadline=timer.due() if timer is not None else math.inf) as self._watching:
+                    await self._watch_once()
+                self._watching = None
+                timer = self.timer
+                if timer is not None and not self.client_gone and trio.current_time() >= timer.due():
+                    await timer.fire()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.client_gone = True  # (a timer's write found the client gone)
+        finally:
+            self._watching = None
         cancel_scope.cancel()
+
+    async def _watch_once(self) -> None:
+        if self.overflowed:
+            await self._discard_until_eof()
+        elif len(self.h11.trailing_data[0]) > MAX_PIPELINED_BYTES:
+            self.overflowed = True
+        else:
+            await self.receive()
 
     async def _discard_until_eof(self) -> None:
         try:

@@ -10,6 +10,7 @@ import contextlib
 import http.cookiejar
 import json
 import ssl
+import urllib.request
 from typing import Any, Iterator, Mapping
 
 import httpx
@@ -23,6 +24,7 @@ from ..errors import (
     UpstreamUnreachable,
     upstream_http_error,
 )
+from .transport import LeanTransport, describe
 
 # An error body or a JSON completion larger than this is not read whole.
 MAX_ERROR_BODY_BYTES = 1024 * 1024
@@ -48,17 +50,6 @@ def upstream_errors() -> Iterator[None]:
         raise UpstreamProtocolError(f"the upstream sent a body that cannot be decoded: {describe(exc)}") from exc
     except httpx.TransportError as exc:
         raise UpstreamUnreachable(f"the upstream connection failed: {describe(exc)}") from exc
-
-
-def describe(exc: BaseException) -> str:
-    """The first non-empty message down the exception's causes (httpx often
-    wraps a TLS or socket error in an exception with no text of its own)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if str(seen):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return type(exc).__name__
 
 
 class Pool:
@@ -98,8 +89,13 @@ class Pool:
         self.read_timeout = read_timeout  # before the answer's head, and (streaming.KeepAlive) mid-stream
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_PER_SHARD,
                               keepalive_expiry=KEEPALIVE_EXPIRY_S)
+        # Direct connections go through the lean transport (transport.py). Through a proxy the environment
+        # names (HTTPS_PROXY, ALL_PROXY, not bypassed by NO_PROXY), httpx's own transport, with these limits.
+        direct = not proxied(self.url)
         self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False,
-                                          cookies=no_cookies())
+                                          cookies=no_cookies(),
+                                          transport=LeanTransport(ssl_context=tls, keepalive_expiry=KEEPALIVE_EXPIRY_S,
+                                                                  max_idle=KEEPALIVE_PER_SHARD) if direct else None)
                         for _ in range(shards)]
         # Per client, requests from send until their response is closed.
         self.in_flight = [0] * shards
@@ -185,6 +181,13 @@ class Pool:
                 f"the upstream answered HTTP {response.status_code} with a body that is not JSON: "
                 f"{body[:200].decode('utf-8', 'replace')!r}"
             ) from None
+
+
+def proxied(url: httpx.URL) -> bool:
+    """Whether the environment sends requests to ``url`` through a proxy
+    (httpx reads the same variables, when it is given no transport)."""
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get(url.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(url.host)
 
 
 class _RefuseAll(http.cookiejar.CookiePolicy):

@@ -105,5 +105,5 @@ def test_the_ab_script_measures_two_builds_in_interleaved_rounds():
     lines = done.stdout.splitlines()
     assert lines[0] == "C=2 (4 streams a round, 2 rounds)"
     for line, side in zip(lines[1:], ("A (HEAD)", "B (this checkout)")):
-        assert line.strip().startswith(side) and line.count("[") == 3, line
+        assert line.strip().startswith(side) and line.count("[") == 4, line  # CPU per chunk, per request, TTFT p50, p99
     assert worktrees() == before  # (the temporary one is gone)

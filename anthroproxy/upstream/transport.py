@@ -1,0 +1,323 @@
+"""A lean HTTP/1.1 transport for httpx on trio: its own pool, its own body reader.
+
+httpx stays the client (request building, URLs, headers, the proxy settings
+from the environment, which it mounts on transports of its own); this replaces
+httpcore under it for direct connections. What it saves, per request and per
+chunk (bench/README.md, issue 14):
+
+- no pool walk and no lock: an idle connection is popped from its origin's list;
+- the request goes out as one write (head and body), not one per h11 event;
+- a read tries the socket first and waits only when it is empty, so a chunk
+  costs one wake-up and one ``recv``, where trio's ``receive_some`` adds a
+  second pass through the scheduler after every read; every
+  ``READS_PER_CHECKPOINT``-th read that did not wait yields, so a fast upstream
+  cannot starve other tasks;
+- the chunked body is parsed here (``ChunkedBody``), not by h11's event
+  machinery, and no context manager or generator is entered per read: the relay
+  calls ``ResponseBody.receive()`` directly (``response.extensions["body"]``).
+
+h11 still writes the request head and parses the response head. TLS upstreams
+read through trio's SSLStream (same pool, same body reader).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import ssl
+import time
+from typing import AsyncIterator
+
+import h11
+import httpx
+import trio
+
+from .bodies import ChunkedBody, FramingError, LengthBody
+
+RECEIVE_BYTES = 64 * 1024
+READS_PER_CHECKPOINT = 16
+MAX_HEAD_BYTES = 64 * 1024
+UNANSWERED = "Server disconnected without sending a response"  # httpcore's words (pool.py retries on them)
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+
+class Wire:
+    """One upstream connection: a plain socket read and written directly, or
+    a TLS stream through trio (``tls``)."""
+
+    __slots__ = ("socket_stream", "tls", "fd", "idle_since", "_quick_reads")
+
+    def __init__(self, socket_stream: trio.SocketStream, tls: trio.SSLStream | None) -> None:
+        self.socket_stream, self.tls = socket_stream, tls
+        self.fd = socket_stream.socket.fileno()
+        self.idle_since = 0.0
+        self._quick_reads = 0
+
+    async def receive(self) -> bytes:
+        if self.tls is not None:
+            try:
+                return await self.tls.receive_some(RECEIVE_BYTES)
+            except trio.BrokenResourceError as exc:
+                raise httpx.ReadError(describe(exc)) from exc
+        while True:
+            try:
+                data = os.read(self.fd, RECEIVE_BYTES)
+            except BlockingIOError:
+                self._quick_reads = 0
+                await trio.lowlevel.wait_readable(self.fd)
+                continue
+            except OSError as exc:
+                raise httpx.ReadError(str(exc)) from exc
+            self._quick_reads += 1
+            if self._quick_reads >= READS_PER_CHECKPOINT:
+                self._quick_reads = 0
+                await trio.lowlevel.checkpoint()
+            return data
+
+    async def send_all(self, data: bytes) -> None:
+        if self.tls is not None:
+            try:
+                await self.tls.send_all(data)
+            except trio.BrokenResourceError as exc:
+                raise httpx.WriteError(describe(exc)) from exc
+            return
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self.fd, view):]
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.fd)
+            except OSError as exc:
+                raise httpx.WriteError(str(exc)) from exc
+
+    def looks_closed(self) -> bool:
+        """An idle connection with something to read has been closed by the
+        server (or sent what nobody asked for): either way, not reusable."""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        return bool(poller.poll(0))
+
+    def close(self) -> None:
+        """At once, TLS or not (a forceful close: no TLS goodbye, as httpcore's)."""
+        self.socket_stream.socket.close()
+
+
+class ResponseBody(httpx.AsyncByteStream):
+    """A response's body. ``receive()`` gives the next bytes of the payload, b""
+    at the end; the relay calls it directly. At its end (and ``aclose``) the
+    connection goes back to the pool if it can be reused, and is closed if not:
+    closing a body before its end is how the upstream learns to stop."""
+
+    def __init__(self, transport: LeanTransport, origin: tuple, wire: Wire, decoder: ChunkedBody | LengthBody,
+                 leftover: bytes, *, read_timeout: float | None, keep_alive: bool) -> None:
+        self._transport, self._origin, self._wire = transport, origin, wire
+        self._decoder, self._leftover = decoder, leftover
+        self._read_timeout = read_timeout
+        self._keep_alive = keep_alive
+        self._finished = decoder.done
+
+    async def receive(self) -> bytes:
+        decoder = self._decoder
+        while not self._finished:
+            if self._leftover:
+                data, self._leftover = self._leftover, b""
+            else:
+                data = await self._read()
+                if not data:
+                    if isinstance(decoder, LengthBody) and decoder.remaining is None:
+                        self._keep_alive, self._finished = False, True
+                        break
+                    raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+            try:
+                payload = decoder.feed(data)
+            except FramingError as exc:
+                self._keep_alive = False
+                raise httpx.RemoteProtocolError(str(exc)) from exc
+            if decoder.done:
+                self._finished = True
+                if decoder.rest:  # bytes nobody asked for: the connection is not in a known state
+                    self._keep_alive = False
+            if payload:
+                return payload
+        await self.aclose()
+        return b""
+
+    async def _read(self) -> bytes:
+        if self._read_timeout is None:
+            return await self._wire.receive()
+        try:
+            with trio.fail_after(self._read_timeout):
+                return await self._wire.receive()
+        except trio.TooSlowError:
+            raise httpx.ReadTimeout(f"no data within {self._read_timeout:g} s") from None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while data := await self.receive():
+            yield data
+
+    async def aclose(self) -> None:
+        wire, self._wire = self._wire, None
+        if wire is None:
+            return
+        if self._finished and self._keep_alive:
+            self._transport.put_back(self._origin, wire)
+        else:
+            wire.close()
+
+
+class LeanTransport(httpx.AsyncBaseTransport):
+    """httpx's transport for direct HTTP/1.1 connections, with one pool of idle
+    connections per origin (newest first: the warmest), kept ``keepalive_expiry``
+    seconds, at most ``max_idle`` per origin."""
+
+    def __init__(self, *, ssl_context: ssl.SSLContext, keepalive_expiry: float = 30.0, max_idle: int = 256) -> None:
+        self.ssl_context = ssl_context
+        self.keepalive_expiry = keepalive_expiry
+        self.max_idle = max_idle
+        self._idle: dict[tuple, list[Wire]] = {}
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        origin = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 80))
+        timeouts = request.extensions.get("timeout", {})
+        body = await request.aread()  # (already read: the proxy's bodies are bytes)
+        wire = self._take_idle(origin)
+        reused = wire is not None
+        if wire is None:
+            wire = await self._connect(origin, timeouts.get("connect"))
+        client = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        try:
+            try:
+                message = client.send(h11.Request(method=request.method, target=url.raw_path,
+                                                  headers=request.headers.raw))
+                message += client.send(h11.Data(data=body)) if body else b""
+                message += client.send(h11.EndOfMessage())
+            except h11.LocalProtocolError as exc:
+                raise httpx.LocalProtocolError(str(exc)) from exc
+            await _bounded(wire.send_all(message), timeouts.get("write"), httpx.WriteTimeout)
+            response = await _bounded(_read_head(wire, client, reused), timeouts.get("read"), httpx.ReadTimeout)
+        except BaseException:
+            wire.close()
+            raise
+        status = response.status_code
+        decoder = _body_decoder(request.method, status, response.headers)
+        keep_alive = client.their_http_version == b"1.1" and not _says_close(response.headers) \
+            and not _says_close(request.headers.raw) and (isinstance(decoder, ChunkedBody) or decoder.remaining is not None)
+        stream = ResponseBody(self, origin, wire, decoder, client.trailing_data[0],
+                              read_timeout=timeouts.get("read"), keep_alive=keep_alive)
+        return httpx.Response(status, headers=response.headers, stream=stream,
+                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason,
+                                          "body": stream})
+
+    def _take_idle(self, origin: tuple) -> Wire | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            wire = idle.pop()
+            if now - wire.idle_since < self.keepalive_expiry and not wire.looks_closed():
+                return wire
+            wire.close()
+        return None
+
+    def put_back(self, origin: tuple, wire: Wire) -> None:
+        idle = self._idle.setdefault(origin, [])
+        if self._closed or len(idle) >= self.max_idle:
+            wire.close()
+            return
+        wire.idle_since = time.monotonic()
+        idle.append(wire)
+
+    async def _connect(self, origin: tuple, timeout: float | None) -> Wire:
+        scheme, host, port = origin
+        name = host.decode("ascii")
+        socket_stream: trio.SocketStream | None = None
+        try:
+            with trio.fail_after(timeout if timeout is not None else float("inf")):
+                socket_stream = await trio.open_tcp_stream(name, port)
+                tls = None
+                if scheme == b"https":
+                    tls = trio.SSLStream(socket_stream, self.ssl_context, server_hostname=name,
+                                         https_compatible=True)
+                    await tls.do_handshake()
+        except BaseException as exc:
+            if socket_stream is not None:
+                socket_stream.socket.close()
+            if isinstance(exc, trio.TooSlowError):
+                raise httpx.ConnectTimeout(f"no connection to {name}:{port} within {timeout:g} s") from None
+            if isinstance(exc, (OSError, trio.BrokenResourceError, ssl.SSLError)):
+                raise httpx.ConnectError(describe(exc)) from exc
+            raise
+        return Wire(socket_stream, tls)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        idle, self._idle = self._idle, {}
+        for wires in idle.values():
+            for wire in wires:
+                wire.close()
+
+
+async def _bounded(awaitable, timeout: float | None, error: type[httpx.TimeoutException]):
+    if timeout is None:
+        return await awaitable
+    try:
+        with trio.fail_after(timeout):
+            return await awaitable
+    except trio.TooSlowError:
+        raise error(f"timed out after {timeout:g} s") from None
+
+
+async def _read_head(wire: Wire, client: h11.Connection, reused: bool) -> h11.Response:
+    """The response head (1xx answers skipped). A reused connection the server
+    closed before answering raises UNANSWERED: the request was not read."""
+    heard = False
+    while True:
+        try:
+            event = client.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(str(exc)) from exc
+        if event is h11.NEED_DATA:
+            try:
+                data = await wire.receive()
+            except httpx.ReadError as exc:
+                if reused and not heard:
+                    raise httpx.RemoteProtocolError(UNANSWERED) from exc
+                raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+            if not data and not heard:
+                raise httpx.RemoteProtocolError(UNANSWERED)
+            heard = True
+            client.receive_data(data)
+        elif isinstance(event, h11.Response):
+            return event
+        elif isinstance(event, h11.ConnectionClosed):
+            raise httpx.RemoteProtocolError(UNANSWERED if not heard else "the server closed the connection")
+
+
+def _body_decoder(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> ChunkedBody | LengthBody:
+    if method == "HEAD" or status in (204, 304) or status < 200:
+        return LengthBody(0)
+    length = None
+    for name, value in headers:
+        if name == b"transfer-encoding" and b"chunked" in value.lower():
+            return ChunkedBody()
+        if name == b"content-length":
+            length = int(value)  # (h11 has validated it)
+    return LengthBody(length)
+
+
+def _says_close(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"connection" and b"close" in value.lower() for name, value in headers)
+
+
+
+def describe(exc: BaseException) -> str:
+    """The first non-empty message down the exception's causes (httpx and trio
+    wrap a TLS or socket error, a certificate that does not verify, say, in an
+    exception with no text of its own)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
