@@ -16,9 +16,9 @@ import h11
 import trio
 
 from .. import jsonbytes
+from ..rawio import Reader
 from ..errors import ProxyError, ShuttingDown, error_body
 
-RECEIVE_BYTES = 64 * 1024
 # Bytes of pipelined requests buffered while a response is being produced. Past
 # this the connection is closed after the current response, and the watcher
 # discards what arrives (still watching for the client leaving).
@@ -51,6 +51,7 @@ class Connection:
         self.client_gone = False
         self.overflowed = False  # too many pipelined bytes: close after this response
         self._fd = stream.socket.fileno()
+        self._reader = Reader(self._fd)  # (reads straight off the socket: rawio.py)
         # Set while a write waits for the client: a second task (the stream's
         # keep-alive pings) must not slip bytes into the middle of it.
         self._writing: trio.Event | None = None
@@ -67,8 +68,8 @@ class Connection:
 
     async def receive(self) -> None:
         try:
-            data = await self.stream.receive_some(RECEIVE_BYTES)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = await self._reader.receive()
+        except (OSError, trio.ClosedResourceError):  # (reset, or closed while waiting)
             data = b""
         if not data:
             self.client_gone = True
@@ -151,8 +152,8 @@ class Connection:
 
     async def _discard_until_eof(self) -> None:
         try:
-            data = await self.stream.receive_some(RECEIVE_BYTES)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = await self._reader.receive()
+        except (OSError, trio.ClosedResourceError):
             data = b""
         self.client_gone = not data
 

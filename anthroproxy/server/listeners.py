@@ -1,15 +1,28 @@
 """Listening sockets: trio's own, or SO_REUSEPORT ones that several worker
-processes bind to the same port (the kernel spreads new connections across them).
+processes bind to the same port (the kernel spreads new connections across
+them); and the accept loop, which takes every waiting connection at once.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
+from typing import Awaitable, Callable
 
 import trio
 
+from ..logs import log
+
 # What trio.open_tcp_listeners asks for; the kernel caps it at net.core.somaxconn.
 BACKLOG = 0xFFFF
+# Out of descriptors or memory: wait a little, as trio.serve_listeners does, and try again.
+ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+ACCEPT_CAPACITY_SLEEP_S = 0.1
+# A connection that went away between its arrival and the accept: the next one.
+ACCEPT_GONE_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
+
+Handler = Callable[[trio.SocketStream], Awaitable[None]]
 
 
 def reuse_port_sockets(host: str, port: int) -> list[socket.socket]:
@@ -43,3 +56,53 @@ async def open_listeners(host: str, port: int, *, reuse_port: bool) -> list[trio
         sock.listen(BACKLOG)
         listeners.append(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
     return listeners
+
+
+async def serve_listeners(handler: Handler, listeners: list[trio.SocketListener], *, handler_nursery: trio.Nursery,
+                          task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """trio.serve_listeners, with each listener's waiting connections accepted
+    in one go (``accept_waiting``)."""
+    async with trio.open_nursery() as nursery:
+        for listener in listeners:
+            nursery.start_soon(accept_waiting, listener, handler, handler_nursery)
+        task_status.started()
+
+
+async def accept_waiting(listener: trio.SocketListener, handler: Handler, handlers: trio.Nursery) -> None:
+    """Accept every connection that is waiting, then wait for more.
+
+    trio's accept passes through the scheduler after each connection, so 128
+    clients arriving together took 128 passes, each one longer while the
+    streams already open ran (bench/README.md: the slowest first events). A
+    second descriptor of the listening socket accepts without that.
+    """
+    listening = listener.socket
+    accepting = socket.socket(fileno=os.dup(listening.fileno()))  # (non-blocking: the flag is the socket's)
+    try:
+        while True:
+            await trio.lowlevel.wait_readable(listening)
+            while True:
+                try:
+                    sock, _ = accepting.accept()
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno in ACCEPT_GONE_ERRNOS:
+                        continue
+                    if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                        raise
+                    log.error("cannot accept a connection (%s); trying again in %g s", os.strerror(exc.errno),
+                              ACCEPT_CAPACITY_SLEEP_S)
+                    await trio.sleep(ACCEPT_CAPACITY_SLEEP_S)
+                    break
+                handlers.start_soon(_run_handler, handler, trio.SocketStream(trio.socket.from_stdlib_socket(sock)))
+    finally:
+        accepting.close()
+        listening.close()  # (stopping accepting closes the port: new clients are refused, not left waiting)
+
+
+async def _run_handler(handler: Handler, stream: trio.SocketStream) -> None:
+    try:
+        await handler(stream)
+    finally:
+        await trio.aclose_forcefully(stream)

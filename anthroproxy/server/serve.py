@@ -32,7 +32,7 @@ from ..ids import request_id
 from ..logs import log
 from ..router import split_target
 from .connection import ClientGone, Connection, Interrupter, Responder
-from .listeners import open_listeners
+from .listeners import open_listeners, serve_listeners
 from .state import Server, ServerState
 
 # After the grace period, interrupted streams get this long to write their error event.
@@ -94,7 +94,7 @@ async def serve_http(config: Config, app: Application, *, reuse_port: bool = Fal
         async with trio.open_nursery() as handlers:
             async with trio.open_nursery() as accepting:
                 await accepting.start(
-                    partial(trio.serve_listeners, handler_nursery=handlers),
+                    partial(serve_listeners, handler_nursery=handlers),
                     partial(handle_connection, state=state, app=app),
                     listeners,
                 )

@@ -33,8 +33,7 @@ WRITE_TIMEOUT_S = 60.0
 UNANSWERED = "Server disconnected without sending a response"  # httpcore's words
 UNANSWERED_RETRY_S = 0.1  # only a connection found closed at once is retried (Pool._send)
 KEEPALIVE_EXPIRY_S = 30.0
-SHARDS = 16
-KEEPALIVE_PER_SHARD = 64
+MAX_IDLE = 512  # idle upstream connections kept per origin
 
 
 @contextlib.contextmanager
@@ -53,25 +52,20 @@ def upstream_errors() -> Iterator[None]:
 
 
 class Pool:
-    """The httpx clients for one base URL (one replica of an upstream).
+    """The httpx client for one base URL (one replica of an upstream).
 
-    Requests are spread over SHARDS httpx clients, each with its own small
-    pool. httpcore walks its whole pool on every request and every response
-    close, with work quadratic in the pool's size, and closes every idle
-    connection once the pool outgrows max_keepalive_connections; at 128 streams
-    one pool spent about a third of the proxy's CPU there and reused almost no
-    connection (bench/README.md).
-
-    Each request goes to the client with the fewest requests in flight, the
-    first of equals: light traffic stays on one client and reuses its warm
-    connections (taking turns would leave each of 16 connections idle 16 times
-    as long, past keepalive_expiry for sparse traffic, and pay a TCP and TLS
-    handshake per request); heavy traffic spreads evenly. A response from
-    ``send`` is therefore handed back through ``close``.
+    Direct connections go through the lean transport (transport.py), whose
+    pool is a list of idle connections per origin: no walk, no lock, and every
+    connection a finished stream gives back is there for the next request.
+    (httpcore's pool, which this replaced, walks its whole pool on every
+    request and close, and closes every idle connection once it holds more
+    than max_keepalive_connections: at 128 streams it spent about a third of
+    the proxy's CPU there, so requests used to be spread over 16 clients.)
+    ``busy`` counts requests from ``send`` until their response is closed.
     """
 
-    def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float, tls: ssl.SSLContext,
-                 shards: int = SHARDS) -> None:
+    def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float,
+                 tls: ssl.SSLContext) -> None:
         self.base_url = base_url
         self.url = httpx.URL(base_url + "/chat/completions")  # parsed once, not per request
         self.tokenize_url = httpx.URL(tokenize_url(base_url))
@@ -81,34 +75,25 @@ class Pool:
         self.tokenize_form: str | None = None
         timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=WRITE_TIMEOUT_S,
                                 pool=connect_timeout)
-        # Streams: no per-read timeout in httpcore (it sets and clears a trio
-        # deadline on every read); the wait for the response head is bounded
-        # here, and silence mid-stream by the relay's watchdog (streaming.KeepAlive).
+        # Streams: no per-read timeout (it would set and clear a trio deadline on
+        # every read); the wait for the response head is bounded here, and
+        # silence mid-stream by the relay's watchdog (streaming.KeepAlive).
         self._stream_timeout = httpx.Timeout(connect=timeout.connect, read=None, write=timeout.write,
                                              pool=timeout.pool)
         self.read_timeout = read_timeout  # before the answer's head, and (streaming.KeepAlive) mid-stream
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=KEEPALIVE_PER_SHARD,
+        # Through a proxy the environment names (HTTPS_PROXY, ALL_PROXY, not bypassed by NO_PROXY),
+        # httpx's own transport, with these limits.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=MAX_IDLE,
                               keepalive_expiry=KEEPALIVE_EXPIRY_S)
-        # Direct connections go through the lean transport (transport.py). Through a proxy the environment
-        # names (HTTPS_PROXY, ALL_PROXY, not bypassed by NO_PROXY), httpx's own transport, with these limits.
-        direct = not proxied(self.url)
-        self.clients = [httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False,
-                                          cookies=no_cookies(),
-                                          transport=LeanTransport(ssl_context=tls, keepalive_expiry=KEEPALIVE_EXPIRY_S,
-                                                                  max_idle=KEEPALIVE_PER_SHARD) if direct else None)
-                        for _ in range(shards)]
-        # Per client, requests from send until their response is closed.
-        self.in_flight = [0] * shards
-        self._client_of: dict[httpx.Response, int] = {}
-
-    @property
-    def busy(self) -> int:
-        """Requests in flight on this replica."""
-        return sum(self.in_flight)
+        lean = None if proxied(self.url) else LeanTransport(ssl_context=tls, keepalive_expiry=KEEPALIVE_EXPIRY_S,
+                                                            max_idle=MAX_IDLE)
+        self.client = httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False,
+                                        cookies=no_cookies(), transport=lean)
+        self.busy = 0
+        self._open: set[httpx.Response] = set()
 
     async def aclose(self) -> None:
-        for client in self.clients:
-            await client.aclose()
+        await self.client.aclose()
 
     async def send(self, payload: dict[str, Any], headers: Mapping[str, str], *, stream: bool,
                    url: httpx.URL | None = None) -> httpx.Response:
@@ -119,24 +104,23 @@ class Pool:
 
         A non-2xx answer raises the mapped UpstreamHTTPError.
         """
-        shard = self.in_flight.index(min(self.in_flight))
-        self.in_flight[shard] += 1
+        self.busy += 1
         try:
-            response = await self._send(self.clients[shard], payload, headers, stream=stream, url=url)
+            response = await self._send(self.client, payload, headers, stream=stream, url=url)
         except BaseException:
-            self.in_flight[shard] -= 1
+            self.busy -= 1
             raise
-        self._client_of[response] = shard
+        self._open.add(response)
         return response
 
     async def close(self, response: httpx.Response) -> None:
-        """Close a response from ``send``; its client counts one request fewer."""
+        """Close a response from ``send``: one request fewer in flight."""
         try:
             await response.aclose()
         finally:
-            shard = self._client_of.pop(response, None)
-            if shard is not None:
-                self.in_flight[shard] -= 1
+            if response in self._open:
+                self._open.discard(response)
+                self.busy -= 1
 
     async def _send(self, client: httpx.AsyncClient, payload: dict[str, Any], headers: Mapping[str, str], *,
                     stream: bool, url: httpx.URL | None) -> httpx.Response:
@@ -249,15 +233,15 @@ class Upstream:
     with a single upstream, as its first versions were (and the tests of the
     pool use it)."""
 
-    def __init__(self, config: Config, shards: int = SHARDS) -> None:
+    def __init__(self, config: Config) -> None:
         self.pool = Pool(config.target_url, connect_timeout=config.upstream_connect_timeout,
-                         read_timeout=config.upstream_read_timeout, tls=tls_context(config.ca_bundle), shards=shards)
+                         read_timeout=config.upstream_read_timeout, tls=tls_context(config.ca_bundle))
         self.api_key = config.api_key
         self.pass_client_key = config.auth_token is None  # with a proxy token, what clients present is that token
 
     @property
-    def in_flight(self) -> list[int]:
-        return self.pool.in_flight
+    def busy(self) -> int:
+        return self.pool.busy
 
     async def __aenter__(self) -> Upstream:
         return self

@@ -7,11 +7,9 @@ chunk (bench/README.md, issue 14):
 
 - no pool walk and no lock: an idle connection is popped from its origin's list;
 - the request goes out as one write (head and body), not one per h11 event;
-- a read tries the socket first and waits only when it is empty, so a chunk
-  costs one wake-up and one ``recv``, where trio's ``receive_some`` adds a
-  second pass through the scheduler after every read; every
-  ``READS_PER_CHECKPOINT``-th read that did not wait yields, so a fast upstream
-  cannot starve other tasks;
+- a read tries the socket first and waits only when it is empty (rawio.py), so
+  a chunk costs one wake-up and one ``read``, where trio's ``receive_some``
+  adds a second pass through the scheduler after every read;
 - the chunked body is parsed here (``ChunkedBody``), not by h11's event
   machinery, and no context manager or generator is entered per read: the relay
   calls ``ResponseBody.receive()`` directly (``response.extensions["body"]``).
@@ -32,10 +30,9 @@ import h11
 import httpx
 import trio
 
+from ..rawio import RECEIVE_BYTES, Reader
 from .bodies import ChunkedBody, FramingError, LengthBody
 
-RECEIVE_BYTES = 64 * 1024
-READS_PER_CHECKPOINT = 16
 MAX_HEAD_BYTES = 64 * 1024
 UNANSWERED = "Server disconnected without sending a response"  # httpcore's words (pool.py retries on them)
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -45,13 +42,13 @@ class Wire:
     """One upstream connection: a plain socket read and written directly, or
     a TLS stream through trio (``tls``)."""
 
-    __slots__ = ("socket_stream", "tls", "fd", "idle_since", "_quick_reads")
+    __slots__ = ("socket_stream", "tls", "fd", "idle_since", "_reader")
 
     def __init__(self, socket_stream: trio.SocketStream, tls: trio.SSLStream | None) -> None:
         self.socket_stream, self.tls = socket_stream, tls
         self.fd = socket_stream.socket.fileno()
         self.idle_since = 0.0
-        self._quick_reads = 0
+        self._reader = Reader(self.fd)
 
     async def receive(self) -> bytes:
         if self.tls is not None:
@@ -59,34 +56,39 @@ class Wire:
                 return await self.tls.receive_some(RECEIVE_BYTES)
             except trio.BrokenResourceError as exc:
                 raise httpx.ReadError(describe(exc)) from exc
-        while True:
-            try:
-                data = os.read(self.fd, RECEIVE_BYTES)
-            except BlockingIOError:
-                self._quick_reads = 0
-                await trio.lowlevel.wait_readable(self.fd)
-                continue
-            except OSError as exc:
-                raise httpx.ReadError(str(exc)) from exc
-            self._quick_reads += 1
-            if self._quick_reads >= READS_PER_CHECKPOINT:
-                self._quick_reads = 0
-                await trio.lowlevel.checkpoint()
-            return data
+        try:
+            return await self._reader.receive()
+        except OSError as exc:
+            raise httpx.ReadError(str(exc)) from exc
 
-    async def send_all(self, data: bytes) -> None:
+    async def send_all(self, data: bytes, timeout: float | None) -> None:
+        """Write ``data``; ``timeout`` bounds the wait for a full socket (a
+        request that fits the socket's buffer, as most do, sets no deadline)."""
         if self.tls is not None:
-            try:
-                await self.tls.send_all(data)
-            except trio.BrokenResourceError as exc:
-                raise httpx.WriteError(describe(exc)) from exc
+            await _bounded(self._send_tls(data), timeout, httpx.WriteTimeout)
             return
-        view = memoryview(data)
+        try:
+            written = os.write(self.fd, data)
+        except BlockingIOError:
+            written = 0
+        except OSError as exc:
+            raise httpx.WriteError(str(exc)) from exc
+        if written < len(data):
+            await _bounded(self._send_rest(memoryview(data)[written:]), timeout, httpx.WriteTimeout)
+
+    async def _send_tls(self, data: bytes) -> None:
+        try:
+            await self.tls.send_all(data)
+        except trio.BrokenResourceError as exc:
+            raise httpx.WriteError(describe(exc)) from exc
+
+    async def _send_rest(self, view: memoryview) -> None:
         while view:
+            await trio.lowlevel.wait_writable(self.fd)
             try:
                 view = view[os.write(self.fd, view):]
             except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.fd)
+                continue
             except OSError as exc:
                 raise httpx.WriteError(str(exc)) from exc
 
@@ -195,7 +197,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 message += client.send(h11.EndOfMessage())
             except h11.LocalProtocolError as exc:
                 raise httpx.LocalProtocolError(str(exc)) from exc
-            await _bounded(wire.send_all(message), timeouts.get("write"), httpx.WriteTimeout)
+            await wire.send_all(message, timeouts.get("write"))
             response = await _bounded(_read_head(wire, client, reused), timeouts.get("read"), httpx.ReadTimeout)
         except BaseException:
             wire.close()

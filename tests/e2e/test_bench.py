@@ -107,3 +107,25 @@ def test_the_ab_script_measures_two_builds_in_interleaved_rounds():
     for line, side in zip(lines[1:], ("A (HEAD)", "B (this checkout)")):
         assert line.strip().startswith(side) and line.count("[") == 4, line  # CPU per chunk, per request, TTFT p50, p99
     assert worktrees() == before  # (the temporary one is gone)
+
+
+def test_the_targets_are_judged_against_the_relays_of_the_same_run():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCH))
+
+    def row(p50: float, p99: float, cpu: float, lost: int = 0) -> dict:
+        return {"proxy": {"added_ttft_ms": {"p50": p50, "p99": p99}, "cpu_us_per_chunk": cpu, "lost_events": lost}}
+
+    report = {
+        "targets": {"anthroproxy": {"sweep": {"1": row(1.2, 2, 200), "128": row(100, 290, 80)},
+                                    "hold": {"rss_per_stream_kib": 40.0}}},
+        "references": {"httpx relay": {"1": row(1, 2, 250), "128": row(70, 300, 100)},
+                       "h11 relay": {"1": row(0.8, 1, 220), "128": row(50, 90, 79)}},
+        "translation": {"request_total_ms": 7.5},
+    }
+    verdicts = [(target, met) for target, _, met in run.target_checks(report)]
+    assert [met for _, met in verdicts] == [True, True, False, True, True, True, True], verdicts
+    assert verdicts[2][0] == "CPU per chunk at C=128 <= the h11 relay's"  # 80 us against 79: not met

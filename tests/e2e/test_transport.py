@@ -157,3 +157,12 @@ async def test_a_proxy_from_the_environment_is_still_used(fake, monkeypatch):
         answer = await upstream.read_json(await upstream.send({"model": "m", "messages": []}, {}, stream=False))
     assert answer["choices"][0]["message"]["content"] == "through the proxy"
     assert fake.requests[0].path == "http://upstream.invalid/v1/chat/completions"  # the absolute form a proxy gets
+
+
+async def test_a_request_larger_than_the_socket_buffer_goes_out_whole(fake):
+    body = b'{"pad": "' + b"x" * (8 * 1024 * 1024) + b'"}'
+    fake.queue(Reply.json(completion("ok")))
+    async with client() as http:
+        response = await http.post(fake.url + "/chat/completions", content=body,
+                                   headers={"content-type": "application/json"})
+    assert response.status_code == 200 and fake.requests[0].body == body

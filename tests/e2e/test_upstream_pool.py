@@ -1,6 +1,6 @@
-"""How requests are spread over the upstream clients: light traffic reuses one
-warm connection, concurrent requests spread, and every response hands its
-client back however it ends."""
+"""The upstream pool: light traffic reuses one warm connection, requests in
+flight are counted (replicas are balanced by that count), and every response
+is counted back however it ends."""
 
 import httpx
 import pytest
@@ -32,18 +32,18 @@ async def upstream(fake):
 PAYLOAD = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 
-async def test_concurrent_requests_spread_and_every_close_hands_back(upstream, fake):
+async def test_requests_in_flight_are_counted_until_each_close(upstream, fake):
     fake.queue(Reply.stream(text_chunks(["a"])), Reply.stream(text_chunks(["b"])))
     first = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
     second = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
-    assert upstream.in_flight[:3] == [1, 1, 0]
+    assert upstream.busy == 2 and fake.connections == 2
     await upstream.close(first)
     fake.queue(Reply.stream(text_chunks(["c"])))
     third = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
-    assert upstream.in_flight[:3] == [1, 1, 0]  # the first client, free again, is chosen again
+    assert upstream.busy == 2
     for response in (second, third, third):  # (a second close changes nothing)
         await upstream.close(response)
-    assert not any(upstream.in_flight)
+    assert upstream.busy == 0
 
 
 async def test_failed_requests_hand_their_client_back(upstream, fake):
@@ -58,7 +58,7 @@ async def test_failed_requests_hand_their_client_back(upstream, fake):
     fake.queue(Reply(head_delay=5, body=b"{}"))
     with trio.move_on_after(0.2):  # cancelled while it waits for the answer
         await upstream.send(PAYLOAD, {}, stream=False)
-    assert not any(upstream.in_flight)
+    assert upstream.busy == 0
 
 
 async def test_an_unreachable_upstream_hands_its_client_back():
@@ -68,7 +68,7 @@ async def test_an_unreachable_upstream_hands_its_client_back():
         async with Upstream(Config(target_url=f"http://127.0.0.1:{port}/v1")) as upstream:
             with pytest.raises(UpstreamError):
                 await upstream.send(PAYLOAD, {}, stream=False)
-            assert not any(upstream.in_flight)
+            assert upstream.busy == 0
 
 
 async def test_a_connection_the_upstream_closes_as_the_next_request_goes_out_is_retried_once(proxy, fake):
