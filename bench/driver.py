@@ -35,7 +35,8 @@ def request_body(api: str, shape: str, stream: bool, body_bytes: int, *, model: 
                  max_tokens: int = 4096, prompt: str | None = None) -> bytes:
     """The fake upstream reads the answer's shape from the user id; a real
     server (``model`` given) answers ``prompt`` as it will."""
-    prompt = prompt if prompt is not None else "x" * body_bytes
+    if prompt is None:  # (the shape in the prompt too, for relays that drop the user id)
+        prompt = f"shape[{shape}] " + "x" * body_bytes
     if api == "anthropic":
         body = {"model": "claude-bench", "max_tokens": max_tokens, "stream": stream, "metadata": {"user_id": shape},
                 "messages": [{"role": "user", "content": prompt}]}

@@ -428,7 +428,7 @@ def target_checks(report: dict) -> list[tuple[str, str, bool]]:
     """Issue 14's targets, as ratios to the reference relays measured in the same run."""
     proxy = report["targets"]["anthroproxy"]
     rows, refs = proxy["sweep"], report["references"]
-    top, one = str(max(int(c) for c in rows)), str(min(int(c) for c in rows))
+    top, one = max(rows, key=int), min(rows, key=int)  # (int keys in a fresh report, str once read from JSON)
     added = rows[top]["proxy"]["added_ttft_ms"]
     httpx_p50 = refs["httpx relay"][top]["proxy"]["added_ttft_ms"]["p50"]
     h11_cpu = refs["h11 relay"][top]["proxy"]["cpu_us_per_chunk"]

@@ -6,6 +6,9 @@ scenario, direct or through a proxy:
 
     "user": "chunks=200;bytes=24;delay=0.01;first=0.05;kind=text"
 
+or, for a relay that drops the user id (claude-code-router does), from
+``shape[...]`` in the prompt, which the driver also writes.
+
 kind is text, tools (one call, arguments in ``chunks`` fragments) or reasoning
 (half reasoning deltas, half text). Frames are encoded once per shape and
 written with their chunked framing, so the upstream costs little beside the
@@ -27,6 +30,8 @@ import trio
 
 DONE = b"data: [DONE]\n\n"
 USER = re.compile(rb'"user"\s*:\s*"([^"]*)"')
+# The same shape written in the prompt, for relays that drop the user id (claude-code-router does).
+MARK = re.compile(rb"shape\[([^\]]*)\]")
 STREAM = re.compile(rb'"stream"\s*:\s*true')
 
 
@@ -100,7 +105,7 @@ async def serve_connection(stream: trio.SocketStream) -> None:
                 elif not isinstance(event, h11.Request):
                     return
             data = b"".join(body)
-            found = USER.search(data)
+            found = USER.search(data) or MARK.search(data)
             shape = parse_shape(found[1].decode() if found else "")
             streaming = STREAM.search(data) is not None
             if not streaming:

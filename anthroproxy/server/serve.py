@@ -8,7 +8,7 @@ Structure (one nursery per concern, as hypercorn's trio runner does):
     serve_http()
     └── handler nursery: one task per connection (handle_connection)
         │   └── per request: a nursery with the application and a disconnect watcher
-        └── accept nursery: trio.serve_listeners, cancelled to stop accepting
+        └── accept nursery: listeners.serve_listeners, cancelled to stop accepting
 
 Drain (``Server.shutdown()``, or SIGINT/SIGTERM in the CLI): stop accepting,
 close idle keep-alive connections, let requests in flight finish for

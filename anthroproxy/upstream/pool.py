@@ -24,13 +24,12 @@ from ..errors import (
     UpstreamUnreachable,
     upstream_http_error,
 )
-from .transport import LeanTransport, describe
+from .transport import UNANSWERED, LeanTransport, describe
 
 # An error body or a JSON completion larger than this is not read whole.
 MAX_ERROR_BODY_BYTES = 1024 * 1024
 MAX_COMPLETION_BYTES = 64 * 1024 * 1024
 WRITE_TIMEOUT_S = 60.0
-UNANSWERED = "Server disconnected without sending a response"  # httpcore's words
 UNANSWERED_RETRY_S = 0.1  # only a connection found closed at once is retried (Pool._send)
 KEEPALIVE_EXPIRY_S = 30.0
 MAX_IDLE = 512  # idle upstream connections kept per origin

@@ -34,7 +34,9 @@ from ..rawio import RECEIVE_BYTES, Reader
 from .bodies import ChunkedBody, FramingError, LengthBody
 
 MAX_HEAD_BYTES = 64 * 1024
-UNANSWERED = "Server disconnected without sending a response"  # httpcore's words (pool.py retries on them)
+# A connection closed before any answer (httpcore's words, so through a proxy from the environment too):
+# pool.py sends the request once more when it came at once.
+UNANSWERED = "Server disconnected without sending a response"
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
