@@ -3,6 +3,8 @@
     python bench/run.py               # the full run, a few minutes on 2 cores
     python bench/run.py --quick       # a smaller sweep, for a first look
     python bench/run.py --compare "some-proxy --port {port} --upstream {upstream}"
+    python bench/run.py --compare "{python} bench/ccr.py --port {port} --upstream {upstream}" \
+        --compare-name claude-code-router      # the peer to beat
     python bench/run.py --upstream http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B   # your own server
 
 Three processes on loopback: the fake upstream (bench/upstream.py), the proxy
@@ -252,6 +254,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller sweep")
     parser.add_argument("--compare", metavar="COMMAND",
                         help="also measure another proxy: {port} and {upstream} are filled in")
+    parser.add_argument("--compare-name", default="compare", help="what to call it in the table and the plot")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument("--report", action="store_true", help="only print the table and draw the plot of --out")
     parser.add_argument("--upstream", metavar="URL", help="measure in front of this OpenAI-compatible server instead")
@@ -277,7 +280,7 @@ def main() -> int:
         targets = [("anthroproxy", ANTHROPROXY, levels, True),
                    ("anthroproxy --workers 2", WORKERS, WORKERS_SWEEP, False)]
         if args.compare:
-            targets.append(("compare", args.compare, levels, True))
+            targets.append((args.compare_name, args.compare, levels, True))
         for name, command, target_levels, holds in targets:
             print(f"{name}: {command}", flush=True)
             process, port = start_proxy(command, upstream)
