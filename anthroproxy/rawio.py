@@ -6,7 +6,8 @@ one that found its bytes waiting. Here a read tries the socket first and waits
 only when it is empty: a read costs one wake-up at most, and under load every
 pass through the scheduler saved is a pass every waiting request is spared. So
 that one busy peer cannot starve the others (nor keep a cancel from landing),
-every READS_PER_CHECKPOINT-th read in a row that did not wait yields anyway.
+every READS_PER_CHECKPOINT-th read in a row that did not wait yields anyway
+(shielded: the bytes are read by then, and a cancel must not drop them).
 """
 
 from __future__ import annotations
@@ -38,5 +39,5 @@ class Reader:
             self._unwaited += 1
             if self._unwaited >= READS_PER_CHECKPOINT:
                 self._unwaited = 0
-                await trio.lowlevel.checkpoint()
+                await trio.lowlevel.cancel_shielded_checkpoint()  # (a cancel here would lose what was read)
             return data

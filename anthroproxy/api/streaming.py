@@ -87,7 +87,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
         except ProxyError as exc:
             error = exc
         finally:
-            timers.set_timer(None)
+            await timers.clear_timer()  # (a ping being written goes out before the end, not after it)
         await end_stream(ctx, keepalive.relay, error)
         if error is None and attempt.relay.done and attempt.body is not None:
             await read_to_end(attempt.body)
@@ -233,6 +233,7 @@ class KeepAlive:
         upstream's read timeout."""
         self.relay, self.answered, self.limit = relay, False, limit
         self.heard()
+        self.ctx.responder.conn.set_timer(self)  # (this upstream's limit may come sooner than the last one's)
 
     def heard(self) -> None:
         self.quiet_since = trio.current_time()
@@ -245,9 +246,10 @@ class KeepAlive:
         if now >= self.quiet_since + self.limit:
             self.ctx.interrupter.interrupt(UpstreamTimeout(self._silence()))
             self.quiet_since = now
-        elif now >= max(self.quiet_since, self.last_ping) + self.interval and self.relay is not None:
-            self.last_ping = now
-            await self.ctx.responder.write(self.relay.translator.keepalive())
+        elif now >= max(self.quiet_since, self.last_ping) + self.interval:
+            self.last_ping = now  # (even with no relay yet: due() moves on either way)
+            if self.relay is not None:
+                await self.ctx.responder.write(self.relay.translator.keepalive())
 
     def _silence(self) -> str:
         if self.answered:

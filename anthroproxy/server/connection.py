@@ -57,6 +57,7 @@ class Connection:
         self._writing: trio.Event | None = None
         self.timer: Timer | None = None
         self._watching: trio.CancelScope | None = None  # the watcher's wait, while it waits
+        self._firing: trio.Event | None = None  # set while the watcher runs the timer
 
     @property
     def has_buffered_bytes(self) -> bool:
@@ -115,10 +116,18 @@ class Connection:
                 self._writing = None
 
     def set_timer(self, timer: Timer | None) -> None:
-        """Have the watcher run ``timer`` (None: no more) from now on."""
+        """Have the watcher run ``timer`` from now on (again, when its ``due()``
+        may have moved earlier)."""
         self.timer = timer
         if self._watching is not None:
             self._watching.deadline = timer.due() if timer is not None else math.inf
+
+    async def clear_timer(self) -> None:
+        """No more timer; returns once a run of it already begun is over, so
+        nothing it writes can follow what the caller writes next."""
+        self.set_timer(None)
+        if self._firing is not None:
+            await self._firing.wait()
 
     async def watch_for_disconnect(self, cancel_scope: trio.CancelScope) -> None:
         """Read while a response is produced; cancel it if the client leaves.
@@ -135,7 +144,12 @@ class Connection:
                 self._watching = None
                 timer = self.timer
                 if timer is not None and not self.client_gone and trio.current_time() >= timer.due():
-                    await timer.fire()
+                    self._firing = trio.Event()
+                    try:
+                        await timer.fire()
+                    finally:
+                        self._firing.set()
+                        self._firing = None
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.client_gone = True  # (a timer's write found the client gone)
         finally:

@@ -21,6 +21,7 @@ ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUF
 ACCEPT_CAPACITY_SLEEP_S = 0.1
 # A connection that went away between its arrival and the accept: the next one.
 ACCEPT_GONE_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
+ACCEPT_BATCH = 256
 
 Handler = Callable[[trio.SocketStream], Awaitable[None]]
 
@@ -81,7 +82,7 @@ async def accept_waiting(listener: trio.SocketListener, handler: Handler, handle
     try:
         while True:
             await trio.lowlevel.wait_readable(listening)
-            while True:
+            for _ in range(ACCEPT_BATCH):  # (then a pass through the scheduler: a backlog cannot starve the rest)
                 try:
                     sock, _ = accepting.accept()
                 except BlockingIOError:
@@ -95,7 +96,13 @@ async def accept_waiting(listener: trio.SocketListener, handler: Handler, handle
                               ACCEPT_CAPACITY_SLEEP_S)
                     await trio.sleep(ACCEPT_CAPACITY_SLEEP_S)
                     break
-                handlers.start_soon(_run_handler, handler, trio.SocketStream(trio.socket.from_stdlib_socket(sock)))
+                try:
+                    stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+                except OSError as exc:  # (it went away before its options could be set)
+                    sock.close()
+                    log.debug("dropped a connection as it was accepted: %s", exc)
+                    continue
+                handlers.start_soon(_run_handler, handler, stream)
     finally:
         accepting.close()
         listening.close()  # (stopping accepting closes the port: new clients are refused, not left waiting)

@@ -37,6 +37,7 @@ MAX_HEAD_BYTES = 64 * 1024
 # A connection closed before any answer (httpcore's words, so through a proxy from the environment too):
 # pool.py sends the request once more when it came at once.
 UNANSWERED = "Server disconnected without sending a response"
+EARLY_ANSWER_S = 1.0  # after a failed write, how long to wait for an answer the server may have sent first
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
@@ -56,12 +57,12 @@ class Wire:
         if self.tls is not None:
             try:
                 return await self.tls.receive_some(RECEIVE_BYTES)
-            except trio.BrokenResourceError as exc:
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError) as exc:
                 raise httpx.ReadError(describe(exc)) from exc
         try:
             return await self._reader.receive()
-        except OSError as exc:
-            raise httpx.ReadError(str(exc)) from exc
+        except (OSError, trio.ClosedResourceError, trio.BusyResourceError) as exc:
+            raise httpx.ReadError(describe(exc)) from exc
 
     async def send_all(self, data: bytes, timeout: float | None) -> None:
         """Write ``data``; ``timeout`` bounds the wait for a full socket (a
@@ -81,7 +82,7 @@ class Wire:
     async def _send_tls(self, data: bytes) -> None:
         try:
             await self.tls.send_all(data)
-        except trio.BrokenResourceError as exc:
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError) as exc:
             raise httpx.WriteError(describe(exc)) from exc
 
     async def _send_rest(self, view: memoryview) -> None:
@@ -117,8 +118,9 @@ class ResponseBody(httpx.AsyncByteStream):
         self._transport, self._origin, self._wire = transport, origin, wire
         self._decoder, self._leftover = decoder, leftover
         self._read_timeout = read_timeout
-        self._keep_alive = keep_alive
         self._finished = decoder.done
+        # (bytes after a body that was over at once, a 204's say: the connection is in no known state)
+        self._keep_alive = keep_alive and not (self._finished and leftover)
 
     async def receive(self) -> bytes:
         decoder = self._decoder
@@ -199,18 +201,32 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 message += client.send(h11.EndOfMessage())
             except h11.LocalProtocolError as exc:
                 raise httpx.LocalProtocolError(str(exc)) from exc
-            await wire.send_all(message, timeouts.get("write"))
+            try:
+                await wire.send_all(message, timeouts.get("write"))
+            except httpx.WriteError:
+                if reused:  # a kept-alive connection the server had closed: the request never went out
+                    raise httpx.RemoteProtocolError(UNANSWERED) from None
+                # The server may have answered and stopped reading (a 413 for a large body): its answer, if any.
+                with trio.move_on_after(EARLY_ANSWER_S):
+                    response = await _read_head(wire, client, reused)
+                    return self._response(request, origin, wire, client, response, timeouts, reusable=False)
+                raise
             response = await _bounded(_read_head(wire, client, reused), timeouts.get("read"), httpx.ReadTimeout)
         except BaseException:
             wire.close()
             raise
-        status = response.status_code
-        decoder = _body_decoder(request.method, status, response.headers)
-        keep_alive = client.their_http_version == b"1.1" and not _says_close(response.headers) \
-            and not _says_close(request.headers.raw) and (isinstance(decoder, ChunkedBody) or decoder.remaining is not None)
+        return self._response(request, origin, wire, client, response, timeouts)
+
+    def _response(self, request: httpx.Request, origin: tuple, wire: Wire, client: h11.Connection,
+                  response: h11.Response, timeouts: dict, *, reusable: bool = True) -> httpx.Response:
+        """The httpx response for a head; ``reusable``: the whole request went out."""
+        decoder = _body_decoder(request.method, response.status_code, response.headers)
+        keep_alive = (reusable and client.their_http_version == b"1.1"
+                      and not _says_close(response.headers) and not _says_close(request.headers.raw)
+                      and (isinstance(decoder, ChunkedBody) or decoder.remaining is not None))
         stream = ResponseBody(self, origin, wire, decoder, client.trailing_data[0],
                               read_timeout=timeouts.get("read"), keep_alive=keep_alive)
-        return httpx.Response(status, headers=response.headers, stream=stream,
+        return httpx.Response(response.status_code, headers=response.headers, stream=stream,
                               extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason,
                                           "body": stream})
 

@@ -575,7 +575,7 @@ async def test_an_upstreams_read_timeout_applies_in_the_middle_of_a_stream(nurse
 [upstreams.slow]
 url = "{fakes['local'].url}"
 read_timeout = 0.3
-'''), upstream_read_timeout=60)
+'''), upstream_read_timeout=60, ping_interval=30)  # (neither a ping nor the global limit comes within 5 s)
     fakes["local"].queue(Reply.stream([chunk({"role": "assistant", "content": "one "})], done=False, hang=True))
     async with httpx.AsyncClient(timeout=10) as client:
         with trio.fail_after(5):
@@ -586,6 +586,22 @@ read_timeout = 0.3
     await in_thread(create(proxy, model="claude-haiku-4"))
     await in_thread(create(proxy))
     assert (served(fakes["local"]), served(fakes["spare"])) == (["m", "other"], ["spare-model"])
+
+
+async def test_after_a_failover_the_next_upstreams_read_timeout_holds(nursery, tmp_path, fakes):
+    proxy = await proxy_with(nursery, tmp_path, config(fakes, '"claude-sonnet-*" = "m@spare|m@slow"', f'''
+[upstreams.slow]
+url = "{fakes['local'].url}"
+read_timeout = 0.3
+'''), upstream_read_timeout=60, ping_interval=30)
+    fakes["spare"].queue(with_head_delay(Reply.error(503, "busy"), 0.1))  # (the watcher is waiting by then)
+    fakes["local"].queue(Reply.stream([chunk({"role": "assistant", "content": "one "})], done=False, hang=True))
+    async with httpx.AsyncClient(timeout=10) as client:
+        with trio.fail_after(5):
+            response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json={
+                "model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
+    events = parse_events(response.content)
+    assert text_of(events) == "one " and "0.3 s" in events[-1][1]["error"]["message"]
 
 
 # ---- the rest follows the route -----------------------------------------------------------------

@@ -166,3 +166,14 @@ async def test_a_request_larger_than_the_socket_buffer_goes_out_whole(fake):
         response = await http.post(fake.url + "/chat/completions", content=body,
                                    headers={"content-type": "application/json"})
     assert response.status_code == 200 and fake.requests[0].body == body
+
+
+@pytest.mark.parametrize("head", [b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"])
+async def test_bytes_after_an_empty_body_keep_the_connection_out_of_the_pool(nursery, head):
+    server = RawServer(head + b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nWRONG", keep=True)
+    await nursery.start(server.serve)
+    url = f"http://127.0.0.1:{server.port}/"
+    async with client() as http:
+        assert (await http.get(url)).content == b""
+        await http.get(url)  # (the next request must not read the stray answer as its own)
+    assert server.connections == 2
