@@ -567,6 +567,17 @@ url = ["{spare}", "{local}"]
     assert "user" not in shown and "s3cret" not in shown and f"m at {fakes['spare'].url}" in shown
 
 
+async def cut_by_silence(proxy, upstream: FakeUpstream) -> list:
+    """A stream whose upstream sends one chunk and then nothing: its events,
+    which must end within 5 s (no ping or global limit comes sooner)."""
+    upstream.queue(Reply.stream([chunk({"role": "assistant", "content": "one "})], done=False, hang=True))
+    async with httpx.AsyncClient(timeout=10) as client:
+        with trio.fail_after(5):
+            response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json={
+                "model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
+    return parse_events(response.content)
+
+
 async def test_an_upstreams_read_timeout_applies_in_the_middle_of_a_stream(nursery, tmp_path, fakes):
     """And the silence cools that model alone: the replica did answer."""
     proxy = await proxy_with(nursery, tmp_path, config(fakes, '''
@@ -576,12 +587,7 @@ async def test_an_upstreams_read_timeout_applies_in_the_middle_of_a_stream(nurse
 url = "{fakes['local'].url}"
 read_timeout = 0.3
 '''), upstream_read_timeout=60, ping_interval=30)  # (neither a ping nor the global limit comes within 5 s)
-    fakes["local"].queue(Reply.stream([chunk({"role": "assistant", "content": "one "})], done=False, hang=True))
-    async with httpx.AsyncClient(timeout=10) as client:
-        with trio.fail_after(5):
-            response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json={
-                "model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
-    events = parse_events(response.content)
+    events = await cut_by_silence(proxy, fakes["local"])
     assert text_of(events) == "one " and events[-1][0] == "error" and "0.3 s" in events[-1][1]["error"]["message"]
     await in_thread(create(proxy, model="claude-haiku-4"))
     await in_thread(create(proxy))
@@ -595,12 +601,7 @@ url = "{fakes['local'].url}"
 read_timeout = 0.3
 '''), upstream_read_timeout=60, ping_interval=30)
     fakes["spare"].queue(with_head_delay(Reply.error(503, "busy"), 0.1))  # (the watcher is waiting by then)
-    fakes["local"].queue(Reply.stream([chunk({"role": "assistant", "content": "one "})], done=False, hang=True))
-    async with httpx.AsyncClient(timeout=10) as client:
-        with trio.fail_after(5):
-            response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json={
-                "model": "claude-sonnet-4", "max_tokens": 50, "messages": ASK, "stream": True})
-    events = parse_events(response.content)
+    events = await cut_by_silence(proxy, fakes["local"])
     assert text_of(events) == "one " and "0.3 s" in events[-1][1]["error"]["message"]
 
 
