@@ -182,7 +182,7 @@ async def pipe(ctx: RequestContext, body: Body, relay: StreamRelay, keepalive: K
     Only the upstream read is interruptible: the drain or the silence limit may
     cut a wait for the upstream, never a write to the client mid-chunk.
     """
-    write, receive = ctx.responder.write, body.receive
+    write, receive, feed, heard = ctx.responder.write, body.receive, relay.feed, keepalive.heard
     access = ctx.access
     try:
         with upstream_errors(), ctx.interrupter.relay() as guard:
@@ -190,14 +190,13 @@ async def pipe(ctx: RequestContext, body: Body, relay: StreamRelay, keepalive: K
                 guard.waiting = True
                 raw = await receive()
                 guard.waiting = False
-                keepalive.heard()
+                heard()  # (one clock read a chunk: a write the client is slow to take counts in KeepAlive.fire)
                 if not raw:
                     break
-                events = relay.feed(raw)
+                events = feed(raw)
                 if events and access.first_event_s is None:
                     access.first_event_s = trio.current_time() - access.started_at
                 await write(events)
-                keepalive.heard()  # (a slow client is not a silent upstream)
                 if relay.done:
                     break
             else:
@@ -243,7 +242,9 @@ class KeepAlive:
 
     async def fire(self) -> None:
         now = trio.current_time()
-        if now >= self.quiet_since + self.limit:
+        if self.ctx.responder.conn.writing:  # a slow client is not a silent upstream; its bytes are traffic
+            self.quiet_since = self.last_ping = now
+        elif now >= self.quiet_since + self.limit:
             self.ctx.interrupter.interrupt(UpstreamTimeout(self._silence()))
             self.quiet_since = now
         elif now >= max(self.quiet_since, self.last_ping) + self.interval:

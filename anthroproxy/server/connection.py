@@ -115,6 +115,11 @@ class Connection:
                 self._writing.set()
                 self._writing = None
 
+    @property
+    def writing(self) -> bool:
+        """A write is waiting for the client to take its bytes."""
+        return self._writing is not None
+
     def set_timer(self, timer: Timer | None) -> None:
         """Have the watcher run ``timer`` from now on (again, when its ``due()``
         may have moved earlier)."""
