@@ -67,8 +67,6 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
     attempt: Attempt | None = None
     error: ProxyError | None = None
     ctx.metrics.active_streams.inc()
-    timers = ctx.responder.conn
-    timers.set_timer(keepalive)
     try:
         try:
             for candidate in dispatch:
@@ -87,7 +85,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
         except ProxyError as exc:
             error = exc
         finally:
-            await timers.clear_timer()  # (a ping being written goes out before the end, not after it)
+            await ctx.responder.conn.clear_timer()  # (a ping being written goes out before the end, not after)
         await end_stream(ctx, keepalive.relay, error)
         if error is None and attempt.relay.done and attempt.body is not None:
             await read_to_end(attempt.body)
@@ -232,7 +230,7 @@ class KeepAlive:
         upstream's read timeout."""
         self.relay, self.answered, self.limit = relay, False, limit
         self.heard()
-        self.ctx.responder.conn.set_timer(self)  # (this upstream's limit may come sooner than the last one's)
+        self.ctx.responder.conn.set_timer(self)  # (the watcher runs it; this limit may come sooner than the last)
 
     def heard(self) -> None:
         self.quiet_since = trio.current_time()
