@@ -14,9 +14,9 @@ from typing import Sequence
 import trio
 
 from .config import ConfigError, load_config
-from .logs import configure_logging, log
-from .server.runner import cannot_listen, run
-from .server.workers import run_workers
+from .observe.logs import configure_logging, log
+from .process.runner import cannot_listen, run
+from .process.workers import run_workers
 
 
 def main(argv: Sequence[str] | None = None) -> int:

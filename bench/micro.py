@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from anthroproxy.fake_upstream import chunk, sse_frames, text_chunks, tool_call_chunks
-from anthroproxy.logs import AccessRecord
-from anthroproxy.metrics import MULTIPROCESS_DIR, Metrics
-from anthroproxy.translate.capabilities import CapabilityTable
+from anthroproxy.testing.fake_upstream import chunk, sse_frames, text_chunks, tool_call_chunks
+from anthroproxy.observe.logs import AccessRecord
+from anthroproxy.observe.metrics import MULTIPROCESS_DIR, Metrics
+from anthroproxy.config.capabilities import CapabilityTable
 from anthroproxy.translate.relay import StreamRelay
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.stream import StreamTranslator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from anthroproxy.sse import Decoder
+from anthroproxy.core.sse import Decoder
 
 BLOCK_DELTAS = {"text": "text_delta", "thinking": "thinking_delta", "tool_use": "input_json_delta"}
 

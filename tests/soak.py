@@ -26,7 +26,7 @@ import httpx
 import trio
 
 from anthroproxy import Config, serve
-from anthroproxy.fake_upstream import FakeUpstream, Reply, chunk, completion, sse_frames, text_chunks
+from anthroproxy.testing.fake_upstream import FakeUpstream, Reply, chunk, completion, sse_frames, text_chunks
 
 SCENARIOS = ("stream", "json", "leave-mid-stream", "leave-early", "upstream-500", "upstream-cut", "upstream-bad-json",
              "upstream-error-chunk", "upstream-hangs")

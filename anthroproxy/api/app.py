@@ -1,6 +1,6 @@
-"""The application the HTTP shell (server/serve.py) calls for every request:
-route, check the proxy's token, run the handler; then the access record and
-the counts."""
+"""The application the HTTP shell (server/) calls for every request: route,
+check the proxy's token, run the handler; render every failure in
+Anthropic's error shape; then the access record and the counts."""
 
 from __future__ import annotations
 
@@ -8,18 +8,31 @@ from typing import Awaitable
 
 import trio
 
-from ..config import Config
-from ..errors import ProxyError, Unauthorized, UpstreamError, redact
-from ..logs import AccessRecord, log, log_access
-from ..metrics import Metrics
-from ..router import route
-from ..server.serve import Request
+from .. import server
+from ..config.models import RouteCache
+from ..config.settings import Config
+from ..core import errors
+from ..core.errors import ProxyError, Unauthorized, UpstreamError, error_body, redact
+from ..core.ids import request_id
+from ..observe.logs import AccessRecord, log, log_access
+from ..observe.metrics import Metrics
 from ..upstream.upstreams import Upstreams
 from .context import RequestContext, is_authorized, request_secrets
 from .handlers import HANDLERS
+from .router import route
 
 # Routes answered without the proxy's auth token: probes and the scraper.
 OPEN_ROUTES = ("health", "root", "metrics")
+
+# What the shell refuses on its own, as the proxy's Anthropic errors (529 where Anthropic says overloaded).
+SERVER_ERRORS: dict[type[server.HTTPError], type[ProxyError]] = {
+    server.BadRequest: errors.InvalidRequest,
+    server.RequestTimeout: errors.RequestTimeout,
+    server.ContentTooLarge: errors.RequestTooLarge,
+    server.HeadersTooLarge: errors.HeadersTooLarge,
+    server.Overloaded: errors.Overloaded,
+    server.ShuttingDown: errors.ShuttingDown,
+}
 
 
 class ProxyApp:
@@ -27,9 +40,10 @@ class ProxyApp:
         self.config = config
         self.upstreams = upstreams
         self.metrics = metrics or Metrics()
+        self.routes = RouteCache(config.model_mapping, config.default_model)
         self.started_at = trio.current_time()
 
-    def handle(self, request: Request) -> Awaitable[None]:
+    def handle(self, request: server.Request) -> Awaitable[None]:
         """The handler's coroutine, for the server to await (returned, not
         awaited here: one frame fewer for every resumption of the request)."""
         access = self._record(request)
@@ -40,6 +54,7 @@ class ProxyApp:
             config=self.config,
             upstreams=self.upstreams,
             metrics=self.metrics,
+            routes=self.routes,
             path=request.path,
             query=request.query,
             headers=request.headers,
@@ -51,20 +66,23 @@ class ProxyApp:
         )
         return HANDLERS[access.route](ctx)
 
-    def failed(self, request: Request, error: ProxyError) -> ProxyError:
+    def failed(self, request: server.Request, error: Exception) -> server.ErrorResponse:
+        """Log the failure, and render it as Anthropic does (its secrets removed)."""
         access = self._record(request)
-        redact(error, request_secrets(self.config, request.headers, self.upstreams))
-        access.error = error.error_type
+        failure = as_proxy_error(error, access.request_id)
+        redact(failure, request_secrets(self.config, request.headers, self.upstreams))
+        access.error = failure.error_type
         if request.method == "-":
-            log.debug("request %s refused before routing: %s", access.request_id, error.message)
-        elif isinstance(error, UpstreamError):
-            access.upstream_failed(error.kind)
-            log.warning("request %s: the upstream %s: %s", access.request_id, error.what, error.message)
+            log.debug("request %s refused before routing: %s", access.request_id, failure.message)
+        elif isinstance(failure, UpstreamError):
+            access.upstream_failed(failure.kind)
+            log.warning("request %s: the upstream %s: %s", access.request_id, failure.what, failure.message)
         else:
-            log.debug("request %s failed: %s %s", access.request_id, error.status, error.message)
-        return error
+            log.debug("request %s failed: %s %s", access.request_id, failure.status, failure.message)
+        return server.ErrorResponse(failure.status, error_body(failure.error_type, failure.message, access.request_id),
+                                    headers=failure.headers)
 
-    def finished(self, request: Request) -> None:
+    def finished(self, request: server.Request) -> None:
         access = self._record(request)
         access.status = request.responder.status
         access.client_gone = request.client_gone and not request.responder.ended
@@ -73,11 +91,27 @@ class ProxyApp:
         log_access(access, duration)
 
     @staticmethod
-    def _record(request: Request) -> AccessRecord:
+    def _record(request: server.Request) -> AccessRecord:
+        """The request's record, made when the application first sees it; its
+        id goes on every response head."""
         if request.state is None:
-            request.state = AccessRecord(method=request.method, path=request.path, request_id=request.request_id,
+            rid = request_id()
+            request.state = AccessRecord(method=request.method, path=request.path, request_id=rid,
                                          started_at=request.started_at)
+            request.responder.headers.append(("request-id", rid))
         return request.state
+
+
+def as_proxy_error(error: Exception, request_id: str) -> ProxyError:
+    """Any failure as the ProxyError the client gets: the proxy's own as they
+    are, the shell's mapped (SERVER_ERRORS), anything else a 500 worth a
+    traceback in the log."""
+    if isinstance(error, ProxyError):
+        return error
+    if isinstance(error, server.HTTPError):
+        return SERVER_ERRORS[type(error)](error.message)
+    log.error("request %s: unexpected error", request_id, exc_info=error)
+    return ProxyError("internal error in the proxy")
 
 
 def authorize(config: Config, headers: dict[str, str]) -> None:

@@ -1,28 +1,25 @@
-"""What a handler works with: the request's context, and sending a request to
-one candidate upstream with the refused-field fallback (translate/fallback.py)."""
+"""What a handler works with: the request's context, and the mapping of what
+the server raises into its waits (httpcore's idiom: each layer's exceptions
+mapped at its boundary)."""
 
 from __future__ import annotations
 
 import hmac
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import ContextManager
+from typing import Iterator
 
-import httpx
-
-from ..config import Config
-from ..errors import UpstreamHTTPError, redact
-from ..logs import AccessRecord, log
-from ..metrics import Metrics
-from ..server.connection import Interrupter, Responder
-from ..translate.fallback import Refusal, describe_refusal, leave_out, refused_field
-from ..translate.request import Translation
-from ..upstream.failover import Candidate
-from ..upstream.pool import client_key
+from .. import server
+from ..config.models import RouteCache
+from ..config.settings import Config
+from ..core import jsonbytes
+from ..core.credentials import client_key
+from ..core.errors import ShuttingDown
+from ..observe.logs import AccessRecord
+from ..observe.metrics import Metrics
 from ..upstream.upstreams import Upstreams
 
-# Retries for refusals, per candidate: a request may be refused for more than
-# one thing (its reasoning history, then its images), but not without end.
-MAX_REFUSAL_RETRIES = 2
+JSON = "application/json"
 
 
 @dataclass(slots=True)
@@ -30,22 +27,50 @@ class RequestContext:
     config: Config
     upstreams: Upstreams
     metrics: Metrics
+    routes: RouteCache
     path: str
     query: str
     headers: dict[str, str]
     body: bytes
-    responder: Responder
+    responder: server.Responder
     access: AccessRecord
     server_started_at: float
-    # Lets a draining server cut this request's waits for the upstream.
-    interrupter: Interrupter
+    # Lets a draining server, or the stream's silence watchdog, cut this request's waits for the upstream.
+    interrupter: server.Interrupter
 
-    def guard(self) -> ContextManager[None]:
-        return self.interrupter.guard()
+    # ---- what a protocol sees of the request (upstream/protocols/base.py: Origin)
+
+    @property
+    def request_id(self) -> str:
+        return self.access.request_id
 
     @property
     def secrets(self) -> tuple[str, ...]:
         return request_secrets(self.config, self.headers, self.upstreams)
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """One interruptible wait for the upstream."""
+        with drain_mapped(), self.interrupter.guard():
+            yield
+
+    def sending(self) -> None:
+        self.access.upstream_open = True  # (until the answer has been read to the end)
+
+    def retrying(self, kind: str) -> None:
+        self.access.upstream_failed(kind)
+
+    async def send_json(self, status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        await self.responder.send_body(status, jsonbytes.dump(payload), JSON, headers)
+
+
+@contextmanager
+def drain_mapped() -> Iterator[None]:
+    """The server's drain, cutting a wait, as the proxy's 529 overloaded_error."""
+    try:
+        yield
+    except server.ShuttingDown as exc:
+        raise ShuttingDown("the proxy is shutting down; retry the request") from exc
 
 
 def is_authorized(config: Config, headers: dict[str, str]) -> bool:
@@ -62,45 +87,3 @@ def request_secrets(config: Config, headers: dict[str, str], upstreams: Upstream
     configured = upstreams.secrets if upstreams else ()
     found = {key for key in (config.api_key, *configured, client_key(headers)) if key}
     return tuple(sorted(found, key=len, reverse=True))  # ("Bearer sk-1" goes before "sk-1")
-
-
-async def send_to(ctx: RequestContext, candidate: Candidate, translation: Translation) -> httpx.Response:
-    """Send the request to one candidate. An error that refuses something the
-    proxy may leave out (fallback.py: an optional field it added or one value
-    of it, the reasoning history, the images) is retried without it, at most
-    MAX_REFUSAL_RETRIES times. If that works, the candidate's (upstream, model)
-    is not sent what it refused again while the proxy runs. A retry that fails
-    the same way shows the guess was wrong: its error is raised."""
-    payload = translation.payload
-    left_out: list[tuple[Refusal, str]] = []  # and the message that refused it
-    while True:
-        try:
-            response = await _send(ctx, candidate, payload)
-            break
-        except UpstreamHTTPError as error:
-            redact(error, ctx.secrets)
-            refusal = refused_field(error.upstream_status or error.status, error.message, payload)
-            same_again = bool(left_out) and error.message == left_out[-1][1]
-            if refusal is None or same_again or len(left_out) == MAX_REFUSAL_RETRIES:
-                raise
-            ctx.access.upstream_failed(error.kind)
-            left_out.append((refusal, error.message))
-            log.info("request %s: %s refused %s (%s); retrying without it", ctx.access.request_id,
-                     candidate, refusal.key, error.message)
-        leave_out(payload, refusal.field)
-        translation.left_out.append(refusal.key)
-    remembered = ctx.upstreams.refused_by(candidate)
-    for refusal, _ in left_out:
-        if refusal.key not in remembered:
-            remembered.add(refusal.key)
-            log.warning("%s refused %s: left out of requests to that model from now on", candidate,
-                        describe_refusal(refusal))
-    return response
-
-
-async def _send(ctx: RequestContext, candidate: Candidate, payload: dict) -> httpx.Response:
-    stream = bool(payload.get("stream"))
-    headers = ctx.upstreams.headers(candidate, ctx.headers, stream=stream, request_id=ctx.access.request_id)
-    ctx.access.upstream_open = True  # until its answer has been read to the end
-    with ctx.guard():
-        return await ctx.upstreams.pool(candidate).send(payload, headers, stream=stream)

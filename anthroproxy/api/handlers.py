@@ -14,15 +14,13 @@ from urllib.parse import unquote
 
 import trio
 
-from .. import ids
-from ..errors import InvalidRequest, NotFound, UpstreamError
-from ..logs import log
-from ..models import model_info, model_page, page_params
-from ..translate.response import from_openai
+from ..core import ids
+from ..core.errors import InvalidRequest, NotFound, UpstreamError
+from ..observe.logs import log
 from ..translate.validate import parse_body, validate_request
-from .context import RequestContext, is_authorized, send_to
-from .counting import count_input_tokens
+from .context import RequestContext, is_authorized
 from .dispatch import Dispatch
+from .models import model_info, model_page, page_params
 from .streaming import stream_message
 
 
@@ -33,12 +31,12 @@ async def health(ctx: RequestContext) -> None:
     state: dict[str, object] = {"status": "ok", "uptime": round(now - ctx.server_started_at, 3), "pid": os.getpid()}
     if is_authorized(ctx.config, ctx.headers):  # (the probe stays open; what the upstreams are, not)
         state["upstreams"] = ctx.upstreams.health(now)
-    await ctx.responder.send_json(200, state)
+    await ctx.send_json(200, state)
 
 
 async def root(ctx: RequestContext) -> None:
     """Probes of the base URL: Claude Code sends HEAD /api/hello when it starts."""
-    await ctx.responder.send_json(200, {"name": "anthroproxy", "messages": "/v1/messages"})
+    await ctx.send_json(200, {"name": "anthroproxy", "messages": "/v1/messages"})
 
 
 async def metrics(ctx: RequestContext) -> None:
@@ -49,17 +47,18 @@ async def metrics(ctx: RequestContext) -> None:
 
 async def count_tokens(ctx: RequestContext) -> None:
     """``{"input_tokens": N}`` for a /v1/messages body, counted on the request
-    the routed upstream would get (counting.py)."""
+    the route's first candidate would get, by its protocol."""
     body = checked_body(ctx, counting=True)
     dispatch = Dispatch.start(ctx, body, counting=True)
     candidate = dispatch.first
-    payload = dispatch.translation(candidate).payload
-    await ctx.responder.send_json(200, {"input_tokens": await count_input_tokens(ctx, candidate, payload)})
+    protocol, prepared = dispatch.prepared(candidate)
+    counted = await protocol.count_tokens(dispatch.call(candidate), prepared)
+    await ctx.send_json(200, {"input_tokens": counted})
 
 
 def describe_model(ctx: RequestContext, name: str, target: str, label: str | None) -> dict[str, object]:
     """A /v1/models entry, with what the capability table knows of its target."""
-    route = ctx.config.routes_for(name).default.primary
+    route = ctx.routes(name).default.primary
     caps = ctx.config.capabilities(route.target, route.upstream)
     return model_info(name, target, label, max_input_tokens=caps.max_input_tokens, max_tokens=caps.max_output_tokens)
 
@@ -68,7 +67,7 @@ async def list_models(ctx: RequestContext) -> None:
     """The Anthropic-side names the mapping lists, in the order configured."""
     after_id, before_id, limit = page_params(ctx.query)
     models = [describe_model(ctx, *entry) for entry in ctx.config.model_mapping.listed()]
-    await ctx.responder.send_json(200, model_page(models, after_id=after_id, before_id=before_id, limit=limit))
+    await ctx.send_json(200, model_page(models, after_id=after_id, before_id=before_id, limit=limit))
 
 
 async def get_model(ctx: RequestContext) -> None:
@@ -78,7 +77,7 @@ async def get_model(ctx: RequestContext) -> None:
     target = ctx.config.model_mapping.lookup(name)
     if listed is None and target is None:
         raise NotFound(f"model: {name!r} is not a name the proxy's model mapping serves")
-    await ctx.responder.send_json(200, describe_model(ctx, *(listed or (name, target, None))))
+    await ctx.send_json(200, describe_model(ctx, *(listed or (name, target, None))))
 
 
 def checked_body(ctx: RequestContext, *, counting: bool = False) -> dict[str, Any]:
@@ -102,28 +101,13 @@ async def messages(ctx: RequestContext) -> None:
         await complete_message(ctx, body, dispatch)
 
 
-def warn_of_dropped_tools(ctx: RequestContext, dropped: list[str]) -> None:
-    if dropped:
-        log.warning("request %s: left out Anthropic server tools an OpenAI backend cannot run: %s",
-                    ctx.access.request_id, ", ".join(dropped))
-
-
 async def complete_message(ctx: RequestContext, body: dict[str, Any], dispatch: Dispatch) -> None:
     for candidate in dispatch:
-        translation = dispatch.translation(candidate)
-        warn_of_dropped_tools(ctx, translation.dropped_tools)
+        protocol, prepared = dispatch.prepared(candidate)
+        call = dispatch.call(candidate)
         try:
-            response = await send_to(ctx, candidate, translation)
-            with ctx.guard():
-                completion = await ctx.upstreams.pool(candidate).read_json(response)
-            message = from_openai(
-                completion,
-                model=body["model"],
-                message_id=ids.message_id(),
-                stop_sequences=body.get("stop_sequences"),
-                names=translation.names,
-                unfence=translation.unfence,
-            )
+            answer = await protocol.open(call, prepared)
+            message = await protocol.message(call, answer, prepared, message_id=ids.message_id())
         except UpstreamError as error:
             dispatch.failed(candidate, error)  # (raises when the request must stop)
             continue
@@ -133,7 +117,7 @@ async def complete_message(ctx: RequestContext, body: dict[str, Any], dispatch: 
     ctx.access.stop_reason, ctx.access.usage = message["stop_reason"], message["usage"]
     log.debug("response %s: %s, stop %s", ctx.access.request_id,
               ", ".join(block["type"] for block in message["content"]) or "no blocks", message["stop_reason"])
-    await ctx.responder.send_json(200, message)
+    await ctx.send_json(200, message)
 
 
 def check_content_type(headers: dict[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""Streaming /v1/messages: the upstream's SSE, through the translator, to the client.
+"""Streaming /v1/messages: the upstream's answer, through its protocol's relay, to the client.
 
 A stream runs in the handler's task, beside the connection's watcher (which
 cancels everything when the client leaves):
@@ -15,7 +15,9 @@ cancels everything when the client leaves):
 
 A candidate that fails before any content block went out gives way to the next
 (the client may already have message_start and pings: the next candidate's
-translator goes on from there). Once content went out, a failure is an
+relay goes on from there). Each candidate's answer is read and turned into
+Anthropic events by its protocol's relay (upstream/protocols/): nothing here
+asks which protocol that is. Once content went out, a failure is an
 ``event: error``: an answer is never replayed elsewhere. Before the response
 head is sent, a failure is raised and becomes an HTTP error with its status.
 Leaving an attempt closes its upstream response, which drops the connection if
@@ -24,23 +26,18 @@ it was not read to the end: the upstream stops generating.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Protocol
+from typing import Any
 
-import httpx
 import trio
 
-from .. import ids
-from ..errors import ProxyError, UpstreamError, UpstreamTimeout, redact
-from ..logs import log
-from ..translate.relay import StreamRelay
-from ..translate.request import Translation
-from ..translate.stream import StreamTranslator
-from ..translate.usage import estimate_prompt_tokens
+from ..core import ids
+from ..core.errors import ProxyError, UpstreamError, UpstreamTimeout, redact
+from ..observe.logs import log
+from ..upstream.answer import Answer
 from ..upstream.failover import Candidate
-from ..upstream.pool import upstream_errors
-from .context import RequestContext, send_to
+from ..upstream.protocols import Relay
+from .context import RequestContext, drain_mapped
 from .dispatch import Dispatch
 
 # After [DONE], how long to wait for the upstream's response to end, so its
@@ -56,9 +53,8 @@ class Attempt:
     """One candidate's stream: what must be closed when it is over."""
 
     candidate: Candidate
-    relay: StreamRelay
-    response: httpx.Response | None = None
-    body: Body | None = None
+    relay: Relay
+    answer: Answer | None = None
 
 
 async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Dispatch) -> None:
@@ -70,11 +66,12 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
     try:
         try:
             for candidate in dispatch:
+                started = attempt is not None and attempt.relay.started  # (what the last one began is not resent)
                 if attempt is not None:
-                    await close_attempt(ctx, attempt)
-                attempt = Attempt(candidate, new_relay(body, dispatch.translation(candidate), message_id,
-                                                       after=attempt.relay if attempt else None))
-                keepalive.watch(attempt.relay, ctx.upstreams.pool(candidate).read_timeout)
+                    await close_attempt(attempt)
+                protocol, prepared = dispatch.prepared(candidate)
+                attempt = Attempt(candidate, protocol.relay(prepared, message_id=message_id, started=started))
+                keepalive.watch(attempt.relay, dispatch.read_timeout(candidate))
                 error = await run_attempt(ctx, dispatch, attempt, keepalive)
                 if not moves_on(error, attempt):
                     if isinstance(error, UpstreamError):  # (content went out: the client gets the error)
@@ -85,49 +82,29 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
         except ProxyError as exc:
             error = exc
         finally:
-            await ctx.responder.conn.clear_timer()  # (a ping being written goes out before the end, not after)
+            await ctx.responder.clear_timer()  # (a ping being written goes out before the end, not after)
         await end_stream(ctx, keepalive.relay, error)
-        if error is None and attempt.relay.done and attempt.body is not None:
-            await read_to_end(attempt.body)
+        if error is None and attempt.relay.done and attempt.answer is not None:
+            await attempt.answer.finish(UPSTREAM_DRAIN_S)
     finally:
         ctx.metrics.active_streams.dec()
         if attempt is not None:
-            await close_attempt(ctx, attempt)
-
-
-def new_relay(body: dict[str, Any], translation: Translation, message_id: str, *,
-              after: StreamRelay | None) -> StreamRelay:
-    """A relay for the next candidate; what the last one began (message_start,
-    pings) is not sent again."""
-    translator = StreamTranslator(
-        message_id=message_id,
-        model=body["model"],
-        input_tokens_estimate=estimate_prompt_tokens(translation.payload["messages"]),
-        stop_sequences=body.get("stop_sequences"),
-        names=translation.names,
-    )
-    translator.started = after is not None and after.translator.started
-    return StreamRelay(translator)
+            await close_attempt(attempt)
 
 
 async def run_attempt(ctx: RequestContext, dispatch: Dispatch, attempt: Attempt,
                       keepalive: KeepAlive) -> ProxyError | None:
     """Send to the attempt's candidate and relay its answer; the error it ended
     with, if any."""
-    translation = dispatch.translation(attempt.candidate)
-    translator = attempt.relay.translator
+    protocol, prepared = dispatch.prepared(attempt.candidate)
     try:
-        attempt.response = await send_to(ctx, attempt.candidate, translation)
+        attempt.answer = await protocol.open(dispatch.call(attempt.candidate), prepared)
     except UpstreamError as exc:
         return exc
-    if translation.left_out:  # (refused images, say: the prompt is not what it was)
-        translator.estimate_input(estimate_prompt_tokens(translation.payload["messages"]))
-    if translation.unfence:  # (also when a refused response_format left the schema to words)
-        translator.strip_fences()
+    attempt.relay.answered()
     keepalive.answered = True
     keepalive.heard()
-    attempt.body = upstream_body(attempt.response)
-    error = await pipe(ctx, attempt.body, attempt.relay, keepalive)
+    error = await pipe(ctx, attempt.answer, attempt.relay, keepalive)
     if error is None:
         dispatch.succeeded(attempt.candidate)
     return error
@@ -135,25 +112,20 @@ async def run_attempt(ctx: RequestContext, dispatch: Dispatch, attempt: Attempt,
 
 def moves_on(error: ProxyError | None, attempt: Attempt) -> bool:
     """Whether the next candidate may take over: the upstream failed, and no
-    content block reached the client."""
-    return isinstance(error, UpstreamError) and attempt.relay.translator.blocks == 0
+    content block reached the client (the commit point)."""
+    return isinstance(error, UpstreamError) and not attempt.relay.committed
 
 
-async def close_attempt(ctx: RequestContext, attempt: Attempt) -> None:
-    """Close an attempt's upstream response, even when cancelled, and hand its
-    client back to the pool (even if closing failed or ran out of time)."""
+async def close_attempt(attempt: Attempt) -> None:
+    """Close an attempt's upstream answer, even when cancelled (its pool gets
+    its client back even if closing failed or ran out of time)."""
     with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_S):
-        try:
-            if attempt.body is not None:
-                await attempt.body.aclose()  # (now, not when the generator is collected)
-        finally:
-            if attempt.response is not None:
-                await ctx.upstreams.pool(attempt.candidate).close(attempt.response)
-    attempt.body = attempt.response = None
+        if attempt.answer is not None:
+            await attempt.answer.aclose()
+    attempt.answer = None
 
 
-async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError | None) -> None:
-    translator = relay.translator
+async def end_stream(ctx: RequestContext, relay: Relay, error: ProxyError | None) -> None:
     if error is not None:
         redact(error, ctx.secrets)
         ctx.access.error = error.error_type
@@ -164,26 +136,24 @@ async def end_stream(ctx: RequestContext, relay: StreamRelay, error: ProxyError 
         what = f"the upstream {error.what}" if isinstance(error, UpstreamError) else "it was cut short"
         log.warning("stream %s ended with an error event, %s: %s", ctx.access.request_id, what, error.message)
         await ctx.responder.write(relay.fail(error))
-    if translator.dropped_fragments:
-        log.warning("stream %s: %d tool-call argument fragment(s) arrived after their block had to close",
-                    ctx.access.request_id, translator.dropped_fragments)
-    ctx.access.stop_reason, ctx.access.usage = translator.stop_reason, translator.usage or {}
-    ctx.access.usage_estimated = bool(translator.usage) and not translator.usage_reported
-    log.debug("response %s: streamed %d blocks, stop %s", ctx.access.request_id, translator.blocks,
-              translator.stop_reason)
+    for warning in relay.warnings():
+        log.warning("stream %s: %s", ctx.access.request_id, warning)
+    ctx.access.stop_reason, ctx.access.usage = relay.stop_reason, relay.usage
+    ctx.access.usage_estimated = relay.usage_estimated
+    log.debug("response %s: streamed %d blocks, stop %s", ctx.access.request_id, relay.blocks, relay.stop_reason)
     await ctx.responder.end()
 
 
-async def pipe(ctx: RequestContext, body: Body, relay: StreamRelay, keepalive: KeepAlive) -> ProxyError | None:
-    """Relay upstream bytes to the client until [DONE], the end, or a fault.
+async def pipe(ctx: RequestContext, answer: Answer, relay: Relay, keepalive: KeepAlive) -> ProxyError | None:
+    """Relay upstream bytes to the client until the upstream's end, or a fault.
 
     Only the upstream read is interruptible: the drain or the silence limit may
     cut a wait for the upstream, never a write to the client mid-chunk.
     """
-    write, receive, feed, heard = ctx.responder.write, body.receive, relay.feed, keepalive.heard
+    write, receive, feed, heard = ctx.responder.write, answer.receive, relay.feed, keepalive.heard
     access = ctx.access
     try:
-        with upstream_errors(), ctx.interrupter.relay() as guard:
+        with drain_mapped(), ctx.interrupter.relay() as guard:
             while guard.reason is None:
                 guard.waiting = True
                 raw = await receive()
@@ -219,18 +189,18 @@ class KeepAlive:
 
     def __init__(self, ctx: RequestContext) -> None:
         self.ctx = ctx
-        self.relay: StreamRelay | None = None
+        self.relay: Relay | None = None
         self.interval = ctx.config.ping_interval
         self.limit = ctx.config.upstream_read_timeout
         self.answered = False  # the upstream sent its response head
         self.quiet_since = self.last_ping = trio.current_time()
 
-    def watch(self, relay: StreamRelay, limit: float) -> None:
+    def watch(self, relay: Relay, limit: float) -> None:
         """A new candidate's relay: its silence counts from now, up to its
         upstream's read timeout."""
         self.relay, self.answered, self.limit = relay, False, limit
         self.heard()
-        self.ctx.responder.conn.set_timer(self)  # (the watcher runs it; this limit may come sooner than the last)
+        self.ctx.responder.set_timer(self)  # (the watcher runs it; this limit may come sooner than the last)
 
     def heard(self) -> None:
         self.quiet_since = trio.current_time()
@@ -240,7 +210,7 @@ class KeepAlive:
 
     async def fire(self) -> None:
         now = trio.current_time()
-        if self.ctx.responder.conn.writing:  # a slow client is not a silent upstream; its bytes are traffic
+        if self.ctx.responder.writing:  # a slow client is not a silent upstream; its bytes are traffic
             self.quiet_since = self.last_ping = now
         elif now >= self.quiet_since + self.limit:
             self.ctx.interrupter.interrupt(UpstreamTimeout(self._silence()))
@@ -248,53 +218,9 @@ class KeepAlive:
         elif now >= max(self.quiet_since, self.last_ping) + self.interval:
             self.last_ping = now  # (even with no relay yet: due() moves on either way)
             if self.relay is not None:
-                await self.ctx.responder.write(self.relay.translator.keepalive())
+                await self.ctx.responder.write(self.relay.keepalive())
 
     def _silence(self) -> str:
         if self.answered:
             return f"the upstream sent nothing for {self.limit:g} s mid-stream"
         return f"the upstream sent no answer within {self.limit:g} s"
-
-
-class Body(Protocol):
-    """An upstream body read chunk by chunk: ``receive()`` gives b"" at the end."""
-
-    async def receive(self) -> bytes: ...
-
-    async def aclose(self) -> None: ...
-
-
-class IteratedBody:
-    """A Body over httpx's iterators (a response through a proxy from the
-    environment, or a compressed one)."""
-
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-
-    async def receive(self) -> bytes:
-        return await anext(self._chunks, b"")
-
-    async def aclose(self) -> None:
-        await self._chunks.aclose()  # type: ignore[attr-defined]
-
-
-def upstream_body(response: httpx.Response) -> Body:
-    """The body as it comes off the wire: the lean transport's own reader
-    (transport.py: no generator per chunk), read directly. Streams are requested
-    with ``accept-encoding: identity``, so decoding is needed only if a server
-    compresses anyway."""
-    if response.headers.get("content-encoding", "identity") != "identity":
-        return IteratedBody(response.aiter_bytes())
-    body = response.extensions.get("body")
-    if body is not None and not response.is_stream_consumed:
-        response.is_stream_consumed = True  # (read here, not through httpx's iterators)
-        return body
-    return IteratedBody(response.aiter_raw())
-
-
-async def read_to_end(body: Body) -> None:
-    """After [DONE] only the end of the chunked body is left; reading it lets
-    the connection go back to its pool instead of being closed."""
-    with trio.move_on_after(UPSTREAM_DRAIN_S), contextlib.suppress(httpx.HTTPError):
-        while await body.receive():
-            pass

@@ -1,4 +1,5 @@
-"""One h11 connection over one trio stream, and the responder handlers write to.
+"""One h11 connection over one trio stream: its reads, its writes, and the
+watcher that runs beside a request (the client leaving, the request's timer).
 
 The only code that touches the socket for a connection. ``send_failed`` is
 called whenever a send breaks, so h11's state stays truthful (h11's own trio
@@ -8,24 +9,18 @@ example does the same).
 from __future__ import annotations
 
 import math
-import os
-from typing import Callable, Iterator, Protocol
-from contextlib import contextmanager
+from typing import Protocol
 
 import h11
 import trio
 
-from .. import jsonbytes
-from ..rawio import Reader
-from ..errors import ProxyError, ShuttingDown, error_body
+from ..netio.reader import Reader
+from ..netio.writer import Writer
 
 # Bytes of pipelined requests buffered while a response is being produced. Past
 # this the connection is closed after the current response, and the watcher
 # discards what arrives (still watching for the client leaving).
 MAX_PIPELINED_BYTES = 1024 * 1024
-
-JSON_TYPE = ("content-type", "application/json")
-SSE_HEADERS = (("content-type", "text/event-stream; charset=utf-8"), ("cache-control", "no-cache"))
 
 
 class ClientGone(Exception):
@@ -50,8 +45,9 @@ class Connection:
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_header_bytes)
         self.client_gone = False
         self.overflowed = False  # too many pipelined bytes: close after this response
-        self._fd = stream.socket.fileno()
-        self._reader = Reader(self._fd)  # (reads straight off the socket: rawio.py)
+        fd = stream.socket.fileno()
+        self._reader = Reader(fd)  # (reads and writes straight off the socket: netio/)
+        self._writer = Writer(fd)
         # Set while a write waits for the client: a second task (the stream's
         # keep-alive pings) must not slip bytes into the middle of it.
         self._writing: trio.Event | None = None
@@ -88,32 +84,30 @@ class Connection:
         await self.send_bytes(b"".join(self.h11.send(event) or b"" for event in events))
 
     async def send_bytes(self, data: bytes) -> None:
-        """Write at once what the socket takes, await only for the rest.
-
-        Most writes fit the socket buffer, and a direct non-blocking write then
-        costs one syscall instead of a pass through trio's scheduler (measured:
-        bench/README.md). A client too slow to take the bytes still gets
-        backpressure: the remainder waits in send_all.
-        """
+        """Write the bytes (netio/writer.py: at once when the socket takes
+        them, which is most of the time). A failed write raises
+        trio.BrokenResourceError, and h11 learns of it."""
         while self._writing is not None:  # another task's write is still going out: wait for it
             await self._writing.wait()
         try:
-            written = os.write(self._fd, data)
-        except BlockingIOError:
-            written = 0
+            rest = self._writer.write_now(data)
         except OSError as exc:  # reset, broken pipe
             self.h11.send_failed()
             raise trio.BrokenResourceError(str(exc)) from exc
-        if written < len(data):
-            self._writing = trio.Event()
-            try:
-                await self.stream.send_all(memoryview(data)[written:])
-            except BaseException:
-                self.h11.send_failed()
-                raise
-            finally:
-                self._writing.set()
-                self._writing = None
+        if rest is None:
+            return
+        self._writing = trio.Event()  # (only for a write that waits: the common one costs nothing more)
+        try:
+            await self._writer.send_rest(rest)
+        except OSError as exc:
+            self.h11.send_failed()
+            raise trio.BrokenResourceError(str(exc)) from exc
+        except BaseException:
+            self.h11.send_failed()
+            raise
+        finally:
+            self._writing.set()
+            self._writing = None
 
     @property
     def writing(self) -> bool:
@@ -175,123 +169,3 @@ class Connection:
         except (OSError, trio.ClosedResourceError):
             data = b""
         self.client_gone = not data
-
-
-class Responder:
-    """What a handler uses to answer: a JSON body, or a stream of SSE bytes.
-
-    A stream's head goes out together with its first bytes, so a handler can
-    still choose an error status until it has something to send. Whether the
-    connection closes afterwards is decided when the head is sent (a drain may
-    have begun meanwhile). A HEAD request gets the head alone.
-    """
-
-    def __init__(self, conn: Connection, request_id: str, *, method: str = "GET",
-                 close: Callable[[], bool] = lambda: False) -> None:
-        self.conn = conn
-        self.request_id = request_id
-        self.head_only = method == "HEAD"
-        self.close = close
-        self.status: int | None = None
-        self.started = False
-        self.ended = False
-
-    def _head(self, status: int, headers: tuple[tuple[str, str], ...]) -> h11.Response:
-        self.status = status
-        self.started = True
-        all_headers = [*headers, ("request-id", self.request_id)]
-        unread = self.conn.h11.their_state is not h11.DONE  # answering before the whole request arrived
-        if self.close() or self.conn.overflowed or unread:
-            all_headers.append(("connection", "close"))
-        return h11.Response(status_code=status, headers=all_headers)
-
-    async def send_json(self, status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        body = payload if isinstance(payload, bytes) else jsonbytes.dump(payload)
-        await self.send_body(status, body, JSON_TYPE[1], headers)
-
-    async def send_body(self, status: int, body: bytes, content_type: str,
-                        headers: tuple[tuple[str, str], ...] = ()) -> None:
-        head = self._head(status, (("content-type", content_type), ("content-length", str(len(body))), *headers))
-        self.ended = True
-        if self.head_only:
-            await self.conn.send(head, h11.EndOfMessage())
-        else:
-            await self.conn.send(head, h11.Data(data=body), h11.EndOfMessage())
-
-    async def send_error(self, error: ProxyError) -> None:
-        body = error_body(error.error_type, error.message, self.request_id)
-        await self.send_json(error.status, body, error.headers)
-
-    async def write(self, data: bytes) -> None:
-        """Stream bytes, sending the 200 event-stream head first if needed.
-
-        After the head, chunks are framed here rather than by h11 (which only
-        needs to see the EndOfMessage): the same bytes, less work per event.
-        """
-        if not data:
-            return
-        if not self.started:
-            await self.conn.send(self._head(200, SSE_HEADERS), h11.Data(data=data))
-        else:
-            await self.conn.send_bytes(b"%x\r\n%b\r\n" % (len(data), data))
-
-    async def end(self) -> None:
-        if not self.started:
-            await self.conn.send(self._head(200, SSE_HEADERS))
-        self.ended = True
-        await self.conn.send(h11.EndOfMessage())
-
-
-class Interrupter:
-    """Cuts a request's wait for the upstream, and only that: a cancel landing
-    in a client write would leave a half-sent chunk. The server's drain cuts
-    with ShuttingDown (529 overloaded_error); a stream's silence watchdog with
-    UpstreamTimeout. The reason then takes the place of the upstream's answer.
-
-    ``guard()`` wraps one wait (sending the request, reading a JSON answer). A
-    stream relay keeps one ``relay()`` scope for its whole loop and sets
-    ``waiting`` around each read, which is cheaper than a scope per read: a cut
-    cancels the scope only while a read waits, and otherwise leaves ``reason``
-    for the loop to see after its write.
-    """
-
-    __slots__ = ("reason", "waiting", "_scope")
-
-    def __init__(self) -> None:
-        self.reason: ProxyError | None = None
-        self.waiting = False
-        self._scope: trio.CancelScope | None = None
-
-    def interrupt(self, reason: ProxyError | None = None) -> None:
-        if self.reason is None:
-            self.reason = reason or ShuttingDown("the proxy is shutting down; retry the request")
-        if self._scope is not None and self.waiting:
-            self._scope.cancel()
-
-    def forgive(self) -> None:
-        """Forget a cut that was not the drain's (the silence of one upstream,
-        before another is tried)."""
-        if not isinstance(self.reason, ShuttingDown):
-            self.reason = None
-
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        with self.relay():
-            self.waiting = True
-            try:
-                yield
-            finally:
-                self.waiting = False
-
-    @contextmanager
-    def relay(self) -> Iterator[Interrupter]:
-        with trio.CancelScope() as scope:
-            self._scope = scope
-            if self.reason is not None:
-                scope.cancel()
-            try:
-                yield self
-            finally:
-                self._scope = None
-        if scope.cancelled_caught and self.reason is not None:
-            raise self.reason

@@ -12,7 +12,7 @@ from typing import Awaitable, Callable
 
 import trio
 
-from ..logs import log
+from ..observe.logs import log
 
 # What trio.open_tcp_listeners asks for; the kernel caps it at net.core.somaxconn.
 BACKLOG = 0xFFFF

@@ -9,8 +9,8 @@ from typing import Iterator
 
 import trio
 
-from ..config import Config
-from .connection import Interrupter
+from .interrupter import Interrupter
+from .settings import HTTPSettings
 
 
 @dataclass(eq=False)
@@ -36,8 +36,8 @@ class Server:
 
 
 class ServerState:
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    def __init__(self, settings: HTTPSettings) -> None:
+        self.settings = settings
         self.draining = False
         self.draining_over = False  # the grace period has run out
         self.active_connections = 0
@@ -49,7 +49,7 @@ class ServerState:
         """Count a new connection; False if it is over the limit and no idle
         keep-alive connection could be closed to make room for it."""
         self.active_connections += 1
-        if self.active_connections <= self.config.max_connections:
+        if self.active_connections <= self.settings.max_connections:
             return True
         if self.idle_scopes:
             next(iter(self.idle_scopes)).cancel()  # the longest idle: its client will simply reconnect

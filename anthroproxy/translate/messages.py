@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .capabilities import Capabilities
+from ..config.capabilities import Capabilities
 from .content import PARAGRAPH, Part, block_parts, collapse, text_part, tool_result
 from .tools import ToolNames
 

@@ -1,13 +1,14 @@
 """Upstream SSE bytes -> Anthropic SSE bytes: the SSE decoder and JSON parsing
 in front of the StreamTranslator (pure). Any chunking of the input gives the
-same output."""
+same output. A StreamRelay is what the streaming handler sees of a chat
+stream (upstream/protocols/base.py: Relay)."""
 
 from __future__ import annotations
 
 import json
 
-from .. import sse
-from ..errors import ProxyError, UpstreamProtocolError
+from ..core import sse
+from ..core.errors import ProxyError, UpstreamProtocolError
 from .stream import StreamTranslator
 
 
@@ -28,6 +29,45 @@ class StreamRelay:
         self.done = False
         self.error: ProxyError | None = None
         self._decoder = sse.Decoder()
+
+    @property
+    def started(self) -> bool:
+        """message_start went out."""
+        return self.translator.started
+
+    @property
+    def committed(self) -> bool:
+        """Content went out: no other candidate may take over this answer."""
+        return self.translator.blocks > 0
+
+    @property
+    def blocks(self) -> int:
+        return self.translator.blocks
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.translator.stop_reason
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return self.translator.usage or {}
+
+    @property
+    def usage_estimated(self) -> bool:
+        """The usage is the proxy's estimate: the upstream reported none."""
+        return bool(self.translator.usage) and not self.translator.usage_reported
+
+    def answered(self) -> None:
+        """The upstream's answer began (what was sent is final)."""
+
+    def keepalive(self) -> bytes:
+        """A ping, or message_start if nothing went out yet."""
+        return self.translator.keepalive()
+
+    def warnings(self) -> list[str]:
+        """What went wrong without failing the stream, for the log."""
+        dropped = self.translator.dropped_fragments
+        return [f"{dropped} tool-call argument fragment(s) arrived after their block had to close"] if dropped else []
 
     def feed(self, data: bytes) -> bytes:
         if self.done:

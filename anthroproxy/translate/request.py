@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .capabilities import Capabilities
+from ..config.capabilities import Capabilities
 from .content import PARAGRAPH
 from .messages import build_messages
 from .structured import instruction, output_schema, response_format
@@ -62,7 +62,7 @@ class Translation:
     @property
     def unfence(self) -> bool:
         """The JSON was asked for in words only (not a json_schema response_format,
-        or no longer: fallback.py): a code fence around the answer comes off."""
+        or no longer: refusals.py): a code fence around the answer comes off."""
         form = self.payload.get("response_format") or {}
         return self.structured and form.get("type") != "json_schema"
 

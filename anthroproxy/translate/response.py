@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import ids
-from ..errors import UpstreamProtocolError, upstream_error_from_payload
+from ..core import ids
+from ..core.errors import UpstreamProtocolError, upstream_error_from_payload
 from .reasoning import UNSIGNED, reasoning_of, split_think_tags
 from .structured import strip_fences
 from .tools import ToolNames

@@ -49,8 +49,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from .. import ids, sse
-from ..errors import ProxyError, UpstreamProtocolError, upstream_error_from_payload
+from ..core import ids, sse
+from ..core.errors import ProxyError, UpstreamProtocolError, upstream_error_from_payload
 from .reasoning import UNSIGNED, ThinkTagSplitter, reasoning_of
 from .response import message_text, parse_arguments, require_some_content
 from .structured import FenceStripper
@@ -104,14 +104,14 @@ class StreamTranslator:
         self._active: ToolCall | None = None  # the call whose block is open
 
     def estimate_input(self, tokens: int) -> None:
-        """A new estimate of the prompt (what was sent changed: fallback.py),
+        """A new estimate of the prompt (what was sent changed: refusals.py),
         for message_start if it has not gone out yet."""
         if not self.started:
             self._input_estimate = tokens
 
     def strip_fences(self) -> None:
         """From now on, take a code fence off the text (the request's JSON
-        schema ended up stated in words only: fallback.py)."""
+        schema ended up stated in words only: refusals.py)."""
         if self._fence is None:
             self._fence = FenceStripper()
 

@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..core.errors import InvalidRequest
 
 ROLES = ("user", "assistant", "system")
 

@@ -1,26 +1,12 @@
 """The upstreams: where requests go, and how.
 
-    spec.py      what an upstream is: its replicas, keys, headers, capabilities (pure)
-    routes.py    a requested model and what the request needs -> a route of choices (pure)
-    failover.py  candidates, which failures move on, cooling, replicas, sticky conversations (pure, time passed in)
-    pool.py      the httpx clients for one URL; httpx's errors mapped at the edge
-    upstreams.py every upstream's pools, and the failover state kept while the proxy runs
-
-The pure modules are imported by the config and the translator; the I/O ones
-(with httpx) only when they are asked for, so this package's names load lazily.
+    upstreams.py  every upstream's pools and protocols, and what failover learns while the proxy runs
+    protocols/    one module per upstream protocol behind one interface (base.py): chat.py
+    failover.py   candidates, which failures move on, cooling: the whole decision (pure, time passed in)
+    balancer.py   replica order, key turns, sticky conversations (pure)
+    pool.py       the httpx client for one replica; a request sent, a 2xx answer handed back
+    answer.py     an answer's body, read through one small interface
+    transport.py  the lean HTTP/1.1 transport under httpx
+    bodies.py     chunked and sized body framing (pure)
+    errors.py     httpx's exceptions mapped to UpstreamErrors, at this layer's edge
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-_LAZY = {"Upstream": "pool", "client_key": "pool", "no_cookies": "pool", "tokenize_url": "pool",
-         "upstream_errors": "pool"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(name)
-    from importlib import import_module
-
-    return getattr(import_module(f".{_LAZY[name]}", __name__), name)

@@ -29,21 +29,19 @@ A candidate that failed cools, and is skipped meanwhile:
     any other failure        (upstream, URL, key, target model)       cooldown
 
 When every candidate is cooling, the one that cools down first is tried rather
-than none. Replicas are ordered least busy first (ties in the configured
-order); keys are taken in turn. A conversation sticks to the replica that
-served it (its prefix cache is what makes a long conversation fast) unless
-that replica cools or is clearly busier than the least busy one.
+than none. ``after_failure`` is the whole decision after a failure: the
+verdict, what cools, and which candidates follow in which order. The order of
+replicas and keys is the balancer's (balancer.py).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from ..errors import UpstreamError, UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
-from .routes import Route
-from .spec import UpstreamSpec, display_url
+from ..config.routes import Route
+from ..config.spec import UpstreamSpec, display_url
+from ..core.errors import UpstreamError, UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
 
 MOVES_ON = frozenset({408, 429, 500, 502, 503, 504, 529})
 KEY_REFUSED = frozenset({401, 403})
@@ -52,9 +50,6 @@ COOLDOWN_S = 30.0
 RETRY_AFTER_DEFAULT_S = 30.0
 RETRY_AFTER_MAX_S = 600.0
 KEY_OUT_S = 3600.0
-# A conversation leaves its replica when that one has this many more requests in flight than the least busy.
-BUSIER_BY = 2
-MAX_CONVERSATIONS = 10_000  # remembered replicas, oldest forgotten first
 # OpenRouter's 403 for a prompt its moderation flagged: the content's fault, not the key's.
 FLAGGED = ("flagged", "moderation")
 
@@ -132,6 +127,10 @@ class Cooling:
 
     def cooling(self, candidate: Candidate, now: float) -> bool:
         return self.until(candidate, now) > now
+
+    def url_cooling(self, url: str, now: float) -> bool:
+        """Whether a replica cools for every key and model (it could not be reached)."""
+        return self.urls.get(url, 0.0) > now
 
     def failed(self, candidate: Candidate, error: UpstreamError, now: float, *, clients_key: bool = False,
                after_content: bool = False) -> bool:
@@ -223,60 +222,19 @@ def stated_retry_after(error: UpstreamError) -> float | None:
     return None
 
 
-class Balancer:
-    """Replica order, key turns, and the replica each conversation last used."""
-
-    def __init__(self) -> None:
-        self.turns: dict[str, int] = {}
-        self.conversations: OrderedDict[str, str] = OrderedDict()
-
-    def replicas(self, spec: UpstreamSpec, in_flight: Mapping[str, int], conversation: str | None,
-                 cooling: Cooling, now: float) -> list[str]:
-        """The replicas to try in order: least busy first; the conversation's own
-        first while it does not cool and is not clearly busier."""
-        order = sorted(spec.urls, key=lambda url: in_flight.get(url, 0))  # (stable: ties keep the config order)
-        used = self.conversations.get(conversation) if conversation else None
-        if used in spec.urls and used != order[0]:
-            busier = in_flight.get(used, 0) >= in_flight.get(order[0], 0) + BUSIER_BY
-            if cooling.urls.get(used, 0.0) <= now and not busier:
-                order.remove(used)
-                order.insert(0, used)
-        return order
-
-    def keys(self, spec: UpstreamSpec) -> list[int | None]:
-        """The keys in turn, from the one after the last key sent (``took``)."""
-        if not spec.keys:
-            return [None]
-        start = self.turns.get(spec.name, 0)
-        return [(start + offset) % len(spec.keys) for offset in range(len(spec.keys))]
-
-    def took(self, candidate: Candidate, spec: UpstreamSpec) -> None:
-        """A request goes to the candidate: its upstream's next request starts at
-        the next key. (Counted when sent, not when planned: a fallback's keys
-        turn only when the fallback is used.)"""
-        if candidate.key is not None:
-            self.turns[spec.name] = (candidate.key + 1) % len(spec.keys)
-
-    def served(self, conversation: str | None, url: str) -> None:
-        if conversation is None:
-            return
-        self.conversations[conversation] = url
-        self.conversations.move_to_end(conversation)
-        while len(self.conversations) > MAX_CONVERSATIONS:
-            self.conversations.popitem(last=False)
-
-
-def candidates(route: Route, specs: Mapping[str, UpstreamSpec], balancer: Balancer, cooling: Cooling, *,
-               in_flight: Mapping[str, int], conversation: str | None, now: float) -> list[Candidate]:
-    """Every candidate of the route, in the order to try them: cooling ones
-    left out, unless all cool, then only the one that cools down first."""
+def candidates(route: Route, specs: Mapping[str, UpstreamSpec], cooling: Cooling, *,
+               replicas: Callable[[UpstreamSpec], list[str]], keys: Callable[[UpstreamSpec], list[int | None]],
+               now: float) -> list[Candidate]:
+    """Every candidate of the route, in the order to try them (each upstream's
+    ``replicas`` and ``keys`` in the order given): cooling ones left out,
+    unless all cool, then only the one that cools down first."""
     expanded: list[Candidate] = []
     seen: set[tuple[str, str, int | None, str]] = set()  # (a choice listed twice is tried once)
     for index, choice in enumerate(route.choices):
         spec = specs[choice.upstream]
-        keys = balancer.keys(spec)
-        for url in balancer.replicas(spec, in_flight, conversation, cooling, now):
-            for key in keys:
+        its_keys = keys(spec)
+        for url in replicas(spec):
+            for key in its_keys:
                 if (choice.upstream, url, key, choice.target) not in seen:
                     seen.add((choice.upstream, url, key, choice.target))
                     expanded.append(Candidate(choice.upstream, url, key, choice.target, index))
@@ -284,6 +242,49 @@ def candidates(route: Route, specs: Mapping[str, UpstreamSpec], balancer: Balanc
     if ready or not expanded:
         return ready
     return [min(expanded, key=lambda candidate: cooling.until(candidate, now))]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What follows a candidate's failure."""
+
+    following: tuple[Candidate, ...]  # the candidates to try next, in order; none: the request stops
+    answer: UpstreamError  # what the client gets when it stops
+    key_out: bool = False  # a credential was taken out just now (worth one ERROR line)
+
+
+def after_failure(error: UpstreamError, failed: Candidate, *, remaining: Sequence[Candidate],
+                  errors: Sequence[UpstreamError], cooling: Cooling, now: float, clients_key: bool = False,
+                  after_content: bool = False) -> Decision:
+    """The whole decision after ``failed`` failed with ``error`` (the last of
+    ``errors``, the request's failures so far): cool what the failure says
+    (the module's tables), then which of the ``remaining`` candidates follow,
+    in which order.
+
+    - a failure that stops (the client's or the config's mistake), or one after
+      content reached the client: none follow; the client gets this error;
+    - a refused key: the same choice with the upstream's other keys first, then
+      the rest of the route; no other key: none follow;
+    - else the rest, less what started cooling meanwhile; if nothing is left,
+      the client gets ``last_failure(errors)``.
+    ``clients_key``: the request carried the client's own key.
+    """
+    outcome = verdict(error, failed, clients_key=clients_key)
+    key_out = outcome != STOP and cooling.failed(failed, error, now, clients_key=clients_key,
+                                                 after_content=after_content)
+    if outcome == STOP or after_content:
+        return Decision((), error, key_out)
+    following = [candidate for candidate in remaining if not cooling.cooling(candidate, now)]
+    if outcome == NEXT_KEY:
+        same = (failed.upstream, failed.target)
+        keys = [candidate for candidate in following if (candidate.upstream, candidate.target) == same
+                and candidate.key is not None and candidate.key != failed.key]
+        if not keys:
+            return Decision((), error, key_out)
+        following = keys + [candidate for candidate in following if candidate not in keys]
+    if not following:
+        return Decision((), last_failure(errors), key_out)
+    return Decision(tuple(following), error, key_out)
 
 
 def last_failure(errors: Sequence[UpstreamError]) -> UpstreamError:

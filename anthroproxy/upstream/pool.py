@@ -1,30 +1,25 @@
-"""The OpenAI-compatible upstream: pooled httpx clients, errors mapped at the edge.
+"""One replica of an upstream: its httpx client, the request sent, a 2xx
+answer handed back (answer.py), any other status raised as an UpstreamError.
 
-Everything httpx can raise is turned into an UpstreamError here (see
-``upstream_errors``), so handlers deal in ProxyErrors only.
+Everything httpx can raise is turned into an UpstreamError at this layer's
+edge (errors.py), so the layers above deal in ProxyErrors only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.cookiejar
-import json
 import ssl
 import urllib.request
-from typing import Any, Iterator, Mapping
+from typing import Mapping
 
 import httpx
 import trio
 
-from .. import __version__, jsonbytes
-from ..config import Config
-from ..errors import (
-    UpstreamProtocolError,
-    UpstreamTimeout,
-    UpstreamUnreachable,
-    upstream_http_error,
-)
-from .transport import UNANSWERED, LeanTransport, describe
+from .._version import __version__
+from ..core.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout, upstream_http_error
+from .answer import Answer
+from .errors import upstream_errors
+from .transport import UNANSWERED, LeanTransport
 
 # An error body or a JSON completion larger than this is not read whole.
 MAX_ERROR_BODY_BYTES = 1024 * 1024
@@ -33,21 +28,6 @@ WRITE_TIMEOUT_S = 60.0
 UNANSWERED_RETRY_S = 0.1  # only a connection found closed at once is retried (Pool._send)
 KEEPALIVE_EXPIRY_S = 30.0
 MAX_IDLE = 512  # idle upstream connections kept per origin
-
-
-@contextlib.contextmanager
-def upstream_errors() -> Iterator[None]:
-    """Map httpx exceptions to UpstreamErrors (httpcore's map_exceptions idiom)."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"the upstream timed out ({type(exc).__name__})") from exc
-    except httpx.ConnectError as exc:
-        raise UpstreamUnreachable(f"cannot connect to the upstream: {describe(exc)}") from exc
-    except httpx.DecodingError as exc:
-        raise UpstreamProtocolError(f"the upstream sent a body that cannot be decoded: {describe(exc)}") from exc
-    except httpx.TransportError as exc:
-        raise UpstreamUnreachable(f"the upstream connection failed: {describe(exc)}") from exc
 
 
 class Pool:
@@ -66,12 +46,7 @@ class Pool:
     def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float,
                  tls: ssl.SSLContext) -> None:
         self.base_url = base_url
-        self.url = httpx.URL(base_url + "/chat/completions")  # parsed once, not per request
-        self.tokenize_url = httpx.URL(tokenize_url(base_url))
-        # Target models the upstream's /tokenize cannot count (counting.py): their counts are local.
-        self.tokenize_missing: set[str] = set()
-        # Which /tokenize form the upstream understands: None until known, then "chat" (vLLM) or "text" (llama.cpp).
-        self.tokenize_form: str | None = None
+        self._urls: dict[str, httpx.URL] = {}  # parsed once, not per request
         timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=WRITE_TIMEOUT_S,
                                 pool=connect_timeout)
         # Streams: no per-read timeout (it would set and clear a trio deadline on
@@ -84,8 +59,8 @@ class Pool:
         # httpx's own transport, with these limits.
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=MAX_IDLE,
                               keepalive_expiry=KEEPALIVE_EXPIRY_S)
-        lean = None if proxied(self.url) else LeanTransport(ssl_context=tls, keepalive_expiry=KEEPALIVE_EXPIRY_S,
-                                                            max_idle=MAX_IDLE)
+        lean = None if proxied(httpx.URL(base_url)) else LeanTransport(
+            ssl_context=tls, keepalive_expiry=KEEPALIVE_EXPIRY_S, max_idle=MAX_IDLE)
         self.client = httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False,
                                         cookies=no_cookies(), transport=lean)
         self.busy = 0
@@ -94,26 +69,29 @@ class Pool:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def send(self, payload: dict[str, Any], headers: Mapping[str, str], *, stream: bool,
-                   url: httpx.URL | None = None) -> httpx.Response:
-        """Send a completion request (or, given its ``url``, another) with
-        ``headers`` (request_headers); returns the 2xx response with its body
-        unread, which the caller must pass to ``close``. Closing it before the
-        end drops the connection: that is how the upstream learns to stop.
+    def url(self, endpoint: str) -> httpx.URL:
+        """The URL of an endpoint: a path after the base URL ("/chat/completions"),
+        or a whole URL of the same server."""
+        found = self._urls.get(endpoint)
+        if found is None:
+            found = self._urls[endpoint] = httpx.URL(endpoint if "://" in endpoint else self.base_url + endpoint)
+        return found
 
-        A non-2xx answer raises the mapped UpstreamHTTPError.
-        """
+    async def send(self, endpoint: str, content: bytes, headers: Mapping[str, str], *, stream: bool) -> Answer:
+        """POST ``content`` (JSON) to an endpoint (``url``) with ``headers``;
+        the 2xx answer with its body unread, which the caller must close.
+        Any other answer raises its UpstreamHTTPError."""
         self.busy += 1
         try:
-            response = await self._send(self.client, payload, headers, stream=stream, url=url)
+            response = await self._send(self.url(endpoint), content, headers, stream=stream)
         except BaseException:
             self.busy -= 1
             raise
         self._open.add(response)
-        return response
+        return Answer(response, self._release)
 
-    async def close(self, response: httpx.Response) -> None:
-        """Close a response from ``send``: one request fewer in flight."""
+    async def _release(self, response: httpx.Response) -> None:
+        """Close a response from ``send``: one request fewer in flight (once)."""
         try:
             await response.aclose()
         finally:
@@ -121,9 +99,10 @@ class Pool:
                 self._open.discard(response)
                 self.busy -= 1
 
-    async def _send(self, client: httpx.AsyncClient, payload: dict[str, Any], headers: Mapping[str, str], *,
-                    stream: bool, url: httpx.URL | None) -> httpx.Response:
-        request = client.build_request("POST", url or self.url, content=jsonbytes.dump(payload), headers=headers,
+    async def _send(self, url: httpx.URL, content: bytes, headers: Mapping[str, str], *,
+                    stream: bool) -> httpx.Response:
+        client = self.client
+        request = client.build_request("POST", url, content=content, headers=headers,
                                        timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
         with upstream_errors(), trio.move_on_after(self.read_timeout) as waited:
             sent_at = trio.current_time()
@@ -150,20 +129,6 @@ class Pool:
             raise await _error_from(response)
         finally:
             await response.aclose()
-
-    async def read_json(self, response: httpx.Response) -> Any:
-        """The parsed body of a non-streaming answer from ``send``; closes it."""
-        try:
-            body = await _read_bounded(response, MAX_COMPLETION_BYTES)
-        finally:
-            await self.close(response)
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise UpstreamProtocolError(
-                f"the upstream answered HTTP {response.status_code} with a body that is not JSON: "
-                f"{body[:200].decode('utf-8', 'replace')!r}"
-            ) from None
 
 
 def proxied(url: httpx.URL) -> bool:
@@ -227,72 +192,14 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else httpx.create_ssl_context()
 
 
-class Upstream:
-    """One pool for ``target_url``, with its key or the client's: the proxy
-    with a single upstream, as its first versions were (and the tests of the
-    pool use it)."""
-
-    def __init__(self, config: Config) -> None:
-        self.pool = Pool(config.target_url, connect_timeout=config.upstream_connect_timeout,
-                         read_timeout=config.upstream_read_timeout, tls=tls_context(config.ca_bundle))
-        self.api_key = config.api_key
-        self.pass_client_key = config.auth_token is None  # with a proxy token, what clients present is that token
-
-    @property
-    def busy(self) -> int:
-        return self.pool.busy
-
-    async def __aenter__(self) -> Upstream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.pool.aclose()
-
-    async def send(self, payload: dict[str, Any], client_headers: Mapping[str, str], *, stream: bool,
-                   request_id: str | None = None, url: httpx.URL | None = None) -> httpx.Response:
-        key = self.api_key or (client_key(client_headers) if self.pass_client_key else None)
-        headers = request_headers(key=key, stream=stream, request_id=request_id)
-        return await self.pool.send(payload, headers, stream=stream, url=url)
-
-    async def close(self, response: httpx.Response) -> None:
-        await self.pool.close(response)
-
-    async def read_json(self, response: httpx.Response) -> Any:
-        return await self.pool.read_json(response)
-
-
-def tokenize_url(target_url: str) -> str:
-    """vLLM and llama.cpp serve /tokenize beside /v1, at the server's root."""
-    base = target_url.rstrip("/")
-    return (base[:-3] if base.endswith("/v1") else base) + "/tokenize"
-
-
-def client_key(headers: Mapping[str, str]) -> str | None:
-    """The client's own credential: x-api-key, or an Authorization bearer token."""
-    key = headers.get("x-api-key", "").strip()
-    if key:
-        return key
-    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
-
-
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    with upstream_errors():
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamProtocolError(f"the upstream answer is larger than {limit} bytes")
-    return b"".join(chunks)
-
-
-async def _error_from(response: httpx.Response) -> Exception:
+async def _error_from(response: httpx.Response) -> UpstreamError:
+    """The error for a non-2xx answer, from its body (at most MAX_ERROR_BODY_BYTES of it)."""
     try:
-        body = await _read_bounded(response, MAX_ERROR_BODY_BYTES)
-    except UpstreamProtocolError:
+        body = await Answer(response, _closed).read(MAX_ERROR_BODY_BYTES)
+    except UpstreamError:
         body = b""
     return upstream_http_error(response.status_code, body, dict(response.headers))
+
+
+async def _closed(response: httpx.Response) -> None:
+    """(An error answer is closed by ``_send`` itself.)"""

@@ -7,12 +7,13 @@ chunk (bench/README.md, issue 14):
 
 - no pool walk and no lock: an idle connection is popped from its origin's list;
 - the request goes out as one write (head and body), not one per h11 event;
-- a read tries the socket first and waits only when it is empty (rawio.py), so
+- a read tries the socket first and waits only when it is empty (netio/), so
   a chunk costs one wake-up and one ``read``, where trio's ``receive_some``
   adds a second pass through the scheduler after every read;
 - the chunked body is parsed here (``ChunkedBody``), not by h11's event
   machinery, and no context manager or generator is entered per read: the relay
-  calls ``ResponseBody.receive()`` directly (``response.extensions["body"]``).
+  calls ``ResponseBody.receive()`` directly (answer.py, through
+  ``response.extensions["body"]``).
 
 h11 still writes the request head and parses the response head. TLS upstreams
 read through trio's SSLStream (same pool, same body reader).
@@ -20,7 +21,6 @@ read through trio's SSLStream (same pool, same body reader).
 
 from __future__ import annotations
 
-import os
 import select
 import ssl
 import time
@@ -30,8 +30,10 @@ import h11
 import httpx
 import trio
 
-from ..rawio import RECEIVE_BYTES, Reader
+from ..netio.reader import RECEIVE_BYTES, Reader
+from ..netio.writer import Writer
 from .bodies import ChunkedBody, FramingError, LengthBody
+from .errors import describe
 
 MAX_HEAD_BYTES = 64 * 1024
 # A connection closed before any answer (httpcore's words, so through a proxy from the environment too):
@@ -45,13 +47,14 @@ class Wire:
     """One upstream connection: a plain socket read and written directly, or
     a TLS stream through trio (``tls``)."""
 
-    __slots__ = ("socket_stream", "tls", "fd", "idle_since", "_reader")
+    __slots__ = ("socket_stream", "tls", "fd", "idle_since", "_reader", "_writer")
 
     def __init__(self, socket_stream: trio.SocketStream, tls: trio.SSLStream | None) -> None:
         self.socket_stream, self.tls = socket_stream, tls
         self.fd = socket_stream.socket.fileno()
         self.idle_since = 0.0
         self._reader = Reader(self.fd)
+        self._writer = Writer(self.fd)
 
     async def receive(self) -> bytes:
         if self.tls is not None:
@@ -71,13 +74,11 @@ class Wire:
             await _bounded(self._send_tls(data), timeout, httpx.WriteTimeout)
             return
         try:
-            written = os.write(self.fd, data)
-        except BlockingIOError:
-            written = 0
+            rest = self._writer.write_now(data)
         except OSError as exc:
             raise httpx.WriteError(str(exc)) from exc
-        if written < len(data):
-            await _bounded(self._send_rest(memoryview(data)[written:]), timeout, httpx.WriteTimeout)
+        if rest is not None:
+            await _bounded(self._send_rest(rest), timeout, httpx.WriteTimeout)
 
     async def _send_tls(self, data: bytes) -> None:
         try:
@@ -86,14 +87,10 @@ class Wire:
             raise httpx.WriteError(describe(exc)) from exc
 
     async def _send_rest(self, view: memoryview) -> None:
-        while view:
-            await trio.lowlevel.wait_writable(self.fd)
-            try:
-                view = view[os.write(self.fd, view):]
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                raise httpx.WriteError(str(exc)) from exc
+        try:
+            await self._writer.send_rest(view)
+        except (OSError, trio.ClosedResourceError) as exc:
+            raise httpx.WriteError(describe(exc)) from exc
 
     def looks_closed(self) -> bool:
         """An idle connection with something to read has been closed by the
@@ -328,16 +325,3 @@ def _body_decoder(method: str, status: int, headers: list[tuple[bytes, bytes]]) 
 
 def _says_close(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() == b"connection" and b"close" in value.lower() for name, value in headers)
-
-
-
-def describe(exc: BaseException) -> str:
-    """The first non-empty message down the exception's causes (httpx and trio
-    wrap a TLS or socket error, a certificate that does not verify, say, in an
-    exception with no text of its own)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if str(seen):
-            return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return type(exc).__name__

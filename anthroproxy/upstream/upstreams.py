@@ -1,15 +1,18 @@
 """Every upstream the proxy sends to: a pool of httpx clients per replica URL,
-and what failover and the refused-field fallback learn while the proxy runs."""
+the protocol each speaks, and what failover learns while the proxy runs."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..config import Config
-from .failover import Balancer, Candidate, Cooling, candidates
-from .pool import Pool, client_key, request_headers, tls_context
-from .routes import Route
-from .spec import UpstreamSpec
+from ..config.routes import Route
+from ..config.settings import Config
+from ..config.spec import UpstreamSpec
+from ..core.credentials import client_key
+from .balancer import Balancer
+from .failover import Candidate, Cooling, candidates
+from .pool import Pool, tls_context
+from .protocols import PROTOCOLS, Call, Origin, UpstreamProtocol
 
 
 class Upstreams:
@@ -24,10 +27,9 @@ class Upstreams:
                     url, tls=tls,
                     connect_timeout=spec.connect_timeout or config.upstream_connect_timeout,
                     read_timeout=spec.read_timeout or config.upstream_read_timeout)
+        self.protocols: dict[str, UpstreamProtocol] = {name: build(config) for name, build in PROTOCOLS.items()}
         self.cooling = Cooling(config.failover_cooldown)
         self.balancer = Balancer()
-        # What each (upstream, target model) refused: fields, or fields with a value (translate/fallback.py).
-        self.refused: dict[tuple[str, str], set[str]] = {}
         # With a proxy token, what clients present is that token: never sent on.
         self.pass_client_key = config.auth_token is None
         # Every configured key and credential-like header value: redacted from errors.
@@ -45,36 +47,45 @@ class Upstreams:
         return any(len(self.specs[choice.upstream].urls) > 1 for choice in route.choices)
 
     def plan(self, route: Route, conversation: str | None, now: float) -> list[Candidate]:
-        """The route's candidates, in the order to try them (failover.candidates)."""
+        """The route's candidates, in the order to try them (failover.candidates,
+        in the balancer's order of replicas and keys)."""
         in_flight: dict[str, int] = {}
         for (_, url), pool in self.pools.items():
             in_flight[url] = in_flight.get(url, 0) + pool.busy
-        return candidates(route, self.specs, self.balancer, self.cooling, in_flight=in_flight,
-                          conversation=conversation, now=now)
+        balancer, cooling = self.balancer, self.cooling
+        return candidates(route, self.specs, cooling, now=now, keys=balancer.keys,
+                          replicas=lambda spec: balancer.replicas(spec, in_flight, conversation, cooling, now))
+
+    def protocol(self, candidate: Candidate) -> UpstreamProtocol:
+        """The protocol the candidate's upstream speaks."""
+        return self.protocols["chat"]
 
     def pool(self, candidate: Candidate) -> Pool:
         return self.pools[candidate.upstream, candidate.url]
 
-    def headers(self, candidate: Candidate, client_headers: Mapping[str, str], *, stream: bool,
-                request_id: str | None) -> dict[str, str]:
-        """The candidate's key (or, for an upstream with no credential of its
-        own, the client's) and its upstream's headers."""
+    def took(self, candidate: Candidate) -> None:
+        """A request goes to the candidate (its upstream's keys turn)."""
+        self.balancer.took(candidate, self.specs[candidate.upstream])
+
+    def served(self, conversation: str | None, candidate: Candidate) -> None:
+        """The candidate answered: the conversation sticks to its replica."""
+        self.balancer.served(conversation, candidate.url)
+
+    def call(self, candidate: Candidate, client_headers: Mapping[str, str], origin: Origin) -> Call:
+        """A request to the candidate, for its protocol: the candidate's key
+        (or, for an upstream with no credential of its own, the client's) and
+        its upstream's headers."""
         spec = self.specs[candidate.upstream]
         if candidate.key is not None:
             key: str | None = spec.keys[candidate.key]
         else:
             key = client_key(client_headers) if self.pass_client_key and not spec.own_credential else None
-        return request_headers(key=key, extra=spec.headers, stream=stream, request_id=request_id)
+        return Call(candidate, self.pool(candidate), key, spec.headers, origin)
 
     def passes_clients_key(self, candidate: Candidate, client_headers: Mapping[str, str]) -> bool:
         """Whether the request to ``candidate`` carries the client's own key."""
         spec = self.specs[candidate.upstream]
         return self.pass_client_key and not spec.own_credential and client_key(client_headers) is not None
-
-
-
-    def refused_by(self, candidate: Candidate) -> set[str]:
-        return self.refused.setdefault((candidate.upstream, candidate.target), set())
 
     def health(self, now: float) -> dict[str, Any]:
         """Each upstream's state, from what failover knows (it calls none of them)."""

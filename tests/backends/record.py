@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from anthroproxy.translate.capabilities import Capabilities
+from anthroproxy.config.capabilities import Capabilities
 from anthroproxy.translate.request import to_openai
 from tests.backends import llamacpp
 

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from anthroproxy import Config, serve
-from anthroproxy.fake_upstream import FakeUpstream
+from anthroproxy.testing.fake_upstream import FakeUpstream
 
 
 @pytest.fixture(autouse=True)

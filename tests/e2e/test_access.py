@@ -12,7 +12,7 @@ import trio
 import trustme
 
 from anthroproxy import Config, serve
-from anthroproxy.fake_upstream import FakeUpstream, Reply, chunk, completion, text_chunks
+from anthroproxy.testing.fake_upstream import FakeUpstream, Reply, chunk, completion, text_chunks
 from tests.e2e.conftest import messages_body, start_proxy
 
 TOKEN = "proxy-token-5f2c"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 import trio
 
-from anthroproxy.fake_upstream import Reply, chunk, reasoning_chunks, text_chunks, tool_call_chunks, usage
+from anthroproxy.testing.fake_upstream import Reply, chunk, reasoning_chunks, text_chunks, tool_call_chunks, usage
 from tests.node_clients import NodeClients, ensure_installed
 
 RUN_TIMEOUT_S = 120
@@ -187,8 +187,8 @@ async def test_a_tool_session_whose_upstream_fails_halfway_ends_on_the_fallback(
     """The primary answers the first turn with a tool call, then is overloaded
     (529): the next turn goes to the fallback, with the whole history, and
     Claude Code never sees the failure."""
-    from anthroproxy.fake_upstream import FakeUpstream
-    from anthroproxy.upstream.spec import UpstreamSpec
+    from anthroproxy.testing.fake_upstream import FakeUpstream
+    from anthroproxy.config.spec import UpstreamSpec
     from tests.e2e.conftest import start_proxy
 
     spare = FakeUpstream()
@@ -226,7 +226,7 @@ async def test_the_readmes_multi_backend_recipe(clients, nursery, tmp_path):
 
     from anthroproxy import serve
     from anthroproxy.config import load_config
-    from anthroproxy.fake_upstream import FakeUpstream
+    from anthroproxy.testing.fake_upstream import FakeUpstream
     from tests.e2e.test_readme import README
 
     recipe = next(block for block in re.findall(r"```toml\n(.*?)```", README, re.S) if "[upstreams.openrouter]" in block)

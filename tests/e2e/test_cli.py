@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from anthroproxy import __version__
-from anthroproxy.fake_upstream import Reply, text_chunks
+from anthroproxy.testing.fake_upstream import Reply, text_chunks
 from tests.e2e.conftest import messages_body
 from tests.helpers import check_grammar, parse_events, text_of
 

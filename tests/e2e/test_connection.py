@@ -8,8 +8,9 @@ import socket
 import h11
 import trio
 
-from anthroproxy.rawio import READS_PER_CHECKPOINT, Reader
-from anthroproxy.server.connection import Connection, Responder
+from anthroproxy.netio.reader import READS_PER_CHECKPOINT, Reader
+from anthroproxy.server.connection import Connection
+from anthroproxy.server.responder import Responder
 
 
 async def tcp_pair() -> tuple[trio.SocketStream, socket.socket]:
@@ -39,7 +40,7 @@ async def test_a_ping_due_during_a_blocked_write_never_follows_the_end():
     conn = Connection(server, max_header_bytes=65536)
     conn.h11.receive_data(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
     conn.h11.next_event(), conn.h11.next_event()
-    responder = Responder(conn, "req_1")
+    responder = Responder(conn)
     received = bytearray()
 
     async def slow_client() -> None:
@@ -91,7 +92,7 @@ async def test_a_slow_client_is_not_a_silent_upstream(nursery):
     than the upstream read timeout to read it. The stream must end whole,
     not with a timeout the upstream did nothing to earn."""
     from anthroproxy import Config, serve
-    from anthroproxy.fake_upstream import FakeUpstream, Reply, text_chunks
+    from anthroproxy.testing.fake_upstream import FakeUpstream, Reply, text_chunks
     from tests.helpers import parse_events, text_of
 
     fake = FakeUpstream()

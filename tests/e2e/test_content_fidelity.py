@@ -7,7 +7,7 @@ import anthropic
 import httpx
 import pytest
 
-from anthroproxy.fake_upstream import Reply, chunk, completion, reasoning_chunks, tool_call_chunks, usage
+from anthroproxy.testing.fake_upstream import Reply, chunk, completion, reasoning_chunks, tool_call_chunks, usage
 from tests.e2e.conftest import in_thread, sdk, start_proxy
 
 WEATHER = {"name": "get_weather", "description": "Weather for a city",

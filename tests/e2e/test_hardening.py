@@ -9,7 +9,7 @@ import httpx
 import pytest
 import trio
 
-from anthroproxy.fake_upstream import Reply, chunk, completion, text_chunks
+from anthroproxy.testing.fake_upstream import Reply, chunk, completion, text_chunks
 from tests.e2e.conftest import RawHTTP, get, messages_body, post, start_proxy
 from tests.helpers import check_grammar, parse_events, text_of
 

@@ -8,7 +8,7 @@ import struct
 import pytest
 import trio
 
-from anthroproxy.fake_upstream import Reply, chunk, completion
+from anthroproxy.testing.fake_upstream import Reply, chunk, completion
 from tests.e2e.conftest import get, messages_body, post, start_proxy
 
 

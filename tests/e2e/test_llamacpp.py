@@ -248,7 +248,7 @@ async def test_replicas_keep_a_conversation_where_its_prefix_is_cached(nursery, 
     second while the first is busy; its next turn, with both idle, would go to
     the first (least busy, then config order) but sticks to the second, where
     the server reads its prefix from the cache."""
-    from anthroproxy.upstream.spec import UpstreamSpec
+    from anthroproxy.config.spec import UpstreamSpec
 
     second = started("tiny", context=4096)
     try:

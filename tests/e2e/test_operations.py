@@ -10,8 +10,8 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from anthroproxy.fake_upstream import Reply, text_chunks, usage
-from anthroproxy.translate.capabilities import CapabilityTable
+from anthroproxy.testing.fake_upstream import Reply, text_chunks, usage
+from anthroproxy.config.capabilities import CapabilityTable
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.tokens import PER_MESSAGE, REPLY_PRIMING, estimate_payload
 from tests.e2e.conftest import in_thread, messages_body, sdk, start_proxy

@@ -91,7 +91,7 @@ def test_every_toml_example_loads(tmp_path):
 
 def test_the_recipe_routes_as_its_comments_say(tmp_path):
     from anthroproxy.config import load_config
-    from anthroproxy.upstream.routes import needs_of
+    from anthroproxy.config.routes import needs_of
 
     recipe = next(block for block in re.findall(r"```toml\n(.*?)```", README, re.S) if "[upstreams.openrouter]" in block)
     (tmp_path / "proxy.toml").write_text(recipe)

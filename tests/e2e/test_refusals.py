@@ -10,7 +10,7 @@ import anthropic
 import httpx
 import pytest
 
-from anthroproxy.fake_upstream import Reply, completion, text_chunks
+from anthroproxy.testing.fake_upstream import Reply, completion, text_chunks
 from anthroproxy.translate.messages import NO_VISION
 from tests.e2e.conftest import in_thread, sdk, start_proxy
 

@@ -14,7 +14,7 @@ import trio
 
 from anthroproxy import serve
 from anthroproxy.config import load_config
-from anthroproxy.fake_upstream import FakeUpstream, Reply, chunk, completion, error_chunk, text_chunks
+from anthroproxy.testing.fake_upstream import FakeUpstream, Reply, chunk, completion, error_chunk, text_chunks
 from tests.e2e.conftest import in_thread, sdk
 from tests.helpers import check_grammar, parse_events, text_of
 

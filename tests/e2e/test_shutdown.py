@@ -7,7 +7,7 @@ import pytest
 import trio
 
 from anthroproxy import Config, serve
-from anthroproxy.fake_upstream import Reply, chunk, text_chunks
+from anthroproxy.testing.fake_upstream import Reply, chunk, text_chunks
 from tests.e2e.conftest import RawHTTP, get, messages_body, post
 from tests.helpers import check_grammar, parse_events, text_of
 

@@ -9,7 +9,7 @@ import json
 import httpx
 import pydantic
 
-from anthroproxy.fake_upstream import Reply, completion, text_chunks
+from anthroproxy.testing.fake_upstream import Reply, completion, text_chunks
 from tests.e2e.conftest import in_thread, sdk, start_proxy
 
 

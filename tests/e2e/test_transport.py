@@ -9,7 +9,7 @@ import httpx
 import pytest
 import trio
 
-from anthroproxy.fake_upstream import Reply, completion, text_chunks
+from anthroproxy.testing.fake_upstream import Reply, completion, text_chunks
 from anthroproxy.upstream.transport import LeanTransport
 
 
@@ -146,15 +146,18 @@ async def test_the_pool_keeps_at_most_max_idle_connections(fake):
 
 async def test_a_proxy_from_the_environment_is_still_used(fake, monkeypatch):
     """httpx mounts its own transport for HTTP_PROXY; the lean one serves the rest."""
-    from anthroproxy import Config
-    from anthroproxy.upstream import Upstream
+    from anthroproxy.upstream.pool import Pool, tls_context
 
     monkeypatch.setenv("HTTP_PROXY", fake.url.removesuffix("/v1"))
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     fake.queue(Reply.json(completion("through the proxy")))
-    async with Upstream(Config(target_url="http://upstream.invalid/v1")) as upstream:
-        answer = await upstream.read_json(await upstream.send({"model": "m", "messages": []}, {}, stream=False))
+    pool = Pool("http://upstream.invalid/v1", connect_timeout=5, read_timeout=30, tls=tls_context(None))
+    try:
+        answer = await (await pool.send("/chat/completions", b'{"model": "m", "messages": []}', {},
+                                        stream=False)).read_json(1 << 20)
+    finally:
+        await pool.aclose()
     assert answer["choices"][0]["message"]["content"] == "through the proxy"
     assert fake.requests[0].path == "http://upstream.invalid/v1/chat/completions"  # the absolute form a proxy gets
 

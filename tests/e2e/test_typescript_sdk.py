@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from anthroproxy.fake_upstream import Reply, chunk, error_chunk, text_chunks, tool_call_chunks, usage
+from anthroproxy.testing.fake_upstream import Reply, chunk, error_chunk, text_chunks, tool_call_chunks, usage
 from tests.node_clients import NodeClients, ensure_installed
 
 SCRIPT = Path(__file__).parents[1] / "clients" / "ts_sdk.mjs"

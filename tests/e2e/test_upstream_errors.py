@@ -6,7 +6,7 @@ import httpx
 import pytest
 import trio
 
-from anthroproxy.fake_upstream import Reply, chunk, completion, sse_frames
+from anthroproxy.testing.fake_upstream import Reply, chunk, completion, sse_frames
 from tests.e2e.conftest import in_thread, messages_body, sdk, start_proxy
 from tests.helpers import check_grammar, parse_events, text_of
 

@@ -2,14 +2,15 @@
 flight are counted (replicas are balanced by that count), and every response
 is counted back however it ends."""
 
+import json
+
 import httpx
 import pytest
 import trio
 
-from anthroproxy import Config
-from anthroproxy.errors import UpstreamError
-from anthroproxy.fake_upstream import Reply, completion, text_chunks
-from anthroproxy.upstream import Upstream
+from anthroproxy.core.errors import UpstreamError
+from anthroproxy.testing.fake_upstream import Reply, completion, text_chunks
+from anthroproxy.upstream.pool import Pool, tls_context
 from tests.e2e.conftest import messages_body
 
 
@@ -23,52 +24,73 @@ async def test_one_request_at_a_time_reuses_one_upstream_connection(proxy, fake)
     assert fake.connections == 1  # (taking turns over the clients opened one connection per request)
 
 
+def open_pool(url: str) -> Pool:
+    return Pool(url, connect_timeout=5, read_timeout=30, tls=tls_context(None))
+
+
 @pytest.fixture
-async def upstream(fake):
-    async with Upstream(Config(target_url=fake.url)) as upstream:
-        yield upstream
+async def pool(fake):
+    pool = open_pool(fake.url)
+    yield pool
+    await pool.aclose()
 
 
 PAYLOAD = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+BODY, STREAM_BODY = json.dumps(PAYLOAD).encode(), json.dumps({**PAYLOAD, "stream": True}).encode()
+ENDPOINT = "/chat/completions"
 
 
-async def test_requests_in_flight_are_counted_until_each_close(upstream, fake):
+async def test_requests_in_flight_are_counted_until_each_close(pool, fake):
     fake.queue(Reply.stream(text_chunks(["a"])), Reply.stream(text_chunks(["b"])))
-    first = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
-    second = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
-    assert upstream.busy == 2 and fake.connections == 2
-    await upstream.close(first)
+    first = await pool.send(ENDPOINT, STREAM_BODY, {}, stream=True)
+    second = await pool.send(ENDPOINT, STREAM_BODY, {}, stream=True)
+    assert pool.busy == 2 and fake.connections == 2
+    await first.aclose()
     fake.queue(Reply.stream(text_chunks(["c"])))
-    third = await upstream.send({**PAYLOAD, "stream": True}, {}, stream=True)
-    assert upstream.busy == 2
-    for response in (second, third, third):  # (a second close changes nothing)
-        await upstream.close(response)
-    assert upstream.busy == 0
+    third = await pool.send(ENDPOINT, STREAM_BODY, {}, stream=True)
+    assert pool.busy == 2
+    for answer in (second, third, third):  # (a second close changes nothing)
+        await answer.aclose()
+    assert pool.busy == 0
 
 
-async def test_failed_requests_hand_their_client_back(upstream, fake):
+async def test_an_answer_read_to_its_end_hands_its_connection_back(pool, fake):
+    fake.queue(Reply.stream(text_chunks(["a"])), Reply.stream(text_chunks(["b"])))
+    for _ in range(2):
+        answer = await pool.send(ENDPOINT, STREAM_BODY, {}, stream=True)
+        body = b""
+        while chunk := await answer.receive():
+            body += chunk
+        assert body.endswith(b"data: [DONE]\n\n")
+        await answer.aclose()
+    assert fake.connections == 1 and pool.busy == 0
+
+
+async def test_failed_requests_hand_their_client_back(pool, fake):
     fake.queue(Reply.error(500, "boom"), Reply.json(completion("ok")), Reply.json({}, status=302))
     with pytest.raises(UpstreamError):
-        await upstream.send(PAYLOAD, {}, stream=False)
-    assert await upstream.read_json(await upstream.send(PAYLOAD, {}, stream=False))
+        await pool.send(ENDPOINT, BODY, {}, stream=False)
+    answer = await pool.send(ENDPOINT, BODY, {}, stream=False)
+    assert (await answer.read_json(1 << 20))["choices"][0]["message"]["content"] == "ok"
     with pytest.raises(UpstreamError):
-        await upstream.send(PAYLOAD, {}, stream=False)
+        await pool.send(ENDPOINT, BODY, {}, stream=False)
     with trio.move_on_after(0):  # cancelled before it could connect
-        await upstream.send(PAYLOAD, {}, stream=False)
+        await pool.send(ENDPOINT, BODY, {}, stream=False)
     fake.queue(Reply(head_delay=5, body=b"{}"))
     with trio.move_on_after(0.2):  # cancelled while it waits for the answer
-        await upstream.send(PAYLOAD, {}, stream=False)
-    assert upstream.busy == 0
+        await pool.send(ENDPOINT, BODY, {}, stream=False)
+    assert pool.busy == 0
 
 
 async def test_an_unreachable_upstream_hands_its_client_back():
     with trio.socket.socket() as sock:
         await sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
-        async with Upstream(Config(target_url=f"http://127.0.0.1:{port}/v1")) as upstream:
-            with pytest.raises(UpstreamError):
-                await upstream.send(PAYLOAD, {}, stream=False)
-            assert upstream.busy == 0
+        pool = open_pool(f"http://127.0.0.1:{port}/v1")
+        with pytest.raises(UpstreamError):
+            await pool.send(ENDPOINT, BODY, {}, stream=False)
+        assert pool.busy == 0
+        await pool.aclose()
 
 
 async def test_a_connection_the_upstream_closes_as_the_next_request_goes_out_is_retried_once(proxy, fake):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import trio
 
-from anthroproxy.fake_upstream import Reply, text_chunks
+from anthroproxy.testing.fake_upstream import Reply, text_chunks
 from tests.e2e.conftest import messages_body
 from tests.e2e.test_cli import start_cli, stop
 from tests.e2e.test_operations import metric_values
@@ -133,7 +133,7 @@ async def test_json_log_lines_from_workers(nursery, fake):
 
 async def test_a_worker_that_cannot_listen_stops_the_pool(tmp_path, caplog):
     from anthroproxy import Config
-    from anthroproxy.server.workers import WorkerPool
+    from anthroproxy.process.workers import WorkerPool
 
     # An address no interface here has: the workers' bind fails (the master's reservation is not involved).
     pool = WorkerPool(Config(host="192.0.2.1", port=1, log_level="ERROR"), 2, str(tmp_path))

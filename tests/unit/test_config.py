@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from anthroproxy.config import Config, ConfigError, load_config
-from anthroproxy.models import ModelMap
+from anthroproxy.config.models import ModelMap
 
 
 def test_defaults():
@@ -11,7 +11,6 @@ def test_defaults():
     assert config == Config()
     assert (config.host, config.port, config.target_url) == ("127.0.0.1", 8080, "https://api.openai.com/v1")
     assert (config.api_key, config.default_model, config.log_level) == (None, "gpt-5", "DEBUG")
-    assert config.chat_completions_url == "https://api.openai.com/v1/chat/completions"
 
 
 def test_precedence_flags_then_env_then_dotenv_then_defaults(tmp_path):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from anthroproxy.errors import error_body, error_type_for, upstream_error_from_payload, upstream_http_error
+from anthroproxy.core.errors import error_body, error_type_for, upstream_error_from_payload, upstream_http_error
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_error_body_shape():
 
 
 def test_upstream_errors_have_a_kind_for_metrics():
-    from anthroproxy.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
+    from anthroproxy.core.errors import UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
 
     assert upstream_http_error(503, b"{}", {}).kind == "http_503"
     assert upstream_error_from_payload({"error": {"message": "x"}}).kind == "in_stream"

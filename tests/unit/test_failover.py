@@ -3,11 +3,12 @@ fake clock, replicas, key turns, sticky conversations."""
 
 import pytest
 
-from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
-from anthroproxy.upstream.failover import (KEY_OUT_S, NEXT, NEXT_KEY, STOP, Balancer, Candidate, Cooling, candidates,
-                                           last_failure, retry_after, verdict)
-from anthroproxy.upstream.routes import Choice, Needs, Route, Routes, conversation_of, needs_of
-from anthroproxy.upstream.spec import SpecError, UpstreamSpec, expand
+from anthroproxy.core.errors import UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
+from anthroproxy.config.routes import Choice, Needs, Route, Routes, needs_of
+from anthroproxy.config.spec import SpecError, UpstreamSpec, expand
+from anthroproxy.upstream.balancer import Balancer, conversation_of
+from anthroproxy.upstream.failover import (KEY_OUT_S, NEXT, NEXT_KEY, STOP, Candidate, Cooling, candidates, last_failure,
+                                           retry_after, verdict)
 
 SPECS = {
     "default": UpstreamSpec(name="default", urls=("http://a/v1",)),
@@ -22,8 +23,9 @@ def http(status, **headers):
 
 
 def plan(route=ROUTE, *, balancer=None, cooling=None, in_flight=None, conversation=None, now=0.0):
-    return candidates(route, SPECS, balancer or Balancer(), cooling or Cooling(), in_flight=in_flight or {},
-                      conversation=conversation, now=now)
+    balancer, cooling = balancer or Balancer(), cooling or Cooling()
+    return candidates(route, SPECS, cooling, now=now, keys=balancer.keys,
+                      replicas=lambda spec: balancer.replicas(spec, in_flight or {}, conversation, cooling, now))
 
 
 def test_a_route_expands_into_a_candidate_per_replica_and_key_in_order():

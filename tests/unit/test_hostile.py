@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 
-from anthroproxy import jsonbytes
-from anthroproxy.errors import InvalidRequest
-from anthroproxy.translate.capabilities import Capabilities
-from anthroproxy.translate.fallback import IMAGES, REASONING_HISTORY, leave_out
+from anthroproxy.core import jsonbytes
+from anthroproxy.core.errors import InvalidRequest
+from anthroproxy.config.capabilities import Capabilities
+from anthroproxy.translate.refusals import IMAGES, REASONING_HISTORY, leave_out
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.tokens import chat_tokenize_body, estimate_payload, text_tokenize_body
 from anthroproxy.translate.usage import estimate_prompt_tokens

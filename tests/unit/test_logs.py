@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from anthroproxy.logs import AccessRecord, configure_logging, log, log_access
+from anthroproxy.observe.logs import AccessRecord, configure_logging, log, log_access
 
 
 def finished_stream() -> AccessRecord:

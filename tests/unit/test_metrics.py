@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from anthroproxy.logs import AccessRecord
-from anthroproxy.metrics import Metrics
+from anthroproxy.observe.logs import AccessRecord
+from anthroproxy.observe.metrics import Metrics
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple], float]:

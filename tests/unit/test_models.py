@@ -1,16 +1,8 @@
 import pytest
 
-from anthroproxy.errors import InvalidRequest
-from anthroproxy.models import (
-    UNKNOWN_DATE,
-    MappingError,
-    ModelMap,
-    created_at,
-    display_name,
-    model_info,
-    model_page,
-    page_params,
-)
+from anthroproxy.core.errors import InvalidRequest
+from anthroproxy.api.models import UNKNOWN_DATE, created_at, display_name, model_info, model_page, page_params
+from anthroproxy.config.models import MappingError, ModelMap
 
 
 def test_pairs_split_at_the_first_colon():

@@ -8,9 +8,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anthroproxy.errors import ProxyError
-from anthroproxy.fake_upstream import chunk, sse_frames
-from anthroproxy.sse import Decoder, SSEError
+from anthroproxy.core.errors import ProxyError
+from anthroproxy.testing.fake_upstream import chunk, sse_frames
+from anthroproxy.core.sse import Decoder, SSEError
 from anthroproxy.translate.relay import StreamRelay
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.response import from_openai

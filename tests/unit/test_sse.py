@@ -1,7 +1,7 @@
 import pytest
 
-from anthroproxy import sse
-from anthroproxy.sse import Decoder, Event, SSEError
+from anthroproxy.core import sse
+from anthroproxy.core.sse import Decoder, Event, SSEError
 
 # CRLF, CR and LF framing; a comment; multi-line data; an event name; text with
 # Unicode line separators (NOT SSE line breaks) and multi-byte characters.

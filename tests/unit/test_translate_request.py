@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from anthroproxy.translate.capabilities import Capabilities, CapabilitiesError, CapabilityTable
+from anthroproxy.config.capabilities import Capabilities, CapabilitiesError, CapabilityTable
 from anthroproxy.translate.messages import NO_RESULT
 from anthroproxy.translate.request import reasoning_effort, to_openai
 from anthroproxy.translate.tools import ToolNames

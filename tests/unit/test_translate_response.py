@@ -1,7 +1,7 @@
 import pytest
 
-from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError
-from anthroproxy.fake_upstream import completion, usage
+from anthroproxy.core.errors import UpstreamHTTPError, UpstreamProtocolError
+from anthroproxy.testing.fake_upstream import completion, usage
 from anthroproxy.translate.response import from_openai, parse_arguments
 from anthroproxy.translate.tools import ToolNames
 from anthroproxy.translate.usage import anthropic_usage

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from anthroproxy.errors import UpstreamHTTPError, UpstreamProtocolError
-from anthroproxy.fake_upstream import chunk, completion, sse_frames, text_chunks, tool_call_chunks, usage
+from anthroproxy.core.errors import UpstreamHTTPError, UpstreamProtocolError
+from anthroproxy.testing.fake_upstream import chunk, completion, sse_frames, text_chunks, tool_call_chunks, usage
 from anthroproxy.translate.response import from_openai, parse_arguments
 from anthroproxy.translate.relay import StreamRelay
 from anthroproxy.translate.stream import StreamTranslator

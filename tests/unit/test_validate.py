@@ -1,6 +1,6 @@
 import pytest
 
-from anthroproxy.errors import InvalidRequest
+from anthroproxy.core.errors import InvalidRequest
 from anthroproxy.translate.validate import parse_body, validate_request
 
 GOOD = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}

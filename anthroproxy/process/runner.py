@@ -1,8 +1,7 @@
 """Running the proxy as a process: signals, the start-up log, failure to bind.
 
 Used by the command line (one process) and by each worker of ``--workers``.
-Unlike the HTTP shell beside it (serve.py, connection.py, state.py), this runs
-the whole proxy, as app.py wires it.
+It runs the whole proxy, as proxy.py wires it.
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ from typing import Callable, Iterable
 
 import trio
 
-from ..config import Config
-from ..logs import log
-from ..upstream.spec import display_url
-from ..app import serve
-from .state import Server
+from ..config.settings import Config
+from ..config.spec import display_url
+from ..observe.logs import log
+from ..proxy import serve
+from ..server import Server
 
 
 # A lone server: the first SIGINT or SIGTERM drains, a second one stops at once.

@@ -1,10 +1,13 @@
-"""What an upstream may refuse of a request, how to tell from its error, and
-the request without it (pure).
+"""The refused-field retry, whole (pure): what an upstream may refuse of a
+request, how to tell from its error, the request without it, when to retry,
+and what is remembered for the next request.
 
 Some fields the proxy adds are optional, and some backends reject one of them
-with a 400 (or a 422) that names it. The handler then retries without the
-field and, if the retry works, leaves it out for that target model from then
-on. How backends word it varies:
+with a 400 (or a 422) that names it. The request is then sent again without
+the field (RefusalRetry) and, if that works, the field is left out for that
+target model from then on (Refusals). At most MAX_RETRIES retries a request,
+for different refusals: a retry refused with the same message shows the guess
+was wrong, and its error is the answer. How backends word it varies:
 
     OpenAI      Unsupported parameter: 'reasoning_effort' is not supported with this model.
                 Additional properties are not allowed ('reasoning_content' was unexpected)
@@ -54,6 +57,7 @@ from typing import Any
 
 from .content import collapse
 from .messages import JOINERS, NO_VISION
+from .request import Translation
 from .structured import instruction
 
 OPTIONAL_FIELDS = ("reasoning_effort", "reasoning", "parallel_tool_calls", "stream_options", "user", "temperature",
@@ -62,6 +66,9 @@ HISTORY_FIELDS = ("reasoning_content", "reasoning")
 REASONING_HISTORY = "reasoning_history"
 IMAGES = "images"
 REFUSAL_STATUSES = (400, 422)
+# Retries per request to one candidate: a request may be refused for more than
+# one thing (its reasoning history, then its images), but not without end.
+MAX_RETRIES = 2
 # Servers answer an image they cannot take with these (llama.cpp: 500; OpenRouter: 404).
 IMAGE_REFUSAL_STATUSES = (400, 404, 415, 422, 500)
 # How far around the field's name a refusal is looked for, in characters.
@@ -276,3 +283,67 @@ def describe_refusal(refusal: Refusal) -> str:
     if field == "response_format":
         return 'response_format (the schema is stated in the prompt); set "structured_output": "none" to say so'
     return json.dumps(field) if field != REASONING_HISTORY else "the reasoning echoed on assistant messages"
+
+
+class Refusals:
+    """What each (upstream, target model) refused, remembered while the proxy
+    runs: a field, or a field with one value (``Refusal.key``)."""
+
+    def __init__(self) -> None:
+        self._refused: dict[tuple[str, str], set[str]] = {}
+
+    def of(self, where: tuple[str, str]) -> frozenset[str]:
+        return frozenset(self._refused.get(where, ()))
+
+    def apply(self, where: tuple[str, str], payload: dict[str, Any]) -> None:
+        """Leave out of ``payload`` what ``where`` refused before."""
+        for key in self._refused.get(where, ()):
+            leave_out_remembered(payload, key)
+
+    def retry(self, where: tuple[str, str], translation: Translation) -> RefusalRetry:
+        """The retries of one request to ``where``."""
+        return RefusalRetry(self._refused.setdefault(where, set()), translation)
+
+
+class RefusalRetry:
+    """One request's retries after refusals, to one (upstream, target model)::
+
+        retry = refusals.retry(where, translation)
+        while True:
+            try:
+                answer = send(translation.payload)
+                break
+            except the upstream's HTTP error:
+                if retry.after(status, message) is None:
+                    raise  # not a refusal the proxy can do without, or no retry left
+        for refusal in retry.succeeded():
+            ...  # newly remembered: say so once
+    """
+
+    def __init__(self, memory: set[str], translation: Translation) -> None:
+        self._memory = memory
+        self._translation = translation
+        self._left_out: list[tuple[Refusal, str]] = []  # and the message that refused it
+
+    def after(self, status: int, message: str) -> Refusal | None:
+        """What to leave out after an error (it is left out of the payload
+        here), or None: the error is the answer."""
+        payload = self._translation.payload
+        refusal = refused_field(status, message, payload)
+        same_again = bool(self._left_out) and message == self._left_out[-1][1]
+        if refusal is None or same_again or len(self._left_out) == MAX_RETRIES:
+            return None
+        self._left_out.append((refusal, message))
+        leave_out(payload, refusal.field)
+        self._translation.left_out.append(refusal.key)
+        return refusal
+
+    def succeeded(self) -> list[Refusal]:
+        """The request went through: what it left out is remembered; the
+        refusals remembered only now."""
+        new = []
+        for refusal, _ in self._left_out:
+            if refusal.key not in self._memory:
+                self._memory.add(refusal.key)
+                new.append(refusal)
+        return new

@@ -16,9 +16,6 @@ before a preference such as thinking counts.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -119,36 +116,3 @@ def needs_of(body: Mapping[str, Any]) -> Needs:
             pending += node
     return Needs(input_tokens=characters // CHARS_PER_TOKEN, images=images, web_search=web_search,
                  thinking=thinking)
-
-
-# ---- a conversation, for sticking to the replica that served it -----------------------------------
-
-SESSION_HEADER = "x-claude-code-session-id"
-_SESSION_IN_USER_ID = re.compile(r"session_([0-9a-fA-F-]{8,64})")
-
-
-def conversation_of(headers: Mapping[str, str], body: Mapping[str, Any]) -> str:
-    """Claude Code's session (its header, or the session in ``metadata.user_id``),
-    else a digest of the system prompt and the first message: what every turn of
-    one conversation shares."""
-    if headers.get(SESSION_HEADER):
-        return "session:" + headers[SESSION_HEADER]
-    user_id = (body.get("metadata") or {}).get("user_id")
-    if isinstance(user_id, str) and user_id:
-        session = _session_in(user_id)
-        if session:
-            return "session:" + session
-    messages = body.get("messages") or [{}]
-    start = json.dumps([body.get("system"), messages[0]], sort_keys=True, ensure_ascii=False, default=str)
-    return "prefix:" + hashlib.sha256(start.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-
-
-def _session_in(user_id: str) -> str | None:
-    try:
-        parsed = json.loads(user_id)  # Claude Code: {"device_id": ..., "session_id": ...}
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("session_id"), str) and parsed["session_id"]:
-        return parsed["session_id"]
-    found = _SESSION_IN_USER_ID.search(user_id)  # older: user_..._account__session_<uuid>
-    return found[1] if found else None

@@ -17,7 +17,7 @@ before it ever listened (the port is taken) stops them all. A worker whose
 master is gone drains and exits.
 
 Metrics: workers count into files under PROMETHEUS_MULTIPROC_DIR, a fresh
-directory the master makes and removes (metrics.py).
+directory the master makes and removes (observe/metrics.py).
 """
 
 from __future__ import annotations
@@ -34,12 +34,11 @@ from multiprocessing.connection import Connection as Pipe
 import trio
 from prometheus_client.multiprocess import mark_process_dead
 
-from ..config import Config
-from ..logs import configure_logging, log
-from ..metrics import MULTIPROCESS_DIR
-from .listeners import reuse_port_sockets
+from ..config.settings import Config
+from ..observe.logs import configure_logging, log
+from ..observe.metrics import MULTIPROCESS_DIR
+from ..server import Server, reuse_port_sockets
 from .runner import WORKER, cannot_listen, log_startup, run
-from .state import Server
 
 RESTART_INTERVAL_S = 1.0
 _spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no trio state copied by a fork

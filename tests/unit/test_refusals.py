@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from anthroproxy.translate.fallback import (IMAGES, REASONING_HISTORY, Refusal, leave_out, leave_out_remembered,
+from anthroproxy.translate.refusals import (IMAGES, REASONING_HISTORY, Refusal, leave_out, leave_out_remembered,
                                             refused_field)
 from anthroproxy.translate.messages import NO_VISION
 

@@ -13,20 +13,20 @@ Resolution order for a requested name:
 3. keys containing ``*``, matched as globs in the order given;
 4. otherwise the default model, on the default upstream.
 
-An entry with an upstream, fallbacks or scenario routes (upstream/routes.py)
+An entry with an upstream, fallbacks or scenario routes (routes.py)
 keeps them in ``routes``; ``pairs`` holds every entry's primary target.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass, replace
-from urllib.parse import parse_qs
 
-from .errors import InvalidRequest
-from .upstream.routes import Choice, Route, Routes
-from .upstream.spec import is_upstream_name
+from .routes import Choice, Route, Routes
+from .spec import is_upstream_name
+
+# Names whose routes RouteCache remembers; they come from clients, so the memory is bounded.
+MAX_REMEMBERED_NAMES = 1024
 
 
 class MappingError(ValueError):
@@ -149,75 +149,19 @@ def parse_route(text: str, entry: str) -> Route:
     return Route(choices[0], tuple(choices[1:]))
 
 
-# ---- /v1/models: the names the proxy serves, in Anthropic's list shape ----
+class RouteCache:
+    """The routes for each requested name, remembered: matching globs for
+    every request would cost more than the lookup. Not part of the frozen
+    Config: whoever serves requests keeps one."""
 
-DEFAULT_PAGE, MAX_PAGE = 20, 1000
-_DATE = re.compile(r"-(\d{4})(\d{2})(\d{2})$")
-UNKNOWN_DATE = "1970-01-01T00:00:00Z"
+    def __init__(self, mapping: ModelMap, default: str) -> None:
+        self._mapping, self._default = mapping, default
+        self._found: dict[str, Routes] = {}
 
-
-def display_name(name: str, target: str) -> str:
-    """``claude-3-5-haiku-20241022`` served by gpt-4o -> ``Claude 3.5 Haiku (gpt-4o)``:
-    words capitalised, version numbers joined with dots, a date suffix dropped."""
-    words: list[str] = []
-    for part in _DATE.sub("", name).split("-"):
-        if part.isdigit() and words and words[-1][-1:].isdigit():
-            words[-1] += "." + part
-        elif part:
-            words.append(part[:1].upper() + part[1:])
-    return f"{' '.join(words) or name} ({target})"
-
-
-def created_at(name: str) -> str:
-    """The date in a dated name (``-20241022``), else the epoch: the proxy does not know."""
-    match = _DATE.search(name)
-    return f"{match[1]}-{match[2]}-{match[3]}T00:00:00Z" if match else UNKNOWN_DATE
-
-
-def model_info(name: str, target: str, label: str | None, *, max_input_tokens: int | None,
-               max_tokens: int | None) -> dict[str, object]:
-    return {
-        "type": "model",
-        "id": name,
-        "display_name": label or display_name(name, target),
-        "created_at": created_at(name),
-        "max_input_tokens": max_input_tokens,
-        "max_tokens": max_tokens,
-    }
-
-
-def page_params(query: str) -> tuple[str | None, str | None, int]:
-    """(after_id, before_id, limit) from a /v1/models query string."""
-    params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
-    text = params.get("limit", str(DEFAULT_PAGE))
-    digits = text.strip()
-    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= MAX_PAGE:
-        raise InvalidRequest(f"limit: expected an integer from 1 to {MAX_PAGE}, got {text!r}")
-    after, before = params.get("after_id") or None, params.get("before_id") or None
-    if after and before:
-        raise InvalidRequest("after_id, before_id: give one or the other, not both")
-    return after, before, int(digits)
-
-
-def model_page(models: list[dict[str, object]], *, after_id: str | None, before_id: str | None,
-               limit: int) -> dict[str, object]:
-    """A page the way Anthropic pages: after an id, before an id, or from the start."""
-    ids = [model["id"] for model in models]
-    for name, given in (("after_id", after_id), ("before_id", before_id)):
-        if given is not None and given not in ids:
-            raise InvalidRequest(f"{name}: no model {given!r} in the list")
-    if before_id is not None:
-        end = ids.index(before_id)
-        start = max(0, end - limit)
-        has_more = start > 0
-    else:
-        start = ids.index(after_id) + 1 if after_id is not None else 0
-        end = min(len(models), start + limit)
-        has_more = end < len(models)
-    data = models[start:end]
-    return {
-        "data": data,
-        "has_more": has_more,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
+    def __call__(self, requested: str) -> Routes:
+        found = self._found.get(requested)
+        if found is None:
+            if len(self._found) >= MAX_REMEMBERED_NAMES:
+                self._found.clear()
+            found = self._found[requested] = self._mapping.routes_for(requested, self._default)[1]
+        return found

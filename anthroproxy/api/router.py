@@ -1,12 +1,12 @@
 """Which handler serves a request: a pure table of paths and methods.
 
-The query string is ignored for routing (Claude Code posts to
+The query string plays no part (Claude Code posts to
 ``/v1/messages?beta=true``). HEAD is answered wherever GET is.
 """
 
 from __future__ import annotations
 
-from .errors import MethodNotAllowed, NotFound
+from ..core.errors import MethodNotAllowed, NotFound
 
 ROUTES: dict[str, dict[str, str]] = {
     "/v1/messages": {"POST": "messages"},
@@ -23,15 +23,9 @@ PREFIXES: dict[str, dict[str, str]] = {
 }
 
 
-def split_target(target: str) -> tuple[str, str]:
-    """(path, query) of a request target; a fragment is dropped."""
-    path, _, query = target.split("#", 1)[0].partition("?")
-    return path, query
-
-
-def route(method: str, target: str) -> str:
-    """The handler name for a request, or NotFound / MethodNotAllowed."""
-    path = split_target(target)[0]
+def route(method: str, path: str) -> str:
+    """The handler name for a request (its path: the server has taken the
+    query string off), or NotFound / MethodNotAllowed."""
     methods = ROUTES.get(path) or next(
         (table for prefix, table in PREFIXES.items() if path.startswith(prefix) and len(path) > len(prefix)), None)
     if methods is None:
