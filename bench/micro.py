@@ -23,7 +23,7 @@ from anthroproxy.translate.relay import StreamRelay
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.stream import StreamTranslator
 from anthroproxy.translate.tokens import estimate_payload
-from anthroproxy.translate.validate import parse_body, validate_request
+from anthroproxy.api.validate import parse_body, validate_request
 
 TOOL_NAMES = ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "Task", "WebFetch", "TodoWrite", "NotebookEdit",
               "mcp__github__create_pull_request", "mcp__linear.app__search_issues"]

@@ -17,7 +17,7 @@ import trio
 from ..core import ids
 from ..core.errors import InvalidRequest, NotFound, UpstreamError
 from ..observe.logs import log
-from ..translate.validate import parse_body, validate_request
+from .validate import parse_body, validate_request
 from .context import RequestContext, is_authorized
 from .dispatch import Dispatch
 from .models import model_info, model_page, page_params

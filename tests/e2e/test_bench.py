@@ -13,7 +13,7 @@ import trio
 
 from anthroproxy import Config, serve
 from anthroproxy.translate.request import to_openai
-from anthroproxy.translate.validate import validate_request
+from anthroproxy.api.validate import validate_request
 
 BENCH = Path(__file__).parents[2] / "bench"
 

@@ -14,7 +14,7 @@ from anthroproxy.translate.refusals import IMAGES, REASONING_HISTORY, leave_out
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.tokens import chat_tokenize_body, estimate_payload, text_tokenize_body
 from anthroproxy.translate.usage import estimate_prompt_tokens
-from anthroproxy.translate.validate import parse_body, validate_request
+from anthroproxy.api.validate import parse_body, validate_request
 from tests.hostile import RICH, all_variants
 
 TARGETS = (

@@ -15,7 +15,7 @@ from anthroproxy.translate.relay import StreamRelay
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.response import from_openai
 from anthroproxy.translate.stream import StreamTranslator
-from anthroproxy.translate.validate import validate_request
+from anthroproxy.api.validate import validate_request
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

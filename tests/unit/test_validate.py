@@ -1,7 +1,7 @@
 import pytest
 
 from anthroproxy.core.errors import InvalidRequest
-from anthroproxy.translate.validate import parse_body, validate_request
+from anthroproxy.api.validate import parse_body, validate_request
 
 GOOD = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 
