@@ -13,7 +13,8 @@ import trustme
 
 from anthroproxy import Config, serve
 from anthroproxy.testing.fake_upstream import FakeUpstream, Reply, chunk, completion, text_chunks
-from tests.e2e.conftest import messages_body, start_proxy
+from tests.support.http import messages_body
+from tests.support.proxy import start_proxy
 
 TOKEN = "proxy-token-5f2c"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import trio
 
 from anthroproxy import Config, serve
-from anthroproxy.translate.request import to_openai
 from anthroproxy.api.validate import validate_request
+from anthroproxy.translate.request import to_openai
 
 BENCH = Path(__file__).parents[2] / "bench"
 

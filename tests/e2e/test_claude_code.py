@@ -8,16 +8,12 @@ Claude Code is installed from tests/clients/package-lock.json on first use
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
 
 import pytest
 import trio
 
 from anthroproxy.testing.fake_upstream import Reply, chunk, reasoning_chunks, text_chunks, tool_call_chunks, usage
-from tests.node_clients import NodeClients, ensure_installed
-
-RUN_TIMEOUT_S = 120
+from tests.support.node import NodeClients, ensure_installed, run_claude
 
 # Keys a Chat Completions request, message and tool may carry (openai-python types).
 REQUEST_KEYS = {"model", "messages", "stream", "stream_options", "max_completion_tokens", "max_tokens", "temperature",
@@ -30,45 +26,6 @@ ANTHROPIC_ONLY = ("cache_control", "ephemeral", "defer_loading", "eager_input_st
 @pytest.fixture(scope="session")
 def clients() -> NodeClients:
     return ensure_installed()
-
-
-@dataclass
-class ClaudeRun:
-    returncode: int
-    events: list[dict]
-    stderr: str
-
-    @property
-    def result(self) -> dict:
-        return next(e for e in self.events if e["type"] == "result")
-
-    def blocks(self, role: str) -> list[dict]:
-        kind = "assistant" if role == "assistant" else "user"
-        return [block for e in self.events if e["type"] == kind for block in e["message"]["content"]]
-
-
-async def run_claude(clients: NodeClients, proxy, tmp_path, prompt: str, *,
-                     flags: tuple[str, ...] = ("--allowedTools", "Bash"), **env: str | None) -> ClaudeRun:
-    """Run ``claude -p`` with ``flags``; ``env`` adds variables, or (None) removes them."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE_"))}
-    environment.update(
-        HOME=str(home),
-        ANTHROPIC_BASE_URL=f"http://127.0.0.1:{proxy.port}",
-        ANTHROPIC_API_KEY="test-key",
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-        DISABLE_TELEMETRY="1",
-    )
-    environment.update({k: v for k, v in env.items() if v is not None})
-    for name in (k for k, v in env.items() if v is None):
-        environment.pop(name, None)
-    command = [str(clients.claude), "-p", prompt, "--output-format", "stream-json", "--verbose", *flags]
-    with trio.fail_after(RUN_TIMEOUT_S):
-        done = await trio.run_process(command, cwd=home, env=environment, capture_stdout=True, capture_stderr=True,
-                                      check=False)
-    lines = done.stdout.decode().splitlines()
-    return ClaudeRun(done.returncode, [json.loads(line) for line in lines if line.strip()], done.stderr.decode())
 
 
 def assert_nothing_anthropic_only(request) -> None:
@@ -147,7 +104,7 @@ async def test_upstream_error_is_reported_with_its_message(clients, proxy, fake,
 
 
 async def test_start_up_probe_and_model_discovery(clients, nursery, fake, tmp_path, caplog):
-    from tests.e2e.conftest import start_proxy
+    from tests.support.proxy import start_proxy
 
     proxy = await start_proxy(nursery, fake, model_mapping="claude-sonnet-4-5:gpt-4o,claude-*:mini,gpt-4o:gpt-4o")
     fake.default = lambda request: Reply.stream(text_chunks(["Hi."]))
@@ -167,7 +124,7 @@ async def test_start_up_probe_and_model_discovery(clients, nursery, fake, tmp_pa
 
 @pytest.mark.parametrize("keep", [False, True])
 async def test_the_attribution_block_is_left_out_unless_kept(clients, nursery, fake, tmp_path, keep):
-    from tests.e2e.conftest import start_proxy
+    from tests.support.proxy import start_proxy
 
     proxy = await start_proxy(nursery, fake, attribution_block="keep" if keep else "drop")
     fake.default = lambda request: Reply.stream(text_chunks(["Hi."]))
@@ -187,9 +144,9 @@ async def test_a_tool_session_whose_upstream_fails_halfway_ends_on_the_fallback(
     """The primary answers the first turn with a tool call, then is overloaded
     (529): the next turn goes to the fallback, with the whole history, and
     Claude Code never sees the failure."""
-    from anthroproxy.testing.fake_upstream import FakeUpstream
     from anthroproxy.config.spec import UpstreamSpec
-    from tests.e2e.conftest import start_proxy
+    from anthroproxy.testing.fake_upstream import FakeUpstream
+    from tests.support.proxy import start_proxy
 
     spare = FakeUpstream()
     await nursery.start(spare.serve)
@@ -227,7 +184,7 @@ async def test_the_readmes_multi_backend_recipe(clients, nursery, tmp_path):
     from anthroproxy import serve
     from anthroproxy.config import load_config
     from anthroproxy.testing.fake_upstream import FakeUpstream
-    from tests.e2e.test_readme import README
+    from tests.support.docs import README
 
     recipe = next(block for block in re.findall(r"```toml\n(.*?)```", README, re.S) if "[upstreams.openrouter]" in block)
     urls = {"deepseek": "https://api.deepseek.com/v1", "ollama": "http://127.0.0.1:11434/v1",

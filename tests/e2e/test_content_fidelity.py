@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from anthroproxy.testing.fake_upstream import Reply, chunk, completion, reasoning_chunks, tool_call_chunks, usage
-from tests.e2e.conftest import in_thread, sdk, start_proxy
+from tests.support.proxy import in_thread, sdk, start_proxy
 
 WEATHER = {"name": "get_weather", "description": "Weather for a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from anthroproxy.translate.tokens import estimate_text
 from bench.micro import claude_code_request
-from tests.node_clients import CLIENTS, ensure_installed
+from tests.support.node import CLIENTS, ensure_installed
 
 ROOT = Path(__file__).parents[2]
 SAMPLE_BYTES = 3000

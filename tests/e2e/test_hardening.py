@@ -10,8 +10,9 @@ import pytest
 import trio
 
 from anthroproxy.testing.fake_upstream import Reply, chunk, completion, text_chunks
-from tests.e2e.conftest import RawHTTP, get, messages_body, post, start_proxy
-from tests.helpers import check_grammar, parse_events, text_of
+from tests.support.events import check_grammar, parse_events, text_of
+from tests.support.http import RawHTTP, get, messages_body, post
+from tests.support.proxy import start_proxy
 
 
 async def stream_events(port: int, body: dict | None = None, timeout: float = 10) -> tuple[int, list, float]:

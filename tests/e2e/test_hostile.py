@@ -11,9 +11,10 @@ import logging
 import httpx
 import trio
 
-from tests.e2e.conftest import messages_body, start_proxy
-from tests.helpers import check_grammar, parse_events
-from tests.hostile import all_variants
+from tests.support.events import check_grammar, parse_events
+from tests.support.hostile import all_variants
+from tests.support.http import messages_body
+from tests.support.proxy import start_proxy
 
 PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 CONCURRENCY = 8

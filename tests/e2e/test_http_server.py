@@ -9,7 +9,8 @@ import pytest
 import trio
 
 from anthroproxy.testing.fake_upstream import Reply, chunk, completion
-from tests.e2e.conftest import get, messages_body, post, start_proxy
+from tests.support.http import get, messages_body, post
+from tests.support.proxy import start_proxy
 
 
 def error_of(body: bytes) -> dict:

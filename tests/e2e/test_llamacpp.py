@@ -20,9 +20,9 @@ import trio
 
 from anthroproxy import Config, serve
 from tests.backends import llamacpp
-from tests.e2e.conftest import in_thread, sdk
-from tests.helpers import check_grammar, parse_events, text_of
-from tests.node_clients import ensure_installed
+from tests.support.events import check_grammar, parse_events, text_of
+from tests.support.node import ensure_installed
+from tests.support.proxy import in_thread, sdk
 
 WEATHER = {"name": "get_weather", "description": "The weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
@@ -277,7 +277,7 @@ async def test_replicas_keep_a_conversation_where_its_prefix_is_cached(nursery, 
 
 
 async def test_the_typescript_sdk(proxy):
-    from tests.e2e.test_typescript_sdk import run_node
+    from tests.support.node import run_node
 
     clients = ensure_installed()
     tool = await run_node(clients, proxy, "tool-stream")
@@ -291,7 +291,7 @@ async def test_the_typescript_sdk(proxy):
 
 async def test_claude_code_runs_a_tool_turn_through_the_proxy(nursery, tmp_path):
     """Claude Code's prompt is about 44k tokens: a 64k context, and one run."""
-    from tests.e2e.test_claude_code import run_claude
+    from tests.support.node import run_claude
 
     server = started("tiny", context=65536)
     try:

@@ -9,8 +9,9 @@ import pytest
 import trio
 
 from anthroproxy.testing.fake_upstream import Reply, chunk, completion, sse_frames, text_chunks, usage
-from tests.e2e.conftest import in_thread, messages_body, sdk, start_proxy
-from tests.helpers import check_grammar, parse_events, text_of
+from tests.support.events import check_grammar, parse_events, text_of
+from tests.support.http import messages_body
+from tests.support.proxy import in_thread, sdk, start_proxy
 
 ANTHROPIC_ONLY_KEYS = {"top_k", "thinking", "context_management", "output_config", "service_tier", "container",
                        "mcp_servers", "cache_control", "metadata", "system", "stop_sequences"}

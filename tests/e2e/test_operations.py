@@ -8,13 +8,14 @@ import json
 import httpx
 import pytest
 import trio
-from prometheus_client.parser import text_string_to_metric_families
 
-from anthroproxy.testing.fake_upstream import Reply, text_chunks, usage
 from anthroproxy.config.capabilities import CapabilityTable
+from anthroproxy.testing.fake_upstream import Reply, text_chunks, usage
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.tokens import PER_MESSAGE, REPLY_PRIMING, estimate_payload
-from tests.e2e.conftest import in_thread, messages_body, sdk, start_proxy
+from tests.support.http import messages_body
+from tests.support.metrics import metric_values
+from tests.support.proxy import in_thread, sdk, start_proxy
 
 TOKEN = "proxy-token-77"
 
@@ -215,11 +216,6 @@ async def test_the_base_url_answers_get_and_head_without_a_token(nursery, fake):
     assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(got.content))
     assert (await call(proxy.port, "GET", "/metrics")).status_code == 200
     assert (await call(proxy.port, "GET", "/v1/models")).status_code == 401
-
-
-def metric_values(text: str) -> dict[tuple[str, tuple], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 async def test_metrics_count_what_happened(nursery, fake):

@@ -58,7 +58,7 @@ def test_demo_streams_an_answer_without_a_key():
 def test_tested_with_names_the_installed_client_versions():
     import anthropic
 
-    from tests.node_clients import ensure_installed
+    from tests.support.node import ensure_installed
 
     clients = ensure_installed()
     rows = dict(re.findall(r"^\| [^|]*?`([@\w/.-]+)`[^|]*\| ([\d.]+) \|", README, re.M))

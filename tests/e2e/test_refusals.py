@@ -12,7 +12,7 @@ import pytest
 
 from anthroproxy.testing.fake_upstream import Reply, completion, text_chunks
 from anthroproxy.translate.messages import NO_VISION
-from tests.e2e.conftest import in_thread, sdk, start_proxy
+from tests.support.proxy import in_thread, sdk, start_proxy
 
 HISTORY = [{"role": "user", "content": "x"},
            {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"},

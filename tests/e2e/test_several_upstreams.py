@@ -15,8 +15,8 @@ import trio
 from anthroproxy import serve
 from anthroproxy.config import load_config
 from anthroproxy.testing.fake_upstream import FakeUpstream, Reply, chunk, completion, error_chunk, text_chunks
-from tests.e2e.conftest import in_thread, sdk
-from tests.helpers import check_grammar, parse_events, text_of
+from tests.support.events import check_grammar, parse_events, text_of
+from tests.support.proxy import in_thread, sdk
 
 ASK = [{"role": "user", "content": "hi"}]
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -659,7 +659,7 @@ async def test_an_upstream_without_a_key_passes_the_clients_key(nursery, tmp_pat
 
 async def test_a_single_url_set_up_is_one_candidate(nursery, fake):
     """No [upstreams], no fallbacks: a failure is the client's answer, as it always was."""
-    from tests.e2e.conftest import start_proxy
+    from tests.support.proxy import start_proxy
 
     proxy = await start_proxy(nursery, fake)
     fake.queue(Reply.error(503, "down"))

@@ -8,8 +8,8 @@ import trio
 
 from anthroproxy import Config, serve
 from anthroproxy.testing.fake_upstream import Reply, chunk, text_chunks
-from tests.e2e.conftest import RawHTTP, get, messages_body, post
-from tests.helpers import check_grammar, parse_events, text_of
+from tests.support.events import check_grammar, parse_events, text_of
+from tests.support.http import RawHTTP, get, messages_body, post
 
 
 async def run_server(nursery, fake, **overrides):

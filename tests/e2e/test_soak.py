@@ -1,7 +1,7 @@
 """A short soak (tests/soak.py): random client disconnects and upstream faults
 leave no file descriptor, task or unbounded memory behind."""
 
-from tests.soak import soak
+from tests.support.soak import soak
 
 
 async def test_soak_leaves_nothing_behind():

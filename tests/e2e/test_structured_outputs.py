@@ -10,7 +10,7 @@ import httpx
 import pydantic
 
 from anthroproxy.testing.fake_upstream import Reply, completion, text_chunks
-from tests.e2e.conftest import in_thread, sdk, start_proxy
+from tests.support.proxy import in_thread, sdk, start_proxy
 
 
 class Weather(pydantic.BaseModel):

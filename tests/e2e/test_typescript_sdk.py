@@ -8,26 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
-import trio
 
 from anthroproxy.testing.fake_upstream import Reply, chunk, error_chunk, text_chunks, tool_call_chunks, usage
-from tests.node_clients import NodeClients, ensure_installed
+from tests.support.node import NodeClients, ensure_installed, run_node
 
-SCRIPT = Path(__file__).parents[1] / "clients" / "ts_sdk.mjs"
 DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.fixture(scope="session")
 def clients() -> NodeClients:
     return ensure_installed()
-
-
-async def run_node(clients: NodeClients, proxy, scenario: str) -> dict:
-    with trio.fail_after(60):
-        done = await trio.run_process([clients.node, str(SCRIPT), f"http://127.0.0.1:{proxy.port}", scenario],
-                                      capture_stdout=True, capture_stderr=True, check=False)
-    assert done.stdout, done.stderr.decode()
-    return json.loads(done.stdout)
 
 
 async def test_streamed_parallel_tool_use_collected_with_final_message(clients, proxy, fake):

@@ -7,8 +7,9 @@ import pytest
 import trio
 
 from anthroproxy.testing.fake_upstream import Reply, chunk, completion, sse_frames
-from tests.e2e.conftest import in_thread, messages_body, sdk, start_proxy
-from tests.helpers import check_grammar, parse_events, text_of
+from tests.support.events import check_grammar, parse_events, text_of
+from tests.support.http import messages_body
+from tests.support.proxy import in_thread, sdk, start_proxy
 
 STATUS_CASES = [
     (400, anthropic.BadRequestError, "invalid_request_error"),

@@ -11,7 +11,7 @@ import trio
 from anthroproxy.core.errors import UpstreamError
 from anthroproxy.testing.fake_upstream import Reply, completion, text_chunks
 from anthroproxy.upstream.pool import Pool, tls_context
-from tests.e2e.conftest import messages_body
+from tests.support.http import messages_body
 
 
 async def test_one_request_at_a_time_reuses_one_upstream_connection(proxy, fake):

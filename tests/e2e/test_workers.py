@@ -12,10 +12,10 @@ import pytest
 import trio
 
 from anthroproxy.testing.fake_upstream import Reply, text_chunks
-from tests.e2e.conftest import messages_body
-from tests.e2e.test_cli import start_cli, stop
-from tests.e2e.test_operations import metric_values
-from tests.helpers import check_grammar, parse_events, text_of
+from tests.support.cli import start_cli, stop
+from tests.support.events import check_grammar, parse_events, text_of
+from tests.support.http import messages_body
+from tests.support.metrics import metric_values
 
 
 async def fresh_get(port: int, path: str) -> httpx.Response:
@@ -114,8 +114,9 @@ async def test_workers_drain_and_exit_when_the_master_is_killed(nursery, fake):
     cli = await start_cli(nursery, "--port", "0", "--workers", "2", "--target-url", fake.url)
     pids = await worker_pids(cli.port)
     cli.process.kill()
-    await cli.process.wait()
+    assert await cli.process.wait() == -signal.SIGKILL  # (the master died as killed, not by its own exit)
     await wait_until(lambda: all(gone(pid) for pid in pids))
+    await wait_until(lambda: cli.log.count("the master process is gone: draining") == 2)  # (drained, not killed)
 
 
 async def test_json_log_lines_from_workers(nursery, fake):

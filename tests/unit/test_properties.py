@@ -8,14 +8,14 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from anthroproxy.api.validate import validate_request
 from anthroproxy.core.errors import ProxyError
-from anthroproxy.testing.fake_upstream import chunk, sse_frames
 from anthroproxy.core.sse import Decoder, SSEError
+from anthroproxy.testing.fake_upstream import chunk, sse_frames
 from anthroproxy.translate.relay import StreamRelay
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.response import from_openai
 from anthroproxy.translate.stream import StreamTranslator
-from anthroproxy.api.validate import validate_request
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -52,12 +52,16 @@ def test_decoder_chunking_never_changes_the_events(stream_lines, newline, cuts):
 @given(st.lists(st.binary(max_size=300), max_size=10))
 def test_decoder_never_crashes_on_arbitrary_bytes(pieces):
     decoder = Decoder(max_event_bytes=2000)
+    events = []
     try:
         for piece in pieces:
-            decoder.feed(piece)
-        decoder.flush()
+            events += decoder.feed(piece)
+        events += decoder.flush()
     except SSEError:
-        pass  # the one refusal it may make: an event over the size limit
+        return  # the one refusal it may make: an event over the size limit
+    assert all(isinstance(event.data, str) and isinstance(event.event, (str, type(None))) for event in events)
+    whole = Decoder(max_event_bytes=2000)  # (and what it took in pieces, it reads the same in one)
+    assert whole.feed(b"".join(pieces)) + whole.flush() == events
 
 
 # ---- the stream relay -------------------------------------------------------------------------
@@ -98,7 +102,7 @@ def test_relay_chunking_never_changes_the_output(objects, done, cuts):
 @FAST
 @given(upstream_chunks)
 def test_relay_output_always_follows_the_grammar(objects):
-    from tests.helpers import check_grammar, parse_events
+    from tests.support.events import check_grammar, parse_events
 
     relay = StreamRelay(StreamTranslator(message_id="msg_p", model="m"))
     out = relay.feed(b"".join(sse_frames(objects))) + relay.finish()
@@ -112,10 +116,15 @@ def test_relay_output_always_follows_the_grammar(objects):
 @FAST
 @given(st.lists(st.binary(max_size=200), max_size=8))
 def test_relay_never_raises_on_arbitrary_bytes(pieces):
+    from tests.support.events import check_grammar, parse_events
+
     relay = StreamRelay(StreamTranslator(message_id="msg_p", model="m"))
-    for piece in pieces:
-        relay.feed(piece)
-    relay.finish()  # faults become relay.error, never an exception
+    out = b"".join(relay.feed(piece) for piece in pieces) + relay.finish()  # faults become relay.error, not raised
+    assert relay.error is None or isinstance(relay.error, ProxyError)
+    if relay.error is not None and relay.started:
+        out += relay.fail(relay.error)
+    if out:  # what it wrote is a whole Anthropic stream, ended by message_stop or an error event
+        check_grammar(parse_events(out))
 
 
 # ---- the translators ----------------------------------------------------------------------------
@@ -174,6 +183,11 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(m
                                         json_values)))
 def test_any_json_answer_is_translated_or_refused_never_crashes(answer):
     try:
-        from_openai(answer, model="m", message_id="msg_p")
-    except ProxyError:
-        pass
+        message = from_openai(answer, model="m", message_id="msg_p")
+    except ProxyError as error:
+        assert error.status >= 400 and error.message  # refused: an error the client can read
+        return
+    assert (message["type"], message["role"], message["model"], message["id"]) == ("message", "assistant", "m", "msg_p")
+    assert message["content"] and {block["type"] for block in message["content"]} <= {"text", "thinking", "tool_use"}
+    assert message["stop_reason"] in ("end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal")
+    assert all(isinstance(message["usage"][key], int) for key in ("input_tokens", "output_tokens"))

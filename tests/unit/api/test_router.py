@@ -1,7 +1,7 @@
 import pytest
 
-from anthroproxy.core.errors import MethodNotAllowed, NotFound
 from anthroproxy.api.router import route
+from anthroproxy.core.errors import MethodNotAllowed, NotFound
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,10 @@
+import copy
+
 import pytest
 
-from anthroproxy.core.errors import InvalidRequest
 from anthroproxy.api.validate import parse_body, validate_request
+from anthroproxy.core.errors import InvalidRequest
+from anthroproxy.translate.request import to_openai
 
 GOOD = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -67,6 +70,14 @@ def test_errors_name_the_path(body, message):
     check(body, message)
 
 
+def accepted(body: dict) -> dict:
+    """What validation accepts it leaves as it was, and the translator takes: its payload."""
+    before = copy.deepcopy(body)
+    assert validate_request(body) is None
+    assert body == before  # (validation reads the body; it never rewrites it)
+    return to_openai(body, "target-model").payload
+
+
 def check(body, message):
     with pytest.raises(InvalidRequest) as caught:
         validate_request(body)
@@ -85,7 +96,8 @@ def check(body, message):
     ],
 )
 def test_valid_requests_pass(body):
-    validate_request(body)
+    payload = accepted(body)
+    assert payload["model"] == "target-model" and payload["messages"]
 
 
 def user(*blocks):
@@ -136,7 +148,7 @@ def test_content_and_tool_errors_name_the_path(body, message):
 
 
 def test_claude_code_shaped_history_is_valid():
-    validate_request(with_(
+    payload = accepted(with_(
         tools=[{"type": "web_search_20250305", "name": "web_search"},
                {"name": "Bash", "input_schema": {"type": "object"}, "defer_loading": True}],
         tool_choice={"type": "auto", "disable_parallel_tool_use": True},
@@ -155,6 +167,9 @@ def test_claude_code_shaped_history_is_valid():
                 {"type": "search_result", "source": "s", "title": "t", "content": [{"type": "text", "text": "r"}]}]}]},
         ],
     ))
+    assert [tool["function"]["name"] for tool in payload["tools"]] == ["Bash"]  # (web_search: a server tool)
+    roles = [message["role"] for message in payload["messages"]]
+    assert roles[-2:] == ["assistant", "tool"] and payload["messages"][-2]["tool_calls"][0]["id"] == "t1"
 
 
 TOOL_ADDITION = {"type": "tool_addition", "tool": {"type": "tool_definition", "definition": {

@@ -10,13 +10,13 @@ import pytest
 
 from anthroproxy.core.errors import UpstreamHTTPError, UpstreamProtocolError
 from anthroproxy.testing.fake_upstream import chunk, completion, sse_frames, text_chunks, tool_call_chunks, usage
-from anthroproxy.translate.response import from_openai, parse_arguments
 from anthroproxy.translate.relay import StreamRelay
+from anthroproxy.translate.response import from_openai, parse_arguments
 from anthroproxy.translate.stream import StreamTranslator
 from anthroproxy.translate.tools import ToolNames
-from tests.helpers import check_grammar, parse_events, text_of
+from tests.support.events import check_grammar, parse_events, text_of
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 # Upstream streams in the shapes of real backends (tests/data/NAME.sse) and the
 # Anthropic events they must become (NAME.expected), checked by hand once.
 GOLDEN = [

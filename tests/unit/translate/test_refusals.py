@@ -2,9 +2,19 @@ import json
 
 import pytest
 
-from anthroproxy.translate.refusals import (IMAGES, REASONING_HISTORY, Refusal, leave_out, leave_out_remembered,
-                                            refused_field)
 from anthroproxy.translate.messages import NO_VISION
+from anthroproxy.translate.refusals import (
+    IMAGES,
+    MAX_RETRIES,
+    REASONING_HISTORY,
+    Refusal,
+    Refusals,
+    leave_out,
+    leave_out_remembered,
+    refused_field,
+)
+from anthroproxy.translate.request import Translation
+from anthroproxy.translate.tools import ToolNames
 
 
 def payload(**fields):
@@ -190,3 +200,55 @@ def test_leaving_out_response_format_states_the_schema_in_the_system_prompt():
             "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}}
     leave_out(body, "response_format")
     assert body["messages"][0]["content"].startswith("Be brief.\n\nAnswer with a single JSON value")
+
+
+# ---- the retry and the memory: what a request does after a refusal, and what the next one is spared ----
+
+WHERE = ("local", "qwen3:8b")
+EFFORT = "Unsupported parameter: 'reasoning_effort' is not supported with this model."
+USER = "Unrecognized request argument supplied: user"
+
+
+def translation(**fields):
+    return Translation(payload(**fields), ToolNames())
+
+
+def test_a_refusal_is_left_out_and_remembered_once_the_retry_works():
+    refusals = Refusals()
+    sent = translation(reasoning_effort="high", user="u")
+    retry = refusals.retry(WHERE, sent)
+    assert retry.after(400, EFFORT) == Refusal("reasoning_effort")
+    assert "reasoning_effort" not in sent.payload and sent.left_out == ["reasoning_effort"]
+    assert refusals.of(WHERE) == frozenset()  # (not until the retry went through)
+    assert retry.succeeded() == [Refusal("reasoning_effort")]
+    assert refusals.of(WHERE) == {"reasoning_effort"} and refusals.of(("local", "other")) == frozenset()
+    again = translation(reasoning_effort="high", user="u")
+    refusals.apply(WHERE, again.payload)  # the next request to that model never sends it
+    assert "reasoning_effort" not in again.payload and again.payload["user"] == "u"
+    assert refusals.retry(WHERE, again).succeeded() == []  # (remembered already: said once)
+
+
+def test_a_retry_refused_with_the_same_message_is_the_answer_and_nothing_is_remembered():
+    refusals = Refusals()
+    retry = refusals.retry(WHERE, translation(reasoning_effort="high"))
+    assert retry.after(400, EFFORT) is not None
+    assert retry.after(400, EFFORT) is None  # the guess was wrong: the error is the answer
+    assert refusals.of(WHERE) == frozenset()
+
+
+def test_at_most_max_retries_a_request():
+    assert MAX_RETRIES == 2
+    sent = translation(reasoning_effort="high", user="u", parallel_tool_calls=False)
+    retry = Refusals().retry(WHERE, sent)
+    assert retry.after(400, EFFORT) == Refusal("reasoning_effort")
+    assert retry.after(400, USER) == Refusal("user")
+    third = "Unrecognized request argument supplied: parallel_tool_calls"
+    assert refused_field(400, third, sent.payload) == Refusal("parallel_tool_calls")  # (a refusal it could act on)
+    assert retry.after(400, third) is None and sent.payload["parallel_tool_calls"] is False
+
+
+def test_an_error_that_refuses_nothing_optional_is_the_answer():
+    sent = translation(user="u")
+    retry = Refusals().retry(WHERE, sent)
+    assert retry.after(400, "model not found") is None and retry.after(500, USER) is None
+    assert sent.payload["user"] == "u" and sent.left_out == []

@@ -1,7 +1,8 @@
 """Body framing decoders: any split of the bytes gives the same payload."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from anthroproxy.upstream.bodies import ChunkedBody, FramingError, LengthBody
 

@@ -3,12 +3,23 @@ fake clock, replicas, key turns, sticky conversations."""
 
 import pytest
 
-from anthroproxy.core.errors import UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
 from anthroproxy.config.routes import Choice, Needs, Route, Routes, needs_of
 from anthroproxy.config.spec import SpecError, UpstreamSpec, expand
+from anthroproxy.core.errors import UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
 from anthroproxy.upstream.balancer import Balancer, conversation_of
-from anthroproxy.upstream.failover import (KEY_OUT_S, NEXT, NEXT_KEY, STOP, Candidate, Cooling, candidates, last_failure,
-                                           retry_after, verdict)
+from anthroproxy.upstream.failover import (
+    KEY_OUT_S,
+    NEXT,
+    NEXT_KEY,
+    STOP,
+    Candidate,
+    Cooling,
+    after_failure,
+    candidates,
+    last_failure,
+    retry_after,
+    verdict,
+)
 
 SPECS = {
     "default": UpstreamSpec(name="default", urls=("http://a/v1",)),
@@ -70,6 +81,81 @@ def test_a_fallbacks_keys_turn_only_when_it_is_used():
 )
 def test_what_moves_on(error, expected):
     assert verdict(error, Candidate("up", "http://a/v1", 0, "m")) == expected
+
+
+# ---- after_failure: the whole decision after a failure -------------------------------------------
+
+
+def decide(error, failed=None, *, remaining=None, errors=None, cooling=None, now=0.0, **options):
+    """after_failure over the plan of ROUTE, ``failed`` being tried: (its decision, the cooling)."""
+    everything = plan()
+    failed = failed or everything[0]
+    remaining = [c for c in everything if c != failed] if remaining is None else remaining
+    cooling = cooling or Cooling()
+    decision = after_failure(error, failed, remaining=remaining, errors=errors or [error], cooling=cooling, now=now,
+                             **options)
+    return decision, cooling
+
+
+def test_a_failure_that_moves_on_gives_the_rest_of_the_route_in_order():
+    everything = plan()
+    decision, cooling = decide(http(503))
+    assert decision.following == tuple(everything[1:]) and not decision.key_out
+    assert cooling.cooling(everything[0], 1) and not cooling.cooling(everything[1], 1)  # that key, model and replica
+
+
+def test_a_replica_that_cannot_be_reached_takes_all_its_keys_out_of_the_rest():
+    local = plan()[3]  # qwen3:32b@local at l1
+    decision, _ = decide(UpstreamUnreachable("refused"), local, remaining=plan()[4:])
+    assert [str(c) for c in decision.following] == ["qwen3:32b@local (http://l2/v1)", "gpt-4o@default (http://a/v1)"]
+    cooled = Cooling()
+    cooled.failed(local, UpstreamUnreachable("refused"), now=0)
+    decision, _ = decide(http(503), plan()[0], remaining=plan()[1:], cooling=cooled)
+    assert local not in decision.following and plan()[4] in decision.following  # (what started cooling meanwhile)
+
+
+def test_a_refused_key_tries_the_same_choice_with_the_other_keys_first():
+    everything = plan()
+    middle = everything[1]  # key 2 of deepseek-chat@ds
+    rest = [everything[3], everything[0], everything[4], everything[2], everything[5]]  # (shuffled: order is decided)
+    decision, cooling = decide(http(401), middle, remaining=rest)
+    assert [c.key for c in decision.following[:2]] == [0, 2]
+    assert decision.following[2:] == (everything[3], everything[4], everything[5]) and decision.key_out
+    assert cooling.cooling(Candidate("ds", "http://ds/v1", 1, "any-model"), 1)  # a 401: the key, for every model
+
+
+def test_a_refused_key_with_no_other_key_stops_with_its_own_error():
+    error = http(403)
+    decision, cooling = decide(error, plan()[5], remaining=[])
+    assert decision.following == () and decision.answer is error and decision.key_out
+    assert cooling.cooling(plan()[5], 1) and not cooling.cooling(Candidate("default", "http://a/v1", None, "o"), 1)
+
+
+@pytest.mark.parametrize("error", [http(400), http(404), UpstreamHTTPError(400, "prompt is too long", upstream_status=500),
+                                   UpstreamHTTPError(422, "in stream")])
+def test_a_failure_that_stops_cools_nothing_and_is_the_answer(error):
+    decision, cooling = decide(error)
+    assert decision.following == () and decision.answer is error and cooling.count(1) == 0
+
+
+def test_when_nothing_is_left_the_client_gets_the_last_failure_with_the_soonest_retry():
+    first, last = http(429, **{"retry-after": "40"}), http(429, **{"retry-after": "90"})
+    decision, _ = decide(last, plan()[5], remaining=[], errors=[first, last])
+    assert decision.following == () and decision.answer is last
+    assert dict(decision.answer.headers)["retry-after"] == "40"
+
+
+def test_after_content_nothing_follows_but_the_candidate_cools():
+    decision, cooling = decide(http(503), after_content=True)
+    assert decision.following == () and cooling.cooling(plan()[0], 1)
+    decision, cooling = decide(UpstreamTimeout("silent mid-stream"), plan()[3], after_content=True)
+    assert not cooling.url_cooling("http://l1/v1", 1) and cooling.cooling(plan()[3], 1)  # the model, not the replica
+
+
+def test_the_clients_own_key_refused_stops_and_takes_nothing_out():
+    client = Candidate("default", "http://a/v1", None, "gpt-4o")
+    decision, cooling = decide(http(401), client, remaining=[], clients_key=True)
+    assert decision.following == () and not decision.key_out and cooling.count(1) == 0
 
 
 @pytest.mark.parametrize("status", [401, 402, 403])

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 
+from anthroproxy.api.validate import parse_body, validate_request
+from anthroproxy.config.capabilities import Capabilities
 from anthroproxy.core import jsonbytes
 from anthroproxy.core.errors import InvalidRequest
-from anthroproxy.config.capabilities import Capabilities
 from anthroproxy.translate.refusals import IMAGES, REASONING_HISTORY, leave_out
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.tokens import chat_tokenize_body, estimate_payload, text_tokenize_body
 from anthroproxy.translate.usage import estimate_prompt_tokens
-from anthroproxy.api.validate import parse_body, validate_request
-from tests.hostile import RICH, all_variants
+from tests.support.hostile import RICH, all_variants
 
 TARGETS = (
     ("gpt-5", Capabilities(token_limit_field="max_completion_tokens", sampling=False, strict_schemas=True,
@@ -32,12 +32,15 @@ def strict_json(data: bytes) -> object:
     return json.loads(data, parse_constant=refuse)
 
 
-def translate_everything(raw: bytes) -> None:
+def translate_everything(raw: bytes) -> dict[str, dict]:
+    """Each target's payload (before the fallback transforms), every check on the way passed."""
     body = parse_body(raw)
     validate_request(body)
+    payloads = {}
     for target, caps in TARGETS:
         translation = to_openai(body, target, caps, keep_attribution=target == "llama")
         payload = translation.payload
+        payloads[target] = json.loads(jsonbytes.dump(payload))
         strict_json(jsonbytes.dump(payload))
         assert estimate_payload(payload) > 0 and estimate_prompt_tokens(payload["messages"]) >= 0
         strict_json(jsonbytes.dump(chat_tokenize_body(payload)))
@@ -47,7 +50,8 @@ def translate_everything(raw: bytes) -> None:
         strict_json(jsonbytes.dump(payload))
     counted = {**body, "max_tokens": body.get("max_tokens", 1), "stream": False}
     validate_request(body, counting=True)
-    estimate_payload(to_openai(counted, "gpt-5").payload)
+    assert estimate_payload(to_openai(counted, "gpt-5").payload) > 0
+    return payloads
 
 
 def test_every_hostile_variant_is_refused_naming_a_field_or_translated():
@@ -64,9 +68,36 @@ def test_every_hostile_variant_is_refused_naming_a_field_or_translated():
     assert refused > 1000 and translated > 500, (refused, translated)  # (both kinds well covered)
 
 
-def test_the_rich_requests_themselves_translate():
+def parts(payload: dict, kind: str) -> list[dict]:
+    return [part for message in payload["messages"] if isinstance(message.get("content"), list)
+            for part in message["content"] if part.get("type") == kind]
+
+
+# What each rich request is rich in, as each target gets it: the variants start from these.
+RICH_IN = {
+    "text": lambda p: p["gpt-5"]["stop"] == ["END"] and p["gpt-5"]["user"] == "u-1" and "temperature" not in p["gpt-5"]
+    and p["gpt-5"]["messages"][0] == {"role": "system", "content": "You are terse."}  # (the attribution line left out)
+    and p["llama"]["temperature"] == 0.5 and p["llama"]["messages"][0]["content"].startswith("x-anthropic-billing"),
+    "tools": lambda p: all(
+        [t["function"]["name"] for t in p[target]["tools"]][0] == "get_weather" and len(p[target]["tools"]) == 2
+        and p[target]["tool_choice"]["function"]["name"] == "get_weather" and p[target]["parallel_tool_calls"] is False
+        and len(max((t["function"]["name"] for t in p[target]["tools"]), key=len)) <= 64 for target in p),
+    "images": lambda p: len(parts(p["deepseek-chat"], "image_url")) == 2 and not parts(p["gpt-5"], "image_url"),
+    "documents": lambda p: len(parts(p["deepseek-chat"], "file")) == 1,
+    "thinking": lambda p: p["gpt-5"]["reasoning_effort"] == "low" and p["gpt-5"]["response_format"]["type"] ==
+    "json_schema" and p["deepseek-chat"]["response_format"] == {"type": "json_object"}
+    and any(t["function"]["name"] == "late_tool" for t in p["llama"]["tools"]),
+    "beta": lambda p: p["gpt-5"]["response_format"]["json_schema"]["strict"] is True
+    and p["gpt-5"]["reasoning_effort"] == "none" and p["deepseek-chat"]["thinking"] == {"type": "disabled"}
+    and p["llama"]["think"] is False and p["llama"]["stream"] is True,
+}
+
+
+def test_the_rich_requests_themselves_translate_with_what_they_are_rich_in():
+    assert set(RICH_IN) == set(RICH)
     for name, body in RICH.items():
-        translate_everything(json.dumps(body).encode())
+        payloads = translate_everything(json.dumps(body).encode())
+        assert RICH_IN[name](payloads), (name, payloads)
 
 
 def test_lone_surrogates_are_refused_naming_where_they_are():

@@ -1,7 +1,7 @@
 """Soak test: many requests with random client disconnects and upstream faults,
 then a check that open files, tasks and memory are back where they started.
 
-    python -m tests.soak --requests 5000 --seconds 300
+    python -m tests.support.soak --requests 5000 --seconds 300
 
 Bounded by both the number of requests and the time. The proxy and the fake
 upstream run in this process, so its trio task tree and file descriptors are

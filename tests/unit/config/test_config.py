@@ -127,7 +127,7 @@ def test_bad_limits_and_timeouts_name_the_flag(argv, message):
         load_config(argv, {}, None)
 
 
-EXAMPLE = Path(__file__).parents[2] / "anthroproxy" / "config.example.toml"
+EXAMPLE = Path(__file__).parents[3] / "anthroproxy" / "config.example.toml"
 
 
 def test_the_example_config_file_loads_whole():
