@@ -15,15 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from anthroproxy.testing.fake_upstream import chunk, sse_frames, text_chunks, tool_call_chunks
+from anthroproxy.api.validate import parse_body, validate_request
+from anthroproxy.config.capabilities import CapabilityTable
 from anthroproxy.observe.logs import AccessRecord
 from anthroproxy.observe.metrics import MULTIPROCESS_DIR, Metrics
-from anthroproxy.config.capabilities import CapabilityTable
+from anthroproxy.testing.fake_upstream import chunk, sse_frames, text_chunks, tool_call_chunks
 from anthroproxy.translate.relay import StreamRelay
 from anthroproxy.translate.request import to_openai
 from anthroproxy.translate.stream import StreamTranslator
 from anthroproxy.translate.tokens import estimate_payload
-from anthroproxy.api.validate import parse_body, validate_request
 
 TOOL_NAMES = ["Bash", "Read", "Write", "Edit", "Glob", "Grep", "Task", "WebFetch", "TodoWrite", "NotebookEdit",
               "mcp__github__create_pull_request", "mcp__linear.app__search_issues"]

@@ -17,11 +17,11 @@ import trio
 from ..core import ids
 from ..core.errors import InvalidRequest, NotFound, UpstreamError
 from ..observe.logs import log
-from .validate import parse_body, validate_request
 from .context import RequestContext, is_authorized
 from .dispatch import Dispatch
 from .models import model_info, model_page, page_params
 from .streaming import stream_message
+from .validate import parse_body, validate_request
 
 
 async def health(ctx: RequestContext) -> None:

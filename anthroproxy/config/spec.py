@@ -11,9 +11,9 @@ always had it.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT = "default"
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")

@@ -19,7 +19,6 @@ from ..observe.logs import log
 from ..proxy import serve
 from ..server import Server
 
-
 # A lone server: the first SIGINT or SIGTERM drains, a second one stops at once.
 LONE = {signal.SIGINT: "drain", signal.SIGTERM: "drain"}
 # A worker (workers.py): SIGTERM drains, and a repeated one changes nothing, because a whole process group

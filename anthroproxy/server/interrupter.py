@@ -9,6 +9,7 @@ import trio
 
 from .errors import ShuttingDown
 
+
 class Interrupter:
     """Cuts a request's wait for the upstream, and only that: a cancel landing
     in a client write would leave a half-sent chunk. The server's drain cuts
