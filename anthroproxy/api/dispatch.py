@@ -29,8 +29,7 @@ import trio
 from ..config.routes import Route, needs_of
 from ..core.errors import UpstreamError, redact
 from ..observe.logs import log
-from ..upstream.balancer import conversation_of
-from ..upstream.failover import Candidate, Decision, after_failure, status_of
+from ..upstream.failover import Candidate, Decision, status_of
 from ..upstream.protocols import Call, Prepared, UpstreamProtocol
 from .context import RequestContext
 
@@ -53,7 +52,7 @@ class Dispatch:
         routes = ctx.routes(body["model"])
         # (Walking a 1 MiB request takes a few tenths of a millisecond: only where a scenario or a replica asks.)
         route_name, route = routes.choose(needs_of(body)) if routes.has_scenarios else ("default", routes.default)
-        conversation = conversation_of(ctx.headers, body) if ctx.upstreams.has_replicas(route) else None
+        conversation = ctx.upstreams.conversation(route, ctx.headers, body)
         candidates = ctx.upstreams.plan(route, conversation, trio.current_time())
         ctx.access.model, ctx.access.model_route = body["model"], route_name
         dispatch = cls(ctx, body, route_name, route, conversation, candidates, counting)
@@ -88,7 +87,7 @@ class Dispatch:
         return self.ctx.upstreams.call(candidate, self.ctx.headers, self.ctx)
 
     def read_timeout(self, candidate: Candidate) -> float:
-        return self.ctx.upstreams.pool(candidate).read_timeout
+        return self.ctx.upstreams.read_timeout(candidate)
 
     def failed(self, candidate: Candidate, error: UpstreamError) -> None:
         """A candidate failed before any content: note it, and go on as failover
@@ -115,10 +114,8 @@ class Dispatch:
         redact(error, ctx.secrets)
         ctx.access.upstream_failed(error.kind)
         ctx.metrics.child(ctx.metrics.upstream_requests, candidate.upstream, error.kind).inc()
-        clients_key = candidate.key is None and ctx.upstreams.passes_clients_key(candidate, ctx.headers)
-        decision = after_failure(error, candidate, remaining=self.candidates, errors=self.errors,
-                                 cooling=ctx.upstreams.cooling, now=trio.current_time(), clients_key=clients_key,
-                                 after_content=after_content)
+        decision = ctx.upstreams.after_failure(error, candidate, ctx.headers, remaining=self.candidates,
+                                               errors=self.errors, now=trio.current_time(), after_content=after_content)
         if decision.key_out:
             key = "its credential" if candidate.key is None else f"key {candidate.key + 1}"
             log.error("%s refused %s of upstream %s (%s): it is not used %sfor an hour", candidate.target, key,

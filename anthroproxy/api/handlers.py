@@ -40,7 +40,7 @@ async def root(ctx: RequestContext) -> None:
 
 
 async def metrics(ctx: RequestContext) -> None:
-    ctx.metrics.cooling.set(ctx.upstreams.cooling.count(trio.current_time()))
+    ctx.metrics.cooling.set(ctx.upstreams.cooling_count(trio.current_time()))
     body, content_type = ctx.metrics.render(ctx.headers.get("accept", ""))
     await ctx.responder.send_body(200, body, content_type)
 

@@ -9,8 +9,9 @@ from ..config.routes import Route
 from ..config.settings import Config
 from ..config.spec import UpstreamSpec
 from ..core.credentials import client_key
-from .balancer import Balancer
-from .failover import Candidate, Cooling, candidates
+from ..core.errors import UpstreamError
+from .balancer import Balancer, conversation_of
+from .failover import Candidate, Cooling, Decision, after_failure, candidates
 from .pool import Pool, tls_context
 from .protocols import PROTOCOLS, Call, Origin, UpstreamProtocol
 
@@ -42,9 +43,12 @@ class Upstreams:
         for pool in self.pools.values():
             await pool.aclose()
 
-    def has_replicas(self, route: Route) -> bool:
-        """Whether an upstream of the route has several URLs (a conversation may stick to one)."""
-        return any(len(self.specs[choice.upstream].urls) > 1 for choice in route.choices)
+    def conversation(self, route: Route, client_headers: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
+        """The conversation a request belongs to, when an upstream of its route
+        has replicas for it to stick to (else None: nothing to look at)."""
+        if not any(len(self.specs[choice.upstream].urls) > 1 for choice in route.choices):
+            return None
+        return conversation_of(client_headers, body)
 
     def plan(self, route: Route, conversation: str | None, now: float) -> list[Candidate]:
         """The route's candidates, in the order to try them (failover.candidates,
@@ -62,6 +66,10 @@ class Upstreams:
 
     def pool(self, candidate: Candidate) -> Pool:
         return self.pools[candidate.upstream, candidate.url]
+
+    def read_timeout(self, candidate: Candidate) -> float:
+        """The longest silence the candidate's upstream is allowed."""
+        return self.pool(candidate).read_timeout
 
     def took(self, candidate: Candidate) -> None:
         """A request goes to the candidate (its upstream's keys turn)."""
@@ -82,10 +90,24 @@ class Upstreams:
             key = client_key(client_headers) if self.pass_client_key and not spec.own_credential else None
         return Call(candidate, self.pool(candidate), key, spec.headers, origin)
 
+    def after_failure(self, error: UpstreamError, failed: Candidate, client_headers: Mapping[str, str], *,
+                      remaining: list[Candidate], errors: list[UpstreamError], now: float,
+                      after_content: bool = False) -> Decision:
+        """What follows a candidate's failure (failover.after_failure, on the
+        cooling kept here)."""
+        return after_failure(error, failed, remaining=remaining, errors=errors, cooling=self.cooling, now=now,
+                             clients_key=self.passes_clients_key(failed, client_headers),
+                             after_content=after_content)
+
     def passes_clients_key(self, candidate: Candidate, client_headers: Mapping[str, str]) -> bool:
         """Whether the request to ``candidate`` carries the client's own key."""
         spec = self.specs[candidate.upstream]
-        return self.pass_client_key and not spec.own_credential and client_key(client_headers) is not None
+        return (candidate.key is None and self.pass_client_key and not spec.own_credential
+                and client_key(client_headers) is not None)
+
+    def cooling_count(self, now: float) -> int:
+        """How many things cool now (replicas, keys, models)."""
+        return self.cooling.count(now)
 
     def health(self, now: float) -> dict[str, Any]:
         """Each upstream's state, from what failover knows (it calls none of them)."""
