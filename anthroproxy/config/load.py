@@ -73,7 +73,7 @@ HELP = {
     "api_key": "upstream API key, sent as 'Authorization: Bearer KEY'; without one the client's own key is passed through",
     "model_mapping": "claude-name:target pairs, e.g. 'claude-3:gpt-4o,claude-opus-4:gpt-4-turbo'",
     "model_capabilities": "per-model capability entries, by glob on the target model, e.g. "
-    "'{\"qwen3*\": {\"reasoning_param\": \"reasoning_effort\"}}' (see README)",
+    "'{\"qwen3*\": {\"reasoning_param\": \"reasoning_effort\"}}' (see docs/configuration.md)",
     "default_model": "target model when no mapping matches (default gpt-5)",
     "log_level": "DEBUG, INFO, WARN, ERROR or NONE (default DEBUG)",
     "log_format": "text (one readable line per request) or json (one JSON object per line)",
@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, env, dest, metavar in SETTINGS:
         parser.add_argument(flag, dest=dest, metavar=metavar, default=None, help=f"{HELP[dest]} [env {env}]")
     parser.add_argument("--config", dest="config", metavar="FILE", default=None,
-                        help="a TOML file with any of these settings, [models] and [capabilities] (see README) "
-                        "[env CONFIG_FILE]")
+                        help="a TOML file with any of these settings, [models], [capabilities] and [upstreams] "
+                        "(see docs/configuration.md) [env CONFIG_FILE]")
     parser.add_argument("--version", action="version", version=f"anthroproxy {__version__}")
     return parser
 

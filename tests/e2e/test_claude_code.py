@@ -178,15 +178,14 @@ async def test_a_tool_session_whose_upstream_fails_halfway_ends_on_the_fallback(
 
 
 async def test_the_readmes_multi_backend_recipe(clients, nursery, tmp_path):
-    """README's Claude Code recipe, as written, with fake upstreams at its three URLs."""
-    import re
+    """The manual's Claude Code recipe (docs/upstreams.md), as written, with fake upstreams at its three URLs."""
 
     from anthroproxy import serve
     from anthroproxy.config import load_config
     from anthroproxy.testing.fake_upstream import FakeUpstream
-    from tests.support.docs import README
+    from tests.support.docs import blocks
 
-    recipe = next(block for block in re.findall(r"```toml\n(.*?)```", README, re.S) if "[upstreams.openrouter]" in block)
+    recipe = next(block for block in blocks("toml") if "[upstreams.openrouter]" in block)
     urls = {"deepseek": "https://api.deepseek.com/v1", "ollama": "http://127.0.0.1:11434/v1",
             "openrouter": "https://openrouter.ai/api/v1"}
     fakes = {name: FakeUpstream() for name in urls}
