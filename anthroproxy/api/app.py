@@ -109,7 +109,10 @@ def as_proxy_error(error: Exception, request_id: str) -> ProxyError:
     if isinstance(error, ProxyError):
         return error
     if isinstance(error, server.HTTPError):
-        return SERVER_ERRORS[type(error)](error.message)
+        kind = next((SERVER_ERRORS[cls] for cls in type(error).__mro__ if cls in SERVER_ERRORS), None)
+        if kind is None:  # (a refusal of the shell's this table does not know yet: its status, as a client error)
+            kind = errors.InvalidRequest if error.status < 500 else errors.Overloaded
+        return kind(error.message)
     log.error("request %s: unexpected error", request_id, exc_info=error)
     return ProxyError("internal error in the proxy")
 

@@ -1,7 +1,8 @@
-"""Per-route glue: parse the body, translate, call the upstream, write the answer.
+"""Per-route glue: parse and check the body, dispatch it to the route's
+candidates, write the answer.
 
-Before a response head is sent, any ProxyError propagates and the server turns
-it into a JSON error with the right status. Once a stream has started, the
+Before a response head is sent, any ProxyError propagates, and the application
+(app.py ``failed``) renders it as a JSON error with its status. Once a stream has started, the
 status cannot change: a failure becomes an Anthropic ``event: error`` and the
 stream ends.
 """

@@ -20,16 +20,10 @@ class Writer:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    async def send_all(self, data: bytes) -> None:
-        """Write all of ``data``; OSError as the socket raises it (a reset, a
-        broken pipe), trio.ClosedResourceError if the socket is closed while
-        this waits. A cancel while waiting leaves part of it written."""
-        rest = self.write_now(data)
-        if rest is not None:
-            await self.send_rest(rest)
-
     def write_now(self, data: bytes) -> memoryview | None:
-        """Write what the socket takes now, without waiting; what is left, if any."""
+        """Write what the socket takes now, without waiting; what is left, if
+        any, for ``send_rest``. OSError as the socket raises it (a reset, a
+        broken pipe)."""
         try:
             written = os.write(self.fd, data)
         except BlockingIOError:
@@ -37,7 +31,9 @@ class Writer:
         return memoryview(data)[written:] if written < len(data) else None
 
     async def send_rest(self, view: memoryview) -> None:
-        """Write the rest as the socket makes room for it."""
+        """Write the rest as the socket makes room for it; OSError as the
+        socket raises it, trio.ClosedResourceError if it is closed meanwhile.
+        A cancel leaves part of it written."""
         while view:
             await trio.lowlevel.wait_writable(self.fd)
             try:

@@ -93,7 +93,7 @@ async def handle_connection(stream: trio.SocketStream, *, state: ServerState, ap
             if request is not None:
                 log.warning("connection limit (%d) reached and no idle connection to close: refusing a request",
                             state.settings.max_connections)
-                overloaded = Overloaded("too many open connections; retry shortly")
+                overloaded = Overloaded("the server has too many open connections; retry shortly")
                 await answer_early(conn, app, overloaded, request)
             return
         first = True

@@ -103,11 +103,6 @@ def flagged(error: UpstreamError) -> bool:
     return status_of(error) == 403 and any(word in error.message.lower() for word in FLAGGED)
 
 
-def failure_reason(error: UpstreamError) -> str:
-    """A short label for logs and metrics: http_429, unreachable, timeout, ..."""
-    return error.kind
-
-
 class Cooling:
     """What is cooling, until when (trio's clock, or any clock passed in)."""
 

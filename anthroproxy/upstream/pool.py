@@ -193,10 +193,11 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 async def _error_from(response: httpx.Response) -> UpstreamError:
-    """The error for a non-2xx answer, from its body (at most MAX_ERROR_BODY_BYTES of it)."""
+    """The error for a non-2xx answer, from its body (at most MAX_ERROR_BODY_BYTES of it; a
+    larger one is left unread). A body that cannot be read (a timeout, a reset) is that failure."""
     try:
         body = await Answer(response, _closed).read(MAX_ERROR_BODY_BYTES)
-    except UpstreamError:
+    except UpstreamProtocolError:
         body = b""
     return upstream_http_error(response.status_code, body, dict(response.headers))
 

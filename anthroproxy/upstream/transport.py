@@ -12,8 +12,9 @@ chunk (bench/README.md, issue 14):
   adds a second pass through the scheduler after every read;
 - the chunked body is parsed here (``ChunkedBody``), not by h11's event
   machinery, and no context manager or generator is entered per read: the relay
-  calls ``ResponseBody.receive()`` directly (answer.py, through
-  ``response.extensions["body"]``).
+  reads ``ResponseBody.receive()`` through ``Answer.receive`` (answer.py, via
+  ``response.extensions["body"]``), whose one frame and httpx error mapping cost
+  0.09 us a chunk, measured.
 
 h11 still writes the request head and parses the response head. TLS upstreams
 read through trio's SSLStream (same pool, same body reader).

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import trio
 
-from anthroproxy.core.errors import UpstreamError
+from anthroproxy.core.errors import UpstreamError, UpstreamTimeout
 from anthroproxy.testing.fake_upstream import Reply, completion, text_chunks
 from anthroproxy.upstream.pool import Pool, tls_context
 from tests.support.http import messages_body
@@ -110,3 +110,14 @@ async def test_a_server_that_took_the_request_and_closed_is_not_sent_it_twice(pr
         response = await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages", json=messages_body())
     assert response.status_code == 502 and "Server disconnected" in response.json()["error"]["message"]
     assert len(fake.requests) == 1
+
+
+async def test_an_error_whose_body_never_ends_is_a_timeout_not_its_status(fake):
+    """A 401 whose body stalls is a silent upstream (its replica cools), not a refused key (out for an hour)."""
+    pool = Pool(fake.url, connect_timeout=5, read_timeout=0.3, tls=tls_context(None))
+    fake.queue(Reply(status=401, frames=[b'{"error": {"message": "bad k'], hang=True,
+                     headers=[("content-type", "application/json")]))
+    with pytest.raises(UpstreamTimeout):
+        await pool.send(ENDPOINT, BODY, {}, stream=False)
+    assert pool.busy == 0
+    await pool.aclose()

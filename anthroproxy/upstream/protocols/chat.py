@@ -89,7 +89,7 @@ class ChatProtocol:
         self._keep_attribution = keep_attribution
         self._count_upstream = count_tokens == "upstream"
         self.refusals = Refusals()
-        self._tokenizers: dict[str, Tokenizer] = {}  # by replica URL
+        self._tokenizers: dict[tuple[str, str], Tokenizer] = {}  # by (upstream, replica URL)
 
     def prepare(self, body: Mapping[str, Any], candidate: Candidate, *, counting: bool = False) -> ChatRequest:
         source = {**body, "max_tokens": body.get("max_tokens", 1), "stream": False} if counting else body
@@ -151,7 +151,7 @@ class ChatProtocol:
         """The count of what the candidate would get: the local estimate, or
         (``--count-tokens upstream``) the replica's /tokenize."""
         payload = prepared.translation.payload
-        tokenizer = self._tokenizers.setdefault(call.pool.base_url, Tokenizer())
+        tokenizer = self._tokenizers.setdefault((call.candidate.upstream, call.pool.base_url), Tokenizer())
         model = payload["model"]
         if not self._count_upstream or model in tokenizer.missing:
             return estimate_payload(payload)
