@@ -36,8 +36,8 @@ from ..core.errors import ProxyError, UpstreamError, UpstreamTimeout, redact
 from ..observe.logs import log
 from ..upstream.answer import Answer
 from ..upstream.failover import Candidate
-from ..upstream.protocols import Relay
-from .context import RequestContext, drain_mapped
+from ..upstream.protocols import Prepared, Relay, UpstreamProtocol
+from .context import DrainMapped, RequestContext
 from .dispatch import Dispatch
 
 # After [DONE], how long to wait for the upstream's response to end, so its
@@ -50,9 +50,12 @@ CLOSE_S = 5.0
 
 @dataclass(eq=False)
 class Attempt:
-    """One candidate's stream: what must be closed when it is over."""
+    """One candidate's stream: the request in its protocol, and what must be
+    closed when it is over."""
 
     candidate: Candidate
+    protocol: UpstreamProtocol
+    prepared: Prepared
     relay: Relay
     answer: Answer | None = None
 
@@ -70,7 +73,8 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
                 if attempt is not None:
                     await close_attempt(attempt)
                 protocol, prepared = dispatch.prepared(candidate)
-                attempt = Attempt(candidate, protocol.relay(prepared, message_id=message_id, started=started))
+                attempt = Attempt(candidate, protocol, prepared,
+                                  protocol.relay(prepared, message_id=message_id, started=started))
                 keepalive.watch(attempt.relay, dispatch.read_timeout(candidate))
                 error = await run_attempt(ctx, dispatch, attempt, keepalive)
                 if not moves_on(error, attempt):
@@ -96,9 +100,8 @@ async def run_attempt(ctx: RequestContext, dispatch: Dispatch, attempt: Attempt,
                       keepalive: KeepAlive) -> ProxyError | None:
     """Send to the attempt's candidate and relay its answer; the error it ended
     with, if any."""
-    protocol, prepared = dispatch.prepared(attempt.candidate)
     try:
-        attempt.answer = await protocol.open(dispatch.call(attempt.candidate), prepared)
+        attempt.answer = await attempt.protocol.open(dispatch.call(attempt.candidate), attempt.prepared)
     except UpstreamError as exc:
         return exc
     attempt.relay.answered()
@@ -153,7 +156,7 @@ async def pipe(ctx: RequestContext, answer: Answer, relay: Relay, keepalive: Kee
     write, receive, feed, heard = ctx.responder.write, answer.receive, relay.feed, keepalive.heard
     access = ctx.access
     try:
-        with drain_mapped(), ctx.interrupter.relay() as guard:
+        with DrainMapped(ctx.interrupter.relay()) as guard:
             while guard.reason is None:
                 guard.waiting = True
                 raw = await receive()

@@ -24,7 +24,7 @@ from .errors import (
     RequestTimeout,
     ShuttingDown,
 )
-from .interrupter import Interrupter
+from .interrupter import Interrupter, InterruptScope
 from .listeners import reuse_port_sockets
 from .responder import Responder
 from .serve import serve_http
@@ -33,6 +33,6 @@ from .state import Server
 
 __all__ = [
     "Application", "BadRequest", "ContentTooLarge", "ErrorResponse", "HTTPError", "HTTPSettings", "HeadersTooLarge",
-    "Interrupter", "Overloaded", "Request", "RequestTimeout", "Responder", "Server", "ShuttingDown", "Timer",
+    "InterruptScope", "Interrupter", "Overloaded", "Request", "RequestTimeout", "Responder", "Server", "ShuttingDown", "Timer",
     "reuse_port_sockets", "serve_http",
 ]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+from types import TracebackType
 
 import trio
 
@@ -43,24 +42,42 @@ class Interrupter:
         if not isinstance(self.reason, ShuttingDown):
             self.reason = None
 
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        with self.relay():
-            self.waiting = True
-            try:
-                yield
-            finally:
-                self.waiting = False
+    def guard(self) -> InterruptScope:
+        """A scope around one wait: a cut cancels it at once."""
+        return InterruptScope(self, waiting=True)
 
-    @contextmanager
-    def relay(self) -> Iterator[Interrupter]:
-        with trio.CancelScope() as scope:
-            self._scope = scope
-            if self.reason is not None:
-                scope.cancel()
-            try:
-                yield self
-            finally:
-                self._scope = None
-        if scope.cancelled_caught and self.reason is not None:
-            raise self.reason
+    def relay(self) -> InterruptScope:
+        """A scope around a relay loop, which sets ``waiting`` around each read itself."""
+        return InterruptScope(self, waiting=False)
+
+
+class InterruptScope:
+    """An Interrupter's cancel scope (a class, not a generator: a request enters
+    a few, and a generator-based context manager costs several times more)."""
+
+    __slots__ = ("_interrupter", "_waiting", "_scope")
+
+    def __init__(self, interrupter: Interrupter, *, waiting: bool) -> None:
+        self._interrupter, self._waiting = interrupter, waiting
+        self._scope = trio.CancelScope()
+
+    def __enter__(self) -> Interrupter:
+        interrupter, scope = self._interrupter, self._scope
+        scope.__enter__()
+        interrupter._scope = scope
+        if interrupter.reason is not None:
+            scope.cancel()
+        if self._waiting:
+            interrupter.waiting = True
+        return interrupter
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> bool:
+        interrupter, scope = self._interrupter, self._scope
+        if self._waiting:
+            interrupter.waiting = False
+        interrupter._scope = None
+        handled = scope.__exit__(kind, error, traceback)
+        if scope.cancelled_caught and interrupter.reason is not None:
+            raise interrupter.reason
+        return handled

@@ -233,9 +233,12 @@ async def test_a_client_that_leaves_mid_stream_stops_the_servers_generation(prox
     async with httpx.AsyncClient(timeout=30) as client:
         body = {"model": "claude-x", "max_tokens": 60000, "messages": RAMBLE, "stream": True}
         async with client.stream("POST", f"http://127.0.0.1:{proxy.port}/v1/messages", json=body) as response:
-            async for _ in response.aiter_bytes():
-                break  # the stream is under way
+            pieces = response.aiter_bytes()
+            await anext(pieces)  # the stream is under way
+            # (Held until here: a generator left by a `break` is closed by the garbage collector, at any moment,
+            # and with it the client's connection, racing the check below.)
             assert (await client.get(llama.root + "/slots")).json()[0]["is_processing"] is True
+            await pieces.aclose()
         left = trio.current_time()
         with trio.fail_after(5):
             while (await client.get(llama.root + "/slots")).json()[0]["is_processing"]:

@@ -103,20 +103,21 @@ class ChatProtocol:
         retried without it (translate/refusals.py), and what worked is
         remembered for the next request to that model."""
         candidate, translation = call.candidate, prepared.translation
-        retry = self.refusals.retry((candidate.upstream, candidate.target), translation)
+        retry = None  # (made at the first refusal: most requests have none)
         while True:
             try:
                 answer = await self._send(call, translation.payload)
                 break
             except UpstreamHTTPError as error:
                 redact(error, call.origin.secrets)
+                retry = retry or self.refusals.retry((candidate.upstream, candidate.target), translation)
                 refusal = retry.after(error.upstream_status or error.status, error.message)
                 if refusal is None:
                     raise
                 call.origin.retrying(error.kind)
                 log.info("request %s: %s refused %s (%s); retrying without it", call.request_id, candidate,
                          refusal.key, error.message)
-        for refusal in retry.succeeded():
+        for refusal in retry.succeeded() if retry is not None else ():
             log.warning("%s refused %s: left out of requests to that model from now on", candidate,
                         describe_refusal(refusal))
         return answer
