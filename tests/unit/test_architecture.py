@@ -5,6 +5,7 @@ upward import, a circle, or a server that knows the proxy planted in it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,13 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"  # (import-linter, f
 
 def lint(root: Path) -> subprocess.CompletedProcess:
     assert LINT_IMPORTS.exists(), f"{LINT_IMPORTS} is missing: install the test extra (pip install -e '.[test]')"
-    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "1000"}  # (the package under root; no wrapped lines)
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=root, env=env, capture_output=True,
+    # (The package under root; no wrapped lines, no colours, whatever the terminal or CI says.)
+    env = {**os.environ, "PYTHONPATH": str(root), "COLUMNS": "1000", "NO_COLOR": "1"}
+    env.pop("FORCE_COLOR", None)
+    done = subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=root, env=env, capture_output=True,
                           text=True, timeout=120)
+    done.stdout = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)
+    return done
 
 
 def test_the_package_keeps_every_contract():
