@@ -12,7 +12,7 @@ from .. import server
 from ..config.models import RouteCache
 from ..config.settings import Config
 from ..core import errors
-from ..core.errors import ProxyError, Unauthorized, UpstreamError, error_body, redact
+from ..core.errors import ProxyError, Unauthorized, UpstreamError, UpstreamHTTPError, error_body, redact
 from ..core.ids import request_id
 from ..observe.logs import AccessRecord, log, log_access
 from ..observe.metrics import Metrics
@@ -79,8 +79,24 @@ class ProxyApp:
             log.warning("request %s: the upstream %s: %s", access.request_id, failure.what, failure.message)
         else:
             log.debug("request %s failed: %s %s", access.request_id, failure.status, failure.message)
+        if isinstance(failure, UpstreamHTTPError) and failure.verbatim is not None:
+            return self._as_it_came(request, failure, access)
         return server.ErrorResponse(failure.status, error_body(failure.error_type, failure.message, access.request_id),
                                     headers=failure.headers)
+
+    def _as_it_came(self, request: server.Request, failure: UpstreamHTTPError,
+                    access: AccessRecord) -> server.ErrorResponse:
+        """An upstream's error in Anthropic's shape, as it came: its status, its
+        body (less any secret it quotes), its request-id and retry-after."""
+        body, headers = failure.verbatim  # type: ignore[misc]
+        for secret in request_secrets(self.config, request.headers, self.upstreams):
+            body = body.replace(secret.encode(), b"[redacted]")
+        theirs = dict(headers).get("request-id")
+        if theirs is not None:  # (the client gets the upstream's id; the log keeps both)
+            request.responder.headers[:] = [h for h in request.responder.headers if h[0] != "request-id"]
+            log.info("request %s: the upstream's error passed on as it came (its request-id %s)", access.request_id,
+                     theirs)
+        return server.ErrorResponse(failure.upstream_status or failure.status, body, headers=headers)
 
     def finished(self, request: server.Request) -> None:
         access = self._record(request)

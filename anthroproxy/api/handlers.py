@@ -108,17 +108,27 @@ async def complete_message(ctx: RequestContext, body: dict[str, Any], dispatch: 
         call = dispatch.call(candidate)
         try:
             answer = await protocol.open(call, prepared)
-            message = await protocol.message(call, answer, prepared, message_id=ids.message_id())
+            message, as_it_came = await protocol.message(call, answer, prepared, message_id=ids.message_id())
         except UpstreamError as error:
             dispatch.failed(candidate, error)  # (raises when the request must stop)
             continue
         ctx.access.upstream_open = False
         dispatch.succeeded(candidate)
         break
-    ctx.access.stop_reason, ctx.access.usage = message["stop_reason"], message["usage"]
+    ctx.access.stop_reason, ctx.access.usage = message.get("stop_reason"), counts(message.get("usage"))
     log.debug("response %s: %s, stop %s", ctx.access.request_id,
-              ", ".join(block["type"] for block in message["content"]) or "no blocks", message["stop_reason"])
-    await ctx.send_json(200, message)
+              ", ".join(str(block.get("type")) for block in message["content"]) or "no blocks", ctx.access.stop_reason)
+    if as_it_came is None:
+        await ctx.send_json(200, message)
+    else:
+        await ctx.responder.send_body(200, as_it_came, "application/json")
+
+
+def counts(usage: Any) -> dict[str, int]:
+    """A message's token counts (an upstream's own usage may hold more than counts)."""
+    if not isinstance(usage, dict):
+        return {}
+    return {key: value for key, value in usage.items() if isinstance(value, int) and not isinstance(value, bool)}
 
 
 def check_content_type(headers: dict[str, str]) -> None:

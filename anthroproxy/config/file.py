@@ -14,7 +14,7 @@ from .capabilities import CapabilitiesError, CapabilityTable
 from .models import MappingError, ModelMap, parse_route
 from .routes import Choice, Route, Routes
 from .settings import COUNTS, SECONDS, ConfigError, check_url
-from .spec import DEFAULT, SpecError, UpstreamSpec, expand
+from .spec import DEFAULT, PROTOCOLS, SpecError, UpstreamSpec, expand
 
 STRING_KEYS = ("host", "target_url", "api_key", "auth_token", "default_model", "log_level", "log_format",
                "count_tokens", "attribution_block", "ca_bundle")
@@ -105,7 +105,8 @@ def _models_table(table: object, where: str) -> ModelMap:
     return ModelMap(tuple(pairs), tuple(labels), tuple(routes))
 
 
-ROUTE_KEYS = {"target", "upstream", "fallbacks"}
+ROUTE_KEYS = {"target", "upstream", "protocol", "fallbacks"}
+CHOICE_KEYS = ("target", "upstream", "protocol")
 ENTRY_KEYS = {*ROUTE_KEYS, "display_name", "thinking", "long_context", "images", "web_search"}
 
 
@@ -133,7 +134,7 @@ def _route_table(table: dict, where: str, allowed: set[str]) -> Route:
     fallbacks = table.get("fallbacks", [])
     if not isinstance(fallbacks, list):
         raise ConfigError(f"{where}.fallbacks: expected a list of {{ upstream, target }} tables")
-    primary = _choice({key: table[key] for key in ("target", "upstream") if key in table}, where)
+    primary = _choice({key: table[key] for key in CHOICE_KEYS if key in table}, where)
     return Route(primary, tuple(_choice(item, f"{where}.fallbacks.{i}") for i, item in enumerate(fallbacks)))
 
 
@@ -144,14 +145,18 @@ def _choice(item: object, where: str) -> Choice:
             raise ConfigError(f"{where}: one 'target@upstream' per fallback, got {item!r}")
         return route.primary
     table = _table(item, where)
-    unknown = set(table) - {"target", "upstream"}
+    unknown = set(table) - set(CHOICE_KEYS)
     if unknown:
         raise ConfigError(f"{where}: unknown key {', '.join(sorted(unknown))}")
-    target = _typed(table.get("target"), str, "a target model name", f"{where}.target")
+    # (No target: the client's model name, for an upstream that speaks Anthropic's API; Config checks.)
+    target = _typed(table["target"], str, "a target model name", f"{where}.target") if "target" in table else None
     upstream = _typed(table.get("upstream", DEFAULT), str, "an upstream's name", f"{where}.upstream")
-    if not target:
+    protocol = _typed(table["protocol"], str, "a protocol's name", f"{where}.protocol") if "protocol" in table else None
+    if target == "":
         raise ConfigError(f"{where}.target: must not be empty")
-    return Choice(target, upstream)
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ConfigError(f"{where}.protocol: expected one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    return Choice(target, upstream, protocol)
 
 
 def _route_text(text: str, where: str) -> Route:
@@ -167,7 +172,9 @@ def _table(value: object, where: str) -> dict:
     return value
 
 
-UPSTREAM_KEYS = {"url", "api_key", "api_keys", "headers", "capabilities", "connect_timeout", "read_timeout"}
+UPSTREAM_KEYS = {"url", "api_key", "api_keys", "headers", "capabilities", "connect_timeout", "read_timeout", "protocol",
+                 "auth", "attribution_block"}
+NAMED_KEYS = ("protocol", "auth", "attribution_block")  # (strings from a fixed list: UpstreamSpec checks which)
 
 
 def _upstreams_table(table: object, where: str, variables: Mapping[str, str]) -> tuple[UpstreamSpec, ...]:
@@ -202,8 +209,9 @@ def _upstreams_table(table: object, where: str, variables: Mapping[str, str]) ->
             CapabilityTable.from_mapping({"*": capabilities})  # (checked here, to name the upstream)
             timeouts = {key: float(_typed(entry[key], (int, float), "a number of seconds", f"{here}.{key}"))
                         for key in ("connect_timeout", "read_timeout") if key in entry}
+            named = {key: _typed(entry[key], str, "a string", f"{here}.{key}") for key in NAMED_KEYS if key in entry}
             specs.append(UpstreamSpec(name=name, urls=urls, keys=keys, headers=headers, capabilities=capabilities,
-                                      **timeouts))
+                                      **timeouts, **named))
         except CapabilitiesError as exc:
             raise ConfigError(f"{here}.capabilities: {str(exc).removeprefix('*: ')}") from None
         except SpecError as exc:  # (its message names the key, from here on)

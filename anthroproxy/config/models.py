@@ -35,7 +35,7 @@ class MappingError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ModelMap:
-    pairs: tuple[tuple[str, str], ...] = ()
+    pairs: tuple[tuple[str, str | None], ...] = ()  # (key, primary target; None: as asked)
     labels: tuple[tuple[str, str], ...] = ()  # (key, display name) for /v1/models
     routes: tuple[tuple[str, Routes], ...] = ()  # (key, routes) of entries that name more than a target
 
@@ -64,7 +64,10 @@ class ModelMap:
     def lookup(self, requested: str) -> str | None:
         """The target a key of this mapping gives ``requested``, if one does."""
         key = self.key_for(requested)
-        return None if key is None else dict(reversed(self.pairs))[key]
+        if key is None:
+            return None
+        target = dict(reversed(self.pairs))[key]
+        return requested if target is None else target
 
     def key_for(self, requested: str) -> str | None:
         """The key of this mapping that catches ``requested``, if one does."""
@@ -83,7 +86,12 @@ class ModelMap:
         if key is None:
             return None, Routes(default=Route(Choice(default)))
         rich = dict(reversed(self.routes)).get(key)
-        return key, rich or Routes(default=Route(Choice(dict(reversed(self.pairs))[key])))
+        return key, (rich or Routes(default=Route(Choice(dict(reversed(self.pairs))[key])))).asked(requested)
+
+    def routes_by_key(self) -> list[tuple[str, Routes]]:
+        """Every entry's routes, as written (a missing target left missing)."""
+        rich = dict(reversed(self.routes))
+        return [(key, rich.get(key) or Routes(default=Route(Choice(target)))) for key, target in self.pairs]
 
     def upstreams(self) -> set[str]:
         """Every upstream an entry names."""
@@ -121,7 +129,7 @@ class ModelMap:
         for key, target in self.pairs:
             if "*" not in key and key not in seen:  # (a repeated key never resolves: the first wins)
                 seen.add(key)
-                listed.append((key, target, labels.get(key)))
+                listed.append((key, key if target is None else target, labels.get(key)))
         return listed
 
     def __str__(self) -> str:

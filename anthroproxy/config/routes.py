@@ -16,10 +16,10 @@ before a preference such as thinking counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from .spec import DEFAULT
+from .spec import DEFAULT, PROTOCOLS
 
 SCENARIOS = ("long_context", "images", "web_search", "thinking")
 ROUTE_NAMES = ("default", *SCENARIOS)
@@ -27,19 +27,33 @@ ROUTE_NAMES = ("default", *SCENARIOS)
 CHARS_PER_TOKEN = 4
 
 
+AS_ASKED = "<as asked>"  # how a choice without a target shows
+
+
 @dataclass(frozen=True, slots=True)
 class Choice:
-    target: str
+    target: str | None  # None: the model the client asked for (an upstream that speaks Anthropic's API)
     upstream: str = DEFAULT
+    protocol: str | None = None  # the upstream's, unless this choice says otherwise
     # As written in the compact form, when it was ("name@date"): read whole if no upstream has that name.
     written: str | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.protocol is not None and self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol: expected one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
 
     def literal(self) -> Choice:
         """The choice read as one target name, "@" and all."""
         return Choice(self.written) if self.written else self
 
+    def asked(self, requested: str) -> Choice:
+        """The choice for a request for ``requested``: a missing target is that name."""
+        return self if self.target is not None else replace(self, target=requested)
+
     def __str__(self) -> str:
-        return self.target if self.upstream == DEFAULT else f"{self.target}@{self.upstream}"
+        target = AS_ASKED if self.target is None else self.target
+        via = "" if self.protocol is None else f" ({self.protocol})"
+        return (target if self.upstream == DEFAULT else f"{target}@{self.upstream}") + via
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,11 @@ class Route:
     @property
     def choices(self) -> tuple[Choice, ...]:
         return (self.primary, *self.fallbacks)
+
+    def asked(self, requested: str) -> Route:
+        if all(choice.target is not None for choice in self.choices):
+            return self
+        return Route(self.primary.asked(requested), tuple(choice.asked(requested) for choice in self.fallbacks))
 
     def __str__(self) -> str:
         return "|".join(str(choice) for choice in self.choices)
@@ -90,6 +109,14 @@ class Routes:
             if route is not None and getattr(needs, name):
                 return name, route
         return "default", self.default
+
+    def asked(self, requested: str) -> Routes:
+        """These routes for a request for ``requested`` (a choice without a target takes that name)."""
+        def asked(route: Route | None) -> Route | None:
+            return None if route is None else route.asked(requested)
+
+        return replace(self, default=asked(self.default), long_context=asked(self.long_context),
+                       images=asked(self.images), web_search=asked(self.web_search), thinking=asked(self.thinking))
 
     def all(self) -> tuple[Route, ...]:
         return tuple(route for route in (self.default, self.long_context, self.images, self.web_search,

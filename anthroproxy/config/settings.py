@@ -14,12 +14,11 @@ from urllib.parse import urlsplit
 from .capabilities import Capabilities, CapabilitiesError, CapabilityTable
 from .models import MappingError, ModelMap
 from .routes import Routes
-from .spec import DEFAULT, UpstreamSpec, display_url
+from .spec import ATTRIBUTION_BLOCKS, DEFAULT, UpstreamSpec, display_url
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "NONE")
 LOG_FORMATS = ("text", "json")
 COUNT_TOKENS = ("local", "upstream")
-ATTRIBUTION_BLOCKS = ("drop", "keep")
 
 # Limits, with units in the name. Precedents in the comments.
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Anthropic's own request limit is 32 MB
@@ -111,6 +110,20 @@ class Config:
         for name in sorted(unknown):
             raise ConfigError(f"models: upstream {name!r} is not defined (defined: {', '.join(sorted(known))}); a "
                               "target whose name holds an '@' is written as { target = \"...\" }")
+        self._check_targets()
+
+    def _check_targets(self) -> None:
+        """A choice without a target sends the client's model name on: only to
+        an upstream that speaks Anthropic's API."""
+        specs = self.upstream_specs()
+        for key, routes in self.model_mapping.routes_by_key():
+            for route in routes.all():
+                for choice in route.choices:
+                    protocol = choice.protocol or specs[choice.upstream].protocol
+                    if choice.target is None and protocol != "anthropic":
+                        raise ConfigError(f"models.{key}: a target is needed for upstream {choice.upstream!r}, which "
+                                          f"speaks {protocol} (only an upstream that speaks Anthropic's API takes the "
+                                          "client's model name as it is)")
 
     def resolve_model(self, requested: str) -> str:
         return self.model_mapping.resolve(requested, self.default_model)

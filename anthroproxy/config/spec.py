@@ -1,11 +1,12 @@
 """What an upstream is, as configured (pure).
 
-An upstream is one OpenAI-compatible service, by name: the base URL of each
+An upstream is one service, by name: the protocol it speaks (Chat
+Completions, Anthropic's Messages or OpenAI's Responses), the base URL of each
 replica of it (several URLs: the same server, run more than once), the keys it
-takes (several: a pool, taken in turn), headers it wants on every request,
-capabilities for every model it serves, and its own timeouts. The upstream
-named "default" is ``target_url`` and ``api_key``, as a single-URL set-up has
-always had it.
+takes (several: a pool, taken in turn) and how they are sent, headers it wants
+on every request, capabilities for every model it serves, and its own
+timeouts. The upstream named "default" is ``target_url`` and ``api_key``, as a
+single-URL set-up has always had it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT = "default"
+PROTOCOLS = ("chat", "anthropic", "responses")  # Chat Completions, Anthropic's Messages, OpenAI's Responses
+AUTHS = ("x-api-key", "bearer")
+ATTRIBUTION_BLOCKS = ("drop", "keep")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
@@ -37,10 +41,17 @@ class UpstreamSpec:
     capabilities: Mapping[str, Any] = field(default_factory=dict)
     connect_timeout: float | None = None
     read_timeout: float | None = None
+    protocol: str = "chat"
+    auth: str | None = None  # how a key is sent: x-api-key or bearer; None: as the protocol's servers expect
+    attribution_block: str | None = None  # drop or keep Claude Code's attribution line here; None: the proxy's
 
     def __post_init__(self) -> None:
         if not is_upstream_name(self.name):
             raise SpecError(f"upstreams.{self.name}: a name is letters, digits, '.', '_' and '-'")
+        for name, choices in (("protocol", PROTOCOLS), ("auth", AUTHS), ("attribution_block", ATTRIBUTION_BLOCKS)):
+            value = getattr(self, name)
+            if (value is not None or name == "protocol") and value not in choices:
+                raise SpecError(f"upstreams.{self.name}.{name}: expected one of {', '.join(choices)}, got {value!r}")
         for header, value in self.headers:
             if not _TOKEN.fullmatch(header):
                 raise SpecError(f"upstreams.{self.name}.headers: {header!r} is not a header name")
@@ -56,6 +67,11 @@ class UpstreamSpec:
             raise SpecError(f"upstreams.{self.name}.url: a replica is listed twice")
         if self.keys and self.credential_headers:  # (the header would win, and the pool's turns be a fiction)
             raise SpecError(f"upstreams.{self.name}: api_key or a {self.credential_headers[0][0]} header, not both")
+
+    def sends_key_as(self, protocol: str) -> str:
+        """How a key goes to this upstream for a request in ``protocol``:
+        ``x-api-key`` to Anthropic's API and its likes, else a bearer token."""
+        return self.auth or ("x-api-key" if protocol == "anthropic" else "bearer")
 
     @property
     def credential_headers(self) -> tuple[tuple[str, str], ...]:

@@ -53,6 +53,15 @@ def error_type_for(status: int) -> str:
     return "api_error" if status >= 500 else "invalid_request_error"
 
 
+# The status an Anthropic error type stands for (in a stream, where no HTTP status says it).
+TYPE_STATUSES = {**{kind: status for status, kind in reversed(STATUS_TYPES.items())}, "overloaded_error": 529,
+                 "api_error": 500, "invalid_request_error": 400, "timeout_error": 504}
+
+
+def status_for_type(error_type: str) -> int:
+    return TYPE_STATUSES.get(error_type, 500 if error_type.endswith("server_error") else 502)
+
+
 class ProxyError(Exception):
     status = 500
     error_type = "api_error"
@@ -124,11 +133,17 @@ class UpstreamError(ProxyError):
 
 class UpstreamHTTPError(UpstreamError):
     def __init__(self, status: int, message: str, *, headers: tuple[tuple[str, str], ...] = (),
-                 upstream_status: int | None = None) -> None:
+                 upstream_status: int | None = None, body: bytes = b"",
+                 upstream_headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message, headers=headers)
         self.status = status
         self.error_type = error_type_for(status)
         self.upstream_status = upstream_status  # what the upstream answered, if an HTTP status
+        self.body = body  # the answer's body as it came (at most MAX_ERROR_BODY_BYTES), for a protocol to judge
+        self.upstream_headers = upstream_headers  # the answer's headers
+        # The answer as the client gets it, when the upstream's own is already in Anthropic's shape
+        # (an upstream that speaks Anthropic's API): (its body, the headers that go with it).
+        self.verbatim: tuple[bytes, tuple[tuple[str, str], ...]] | None = None
 
     @property
     def kind(self) -> str:  # type: ignore[override]
@@ -207,9 +222,11 @@ def upstream_http_error(status: int, body: bytes, headers: dict[str, str]) -> Up
     if not message:
         message = f"upstream returned HTTP {status} with no error message"
     forwarded = tuple((name, headers[name]) for name in FORWARDED_ERROR_HEADERS if name in headers)
+    answer = {"body": body, "upstream_headers": tuple(headers.items())}
     if is_context_length_error(message, code):
-        return UpstreamHTTPError(400, prompt_too_long_message(message), headers=forwarded, upstream_status=status)
-    return UpstreamHTTPError(status, message, headers=forwarded, upstream_status=status)
+        return UpstreamHTTPError(400, prompt_too_long_message(message), headers=forwarded, upstream_status=status,
+                                 **answer)
+    return UpstreamHTTPError(status, message, headers=forwarded, upstream_status=status, **answer)
 
 
 def upstream_error_from_payload(payload: object, default_status: int = 502) -> UpstreamHTTPError:

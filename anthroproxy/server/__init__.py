@@ -33,6 +33,6 @@ from .state import Server
 
 __all__ = [
     "Application", "BadRequest", "ContentTooLarge", "ErrorResponse", "HTTPError", "HTTPSettings", "HeadersTooLarge",
-    "InterruptScope", "Interrupter", "Overloaded", "Request", "RequestTimeout", "Responder", "Server", "ShuttingDown", "Timer",
-    "reuse_port_sockets", "serve_http",
+    "InterruptScope", "Interrupter", "Overloaded", "Request", "RequestTimeout", "Responder", "Server", "ShuttingDown",
+    "Timer", "reuse_port_sockets", "serve_http",
 ]

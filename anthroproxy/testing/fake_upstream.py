@@ -1,11 +1,12 @@
-"""A small scripted OpenAI-compatible server on trio + h11, for tests, the demo
-and the benchmarks.
+"""A small scripted server on trio + h11 that speaks OpenAI's Chat Completions
+and Anthropic's Messages, for tests, the demo and the benchmarks.
 
-It answers ``POST .../chat/completions`` with queued ``Reply`` objects (or, when
-none is queued, what ``default(request)`` returns: an echo of the last user
-message unless a test sets its own script), records every request it
-receives, and notices when a client goes away in the middle of a response —
-which is how tests see that the proxy cancelled an upstream request.
+It answers every ``POST`` with queued ``Reply`` objects (or, when none is
+queued, what ``default(request)`` returns: an echo of the last user message,
+in the API of the path asked for, unless a test sets its own script), records
+every request it receives, and notices when a client goes away in the middle
+of a response — which is how tests see that the proxy cancelled an upstream
+request.
 
 Run alone: ``python -m anthroproxy.fake_upstream --port 9000 --delay 0.05``.
 """
@@ -95,6 +96,67 @@ def sse_frames(objects: Iterable[Any], *, done: bool = True) -> list[bytes]:
     return frames
 
 
+# ---- Anthropic's Messages API ------------------------------------------------------
+
+
+def anthropic_usage(input_tokens: int = 10, output_tokens: int = 5, cached: int = 0) -> dict[str, int]:
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cache_read_input_tokens": cached,
+            "cache_creation_input_tokens": 0}
+
+
+def anthropic_message(content: str | list[dict[str, Any]], *, stop_reason: str = "end_turn",
+                      final_usage: dict | None = None) -> dict[str, Any]:
+    """A non-streaming Anthropic message (text, or the blocks given)."""
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    return {"id": "msg_fake", "type": "message", "role": "assistant", "model": FAKE_MODEL, "content": blocks,
+            "stop_reason": stop_reason, "stop_sequence": None,
+            "usage": final_usage if final_usage is not None else anthropic_usage()}
+
+
+def anthropic_events(pieces: Iterable[str], *, stop_reason: str = "end_turn", final_usage: dict | None = None,
+                     thinking: Iterable[str] = (), signature: str = "sig-fake") -> list[tuple[str, dict]]:
+    """An Anthropic stream, as (event, payload) pairs: an optional thinking
+    block, then a text block of ``pieces``, then the end."""
+    used = final_usage if final_usage is not None else anthropic_usage()
+    start = {**anthropic_message([], stop_reason=None, final_usage={**used, "output_tokens": 1}),  # type: ignore[arg-type]
+             "stop_reason": None}
+    events: list[tuple[str, dict]] = [("message_start", {"type": "message_start", "message": start}),
+                                      ("ping", {"type": "ping"})]
+    index = 0
+    thinking = list(thinking)
+    if thinking:
+        events.append(("content_block_start", {"type": "content_block_start", "index": 0,
+                                               "content_block": {"type": "thinking", "thinking": "", "signature": ""}}))
+        events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                            "delta": {"type": "thinking_delta", "thinking": piece}})
+                   for piece in thinking]
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "signature_delta", "signature": signature}}))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        index = 1
+    events.append(("content_block_start", {"type": "content_block_start", "index": index,
+                                           "content_block": {"type": "text", "text": ""}}))
+    events += [("content_block_delta", {"type": "content_block_delta", "index": index,
+                                        "delta": {"type": "text_delta", "text": piece}}) for piece in pieces]
+    events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason,
+                                                                        "stop_sequence": None},
+                                     "usage": {"output_tokens": used["output_tokens"]}}))
+    events.append(("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def anthropic_frames(events: Iterable[tuple[str, Any]]) -> list[bytes]:
+    """Named SSE events, as Anthropic frames them."""
+    return [b"event: " + name.encode() + b"\ndata: " + compact_json(payload) + b"\n\n" for name, payload in events]
+
+
+def anthropic_error(status: int, error_type: str, message: str) -> Reply:
+    """An error in Anthropic's shape, with a request-id, as the real API answers."""
+    body = {"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_upstream"}
+    return Reply.json(body, status, headers=[("request-id", "req_upstream")])
+
+
 def completion(text: str | None, *, finish: str = "stop", final_usage: dict | None = None, **message: Any) -> dict:
     """A non-streaming chat.completion."""
     return {
@@ -149,6 +211,11 @@ class Reply:
                    headers=[("content-type", "text/event-stream")], **kwargs)
 
     @classmethod
+    def anthropic_stream(cls, events: Iterable[tuple[str, Any]], *, delay: float = 0.0, **kwargs: Any) -> Reply:
+        return cls(frames=anthropic_frames(events), delay=delay, headers=[("content-type", "text/event-stream")],
+                   **kwargs)
+
+    @classmethod
     def raw_stream(cls, frames: list[bytes], **kwargs: Any) -> Reply:
         return cls(frames=frames, headers=[("content-type", "text/event-stream")], **kwargs)
 
@@ -171,10 +238,22 @@ def echo_reply(request: RecordedRequest, *, delay: float = 0.0) -> Reply:
         body = request.json
         last = next((m for m in reversed(body.get("messages", [])) if m.get("role") == "user"), {})
         said = last.get("content")
+        if isinstance(said, list) and all(isinstance(part, dict) and part.get("type") == "text" for part in said):
+            said = "".join(part.get("text", "") for part in said)  # (text blocks, as Anthropic's API writes a turn)
         said = said if isinstance(said, str) else json.dumps(said)
     except (ValueError, AttributeError):
         body, said = {}, ""
     text = f"Hello from anthroproxy's fake upstream! You said: {said}"
+    path = request.path.partition("?")[0]
+    if path.endswith("/messages/count_tokens"):
+        return Reply.json({"input_tokens": len(request.body) // 4 + 1})
+    if path.endswith("/messages"):
+        words = text.split(" ")
+        if isinstance(body, dict) and body.get("stream"):
+            pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
+            return Reply.anthropic_stream(anthropic_events(pieces, final_usage=anthropic_usage(
+                len(said) // 4 + 1, len(words))), delay=delay)
+        return Reply.json(anthropic_message(text, final_usage=anthropic_usage(len(said) // 4 + 1, len(words))))
     if isinstance(body, dict) and body.get("stream"):
         words = text.split(" ")
         pieces = [word if i == 0 else " " + word for i, word in enumerate(words)]
@@ -201,8 +280,13 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
-        """The base URL to configure as the proxy's target."""
+        """The base URL to configure as the proxy's target (Chat Completions: the proxy adds /chat/completions)."""
         return f"{self.scheme}://127.0.0.1:{self.port}/v1"
+
+    @property
+    def root(self) -> str:
+        """The base URL for an upstream that speaks Anthropic's API (the proxy adds /v1/messages)."""
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def queue(self, *replies: Reply) -> None:
         self.replies.extend(replies)

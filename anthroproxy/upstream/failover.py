@@ -63,10 +63,12 @@ class Candidate:
     key: int | None  # the index of its key in the upstream's keys; None: it has none
     target: str
     choice: int = 0  # 0 the primary, 1... the fallbacks
+    protocol: str = "chat"  # what the request goes in: the choice's, else its upstream's
 
     def __str__(self) -> str:
         key = "" if self.key is None else f" key {self.key + 1}"
-        return f"{self.target}@{self.upstream} ({display_url(self.url)}{key})"
+        via = "" if self.protocol == "chat" else f", {self.protocol}"
+        return f"{self.target}@{self.upstream} ({display_url(self.url)}{key}{via})"
 
 
 def status_of(error: UpstreamError) -> int | None:
@@ -224,15 +226,16 @@ def candidates(route: Route, specs: Mapping[str, UpstreamSpec], cooling: Cooling
     ``replicas`` and ``keys`` in the order given): cooling ones left out,
     unless all cool, then only the one that cools down first."""
     expanded: list[Candidate] = []
-    seen: set[tuple[str, str, int | None, str]] = set()  # (a choice listed twice is tried once)
+    seen: set[tuple[str, str, int | None, str | None, str]] = set()  # (a choice listed twice is tried once)
     for index, choice in enumerate(route.choices):
         spec = specs[choice.upstream]
+        protocol = choice.protocol or spec.protocol
         its_keys = keys(spec)
         for url in replicas(spec):
             for key in its_keys:
-                if (choice.upstream, url, key, choice.target) not in seen:
-                    seen.add((choice.upstream, url, key, choice.target))
-                    expanded.append(Candidate(choice.upstream, url, key, choice.target, index))
+                if (choice.upstream, url, key, choice.target, protocol) not in seen:
+                    seen.add((choice.upstream, url, key, choice.target, protocol))
+                    expanded.append(Candidate(choice.upstream, url, key, choice.target or "", index, protocol))
     ready = [candidate for candidate in expanded if not cooling.cooling(candidate, now)]
     if ready or not expanded:
         return ready

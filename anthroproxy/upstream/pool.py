@@ -74,7 +74,9 @@ class Pool:
         or a whole URL of the same server."""
         found = self._urls.get(endpoint)
         if found is None:
-            found = self._urls[endpoint] = httpx.URL(endpoint if "://" in endpoint else self.base_url + endpoint)
+            found = httpx.URL(endpoint if "://" in endpoint else self.base_url + endpoint)
+            if "?" not in endpoint:  # (a query string comes from a client: not remembered)
+                self._urls[endpoint] = found
         return found
 
     async def send(self, endpoint: str, content: bytes, headers: Mapping[str, str], *, stream: bool) -> Answer:
@@ -167,10 +169,10 @@ def no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(policy=_RefuseAll())
 
 
-def request_headers(*, key: str | None, extra: tuple[tuple[str, str], ...] = (), stream: bool,
+def request_headers(*, key: str | None, auth: str = "bearer", extra: tuple[tuple[str, str], ...] = (), stream: bool,
                     request_id: str | None) -> dict[str, str]:
-    """The headers of a request to an upstream: its key as a bearer token, the
-    headers its configuration adds, and the request's id."""
+    """The headers of a request to an upstream: its key (as a bearer token, or
+    in ``x-api-key``), the headers its configuration adds, and the request's id."""
     headers = {
         "content-type": "application/json",
         "accept": "text/event-stream" if stream else "application/json",
@@ -181,7 +183,10 @@ def request_headers(*, key: str | None, extra: tuple[tuple[str, str], ...] = (),
     if stream:
         headers["accept-encoding"] = "identity"  # an event stream is not worth compressing
     if key:
-        headers["authorization"] = f"Bearer {key}"
+        if auth == "x-api-key":
+            headers["x-api-key"] = key
+        else:
+            headers["authorization"] = f"Bearer {key}"
     headers.update((name.lower(), value) for name, value in extra)  # (a configured Authorization wins)
     return headers
 

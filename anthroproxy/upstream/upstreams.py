@@ -61,8 +61,8 @@ class Upstreams:
                           replicas=lambda spec: balancer.replicas(spec, in_flight, conversation, cooling, now))
 
     def protocol(self, candidate: Candidate) -> UpstreamProtocol:
-        """The protocol the candidate's upstream speaks."""
-        return self.protocols["chat"]
+        """The protocol the candidate's request goes in."""
+        return self.protocols[candidate.protocol]
 
     def pool(self, candidate: Candidate) -> Pool:
         return self.pools[candidate.upstream, candidate.url]
@@ -84,11 +84,15 @@ class Upstreams:
         (or, for an upstream with no credential of its own, the client's) and
         its upstream's headers."""
         spec = self.specs[candidate.upstream]
+        auth = spec.sends_key_as(candidate.protocol)
         if candidate.key is not None:
             key: str | None = spec.keys[candidate.key]
         else:
             key = client_key(client_headers) if self.pass_client_key and not spec.own_credential else None
-        return Call(candidate, self.pool(candidate), key, spec.headers, origin)
+            if key is not None and spec.auth is None and candidate.protocol == "anthropic":
+                # (To Anthropic's API the client's key goes as it came: an OAuth token as a bearer token.)
+                auth = "x-api-key" if client_headers.get("x-api-key", "").strip() else "bearer"
+        return Call(candidate, self.pool(candidate), key, auth, spec.headers, origin)
 
     def after_failure(self, error: UpstreamError, failed: Candidate, client_headers: Mapping[str, str], *,
                       remaining: list[Candidate], errors: list[UpstreamError], now: float,

@@ -31,6 +31,18 @@ class Origin(Protocol):
     def request_id(self) -> str: ...
 
     @property
+    def headers(self) -> Mapping[str, str]:
+        """The client's headers (names in lower case)."""
+
+    @property
+    def query(self) -> str:
+        """The client's query string, without its "?"."""
+
+    @property
+    def body(self) -> bytes:
+        """The client's body, as it came."""
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """What must not show in an error (errors.redact)."""
 
@@ -51,6 +63,7 @@ class Call:
     candidate: Candidate
     pool: Pool  # the candidate's replica
     credential: str | None  # the key to send: the candidate's, the client's passed on, or none
+    auth: str  # how: "x-api-key" or "bearer"
     extra_headers: tuple[tuple[str, str], ...]  # the upstream's configured headers
     origin: Origin
 
@@ -59,9 +72,9 @@ class Call:
         return self.origin.request_id
 
     def headers(self, *, stream: bool) -> dict[str, str]:
-        """The usual headers: the credential as a bearer token, the configured
-        headers, the request's id."""
-        return request_headers(key=self.credential, extra=self.extra_headers, stream=stream,
+        """The usual headers: the credential as the upstream takes it, the
+        configured headers, the request's id."""
+        return request_headers(key=self.credential, auth=self.auth, extra=self.extra_headers, stream=stream,
                                request_id=self.origin.request_id)
 
     async def send(self, endpoint: str, content: bytes, headers: Mapping[str, str], *, stream: bool) -> Answer:
@@ -139,8 +152,10 @@ class UpstreamProtocol(Protocol):
         """The relay for a stream's answer; ``started``: an earlier
         candidate's message_start already went out."""
 
-    async def message(self, call: Call, answer: Answer, prepared: Prepared, *, message_id: str) -> dict[str, Any]:
-        """The Anthropic message for a non-streaming answer (closes it)."""
+    async def message(self, call: Call, answer: Answer, prepared: Prepared, *,
+                      message_id: str) -> tuple[dict[str, Any], bytes | None]:
+        """The Anthropic message for a non-streaming answer (closes it), and
+        the bytes to send for it as they came (None: the message, as JSON)."""
 
     async def count_tokens(self, call: Call, prepared: Prepared) -> int:
         """The input tokens of a request prepared with ``counting``; never fails."""

@@ -83,10 +83,10 @@ class Tokenizer:
 class ChatProtocol:
     name = "chat"
 
-    def __init__(self, capabilities: Callable[[str, str], Capabilities], *, keep_attribution: bool = False,
-                 count_tokens: str = "local") -> None:
+    def __init__(self, capabilities: Callable[[str, str], Capabilities], *,
+                 keep_attribution: Callable[[str], bool] = lambda upstream: False, count_tokens: str = "local") -> None:
         self._capabilities = capabilities  # (target, upstream) -> what the target accepts
-        self._keep_attribution = keep_attribution
+        self._keep_attribution = keep_attribution  # upstream name -> whether the attribution line stays
         self._count_upstream = count_tokens == "upstream"
         self.refusals = Refusals()
         self._tokenizers: dict[tuple[str, str], Tokenizer] = {}  # by (upstream, replica URL)
@@ -94,7 +94,7 @@ class ChatProtocol:
     def prepare(self, body: Mapping[str, Any], candidate: Candidate, *, counting: bool = False) -> ChatRequest:
         source = {**body, "max_tokens": body.get("max_tokens", 1), "stream": False} if counting else body
         translation = to_openai(source, candidate.target, self._capabilities(candidate.target, candidate.upstream),
-                                keep_attribution=self._keep_attribution)
+                                keep_attribution=self._keep_attribution(candidate.upstream))
         self.refusals.apply((candidate.upstream, candidate.target), translation.payload)
         return ChatRequest(body, translation)
 
@@ -140,13 +140,13 @@ class ChatProtocol:
         return ChatRelay(translator, translation)
 
     async def message(self, call: Call, answer: Answer, prepared: ChatRequest, *,
-                      message_id: str) -> dict[str, Any]:
+                      message_id: str) -> tuple[dict[str, Any], None]:
         with call.origin.guard():
             completion = await answer.read_json(MAX_COMPLETION_BYTES)
         translation = prepared.translation
         return from_openai(completion, model=prepared.body["model"], message_id=message_id,
                            stop_sequences=prepared.body.get("stop_sequences"), names=translation.names,
-                           unfence=translation.unfence)
+                           unfence=translation.unfence), None
 
     async def count_tokens(self, call: Call, prepared: ChatRequest) -> int:
         """The count of what the candidate would get: the local estimate, or

@@ -410,3 +410,57 @@ def test_headers_that_carry_a_credential(tmp_path, headers, own, secrets):
     file.write_text(f'[upstreams.router]\nurl = "https://u:pw-in-url@openrouter.ai/api/v1"\nheaders = {{ {table} }}\n')
     spec = load_config(["--config", str(file)], {}, None).upstream_specs()["router"]
     assert (spec.own_credential, spec.secret_values) == (own, (*secrets, "pw-in-url"))
+
+
+# ---- protocols: upstreams that speak Anthropic's API or OpenAI's Responses API ---------------------------
+
+PROTOCOLS = """
+[upstreams.anthropic]
+url = "https://api.anthropic.com"
+protocol = "anthropic"
+api_key = "${ANTHROPIC_API_KEY}"
+
+[upstreams.openai]
+url = "https://api.openai.com/v1"
+api_key = "${OPENAI_API_KEY}"
+auth = "bearer"
+attribution_block = "keep"
+
+[upstreams.deepseek]
+url = "https://api.deepseek.com/v1"
+
+[models]
+"claude-opus-*" = { upstream = "anthropic", fallbacks = [ { upstream = "openai", target = "gpt-5-codex", protocol = "responses" } ] }
+"claude-*" = { upstream = "anthropic", target = "claude-sonnet-4-5", fallbacks = [ "deepseek-chat@deepseek" ] }
+"""
+
+
+def test_protocols_auth_and_targets_as_asked(tmp_path):
+    config = load_upstreams(tmp_path, PROTOCOLS, {"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o"})
+    specs = config.upstream_specs()
+    assert (specs["anthropic"].protocol, specs["openai"].protocol, specs["default"].protocol) == (
+        "anthropic", "chat", "chat")
+    assert specs["anthropic"].sends_key_as("anthropic") == "x-api-key"
+    assert specs["openai"].sends_key_as("anthropic") == "bearer"  # (its own auth, whatever the protocol)
+    assert specs["deepseek"].sends_key_as("chat") == "bearer" and specs["openai"].attribution_block == "keep"
+    opus = config.routes_for("claude-opus-4-6").default
+    assert [(c.target, c.upstream, c.protocol) for c in opus.choices] == [
+        ("claude-opus-4-6", "anthropic", None), ("gpt-5-codex", "openai", "responses")]  # (the name as asked)
+    assert str(opus) == "claude-opus-4-6@anthropic|gpt-5-codex@openai (responses)"
+    assert config.resolve_model("claude-opus-4-6") == "claude-opus-4-6"
+    assert str(config.routes_for("claude-haiku-4-5").default) == "claude-sonnet-4-5@anthropic|deepseek-chat@deepseek"
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (('"claude-*" = { upstream = "anthropic", target = "claude-sonnet-4-5",', '"claude-*" = { upstream = "deepseek",'),
+     "models.claude-\\*: a target is needed for upstream 'deepseek', which speaks chat"),
+    (('protocol = "responses"', 'protocol = "grpc"'), "fallbacks.0.protocol: expected one of chat, anthropic, responses"),
+    (('protocol = "anthropic"', 'protocol = "Anthropic"'), "upstreams.anthropic.protocol: expected one of"),
+    (('auth = "bearer"', 'auth = "basic"'), "upstreams.openai.auth: expected one of x-api-key, bearer"),
+    (('attribution_block = "keep"', 'attribution_block = "yes"'), "upstreams.openai.attribution_block: expected"),
+    (('"claude-opus-*" = { upstream = "anthropic",', '"claude-opus-*" = { upstream = "anthropic", protocol = "chat",'),
+     "a target is needed for upstream 'anthropic', which speaks chat"),
+])
+def test_protocol_settings_that_cannot_work_name_themselves(tmp_path, edit, message):
+    with pytest.raises(ConfigError, match=message):
+        load_upstreams(tmp_path, PROTOCOLS.replace(*edit), {"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o"})

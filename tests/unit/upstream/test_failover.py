@@ -367,3 +367,14 @@ def test_a_choice_listed_twice_is_one_candidate():
 
 def test_logs_show_a_url_without_its_user_password_or_query():
     assert str(Candidate("x", "https://me:pw@host:8443/v1?token=t", 0, "m")) == "m@x (https://host:8443/v1 key 1)"
+
+
+def test_each_candidate_speaks_its_choices_protocol_else_its_upstreams():
+    specs = {**SPECS, "claude": UpstreamSpec(name="claude", urls=("http://c",), protocol="anthropic"),
+             "openai": UpstreamSpec(name="openai", urls=("http://o/v1",))}
+    route = Route(Choice("claude-opus-4-6", "claude"), (Choice("gpt-5-codex", "openai", "responses"),
+                                                         Choice("gpt-4o", "openai"), Choice("gpt-4o", "openai")))
+    planned = candidates(route, specs, Cooling(), now=0, keys=Balancer().keys, replicas=lambda spec: list(spec.urls))
+    assert [(c.target, c.protocol) for c in planned] == [
+        ("claude-opus-4-6", "anthropic"), ("gpt-5-codex", "responses"), ("gpt-4o", "chat")]  # (a repeat, once)
+    assert str(planned[1]) == "gpt-5-codex@openai (http://o/v1, responses)"
