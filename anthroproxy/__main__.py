@@ -15,7 +15,7 @@ import trio
 
 from .config import ConfigError, load_config
 from .observe.logs import configure_logging, log
-from .process.runner import cannot_listen, run
+from .process.runner import cannot_start, run
 from .process.workers import run_workers
 
 
@@ -30,10 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = config.workers or len(os.sched_getaffinity(0))
     if workers > 1:
         return run_workers(config, workers)
-    failure: list[OSError] = []
+    failure: list[OSError | ConfigError] = []
     trio.run(run, config, failure)
     if failure:
-        return cannot_listen(config.host, config.port, failure[0])
+        return cannot_start(config.host, config.port, failure[0])
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 
 import trio
 
-from ..config.settings import Config
+from ..config.settings import Config, ConfigError
 from ..config.spec import display_url
 from ..observe.logs import log
 from ..proxy import serve
@@ -27,15 +27,16 @@ LONE = {signal.SIGINT: "drain", signal.SIGTERM: "drain"}
 WORKER = {signal.SIGTERM: "drain_once", signal.SIGUSR1: "stop"}
 
 
-async def run(config: Config, failure: list[OSError], *, signals: dict[int, str] = LONE, reuse_port: bool = False,
-              on_started: Callable[[Server, trio.Nursery], None] | None = None) -> None:
-    """Serve until a signal has drained the server; a bind error lands in ``failure``."""
+async def run(config: Config, failure: list[OSError | ConfigError], *, signals: dict[int, str] = LONE,
+              reuse_port: bool = False, on_started: Callable[[Server, trio.Nursery], None] | None = None) -> None:
+    """Serve until a signal has drained the server; a bind error, or a setting
+    found wrong as the proxy is put together, lands in ``failure``."""
     # Signals are caught before the port opens, so an early SIGTERM still drains.
     with trio.open_signal_receiver(*signals) as received:
         async with trio.open_nursery() as nursery:
             try:
                 server: Server = await nursery.start(partial(serve, config, reuse_port=reuse_port))
-            except OSError as exc:
+            except (OSError, ConfigError) as exc:
                 failure.append(exc)
                 return
             if on_started is None:
@@ -71,7 +72,11 @@ def log_startup(config: Config, ports: Iterable[int], *, workers: int = 1) -> No
                  if spec.own_credential else "upstream key not set (the client's key is passed through)")
 
 
-def cannot_listen(host: str, port: int, error: OSError) -> int:
-    """Say why the port cannot be had; the exit status for it."""
+def cannot_start(host: str, port: int, error: OSError | ConfigError) -> int:
+    """Say why the proxy cannot start; the exit status for it (2 for a
+    setting, as a bad flag is; 1 for a port that cannot be had)."""
+    if isinstance(error, ConfigError):
+        print(f"anthroproxy: error: {error}", file=sys.stderr)
+        return 2
     print(f"anthroproxy: cannot listen on {host}:{port}: {error.strerror or error}", file=sys.stderr)
     return 1

@@ -34,11 +34,11 @@ from multiprocessing.connection import Connection as Pipe
 import trio
 from prometheus_client.multiprocess import mark_process_dead
 
-from ..config.settings import Config
+from ..config.settings import Config, ConfigError
 from ..observe.logs import configure_logging, log
 from ..observe.metrics import MULTIPROCESS_DIR
 from ..server import Server, reuse_port_sockets
-from .runner import WORKER, cannot_listen, log_startup, run
+from .runner import WORKER, cannot_start, log_startup, run
 
 RESTART_INTERVAL_S = 1.0
 _spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no trio state copied by a fork
@@ -49,7 +49,7 @@ def run_workers(config: Config, count: int) -> int:
     try:
         reserved = reuse_port_sockets(config.host, config.port)
     except OSError as exc:
-        return cannot_listen(config.host, config.port, exc)
+        return cannot_start(config.host, config.port, exc)
     port = reserved[0].getsockname()[1]
     metrics_dir = tempfile.mkdtemp(prefix="anthroproxy-metrics-")
     before = os.environ.get(MULTIPROCESS_DIR)
@@ -151,7 +151,7 @@ async def listened(reader: Pipe) -> bool:
 def worker_main(config: Config, ready: Pipe) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master turns Ctrl-C into SIGTERM
     configure_logging(config.log_level, config.log_format)
-    failure: list[OSError] = []
+    failure: list[OSError | ConfigError] = []
 
     def started(server: Server, nursery: trio.Nursery) -> None:
         ready.send_bytes(b"listening")
@@ -160,7 +160,7 @@ def worker_main(config: Config, ready: Pipe) -> None:
 
     trio.run(partial(run, config, failure, signals=WORKER, reuse_port=True, on_started=started))
     if failure:
-        raise SystemExit(cannot_listen(config.host, config.port, failure[0]))
+        raise SystemExit(cannot_start(config.host, config.port, failure[0]))
 
 
 async def drain_when_orphaned(server: Server) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..config.routes import Route
-from ..config.settings import Config
+from ..config.settings import Config, ConfigError
 from ..config.spec import UpstreamSpec
 from ..core.credentials import client_key
 from ..core.errors import UpstreamError
@@ -28,6 +28,11 @@ class Upstreams:
                     url, tls=tls,
                     connect_timeout=spec.connect_timeout or config.upstream_connect_timeout,
                     read_timeout=spec.read_timeout or config.upstream_read_timeout)
+        used = {spec.protocol for spec in self.specs.values()} | {
+            choice.protocol for _, routes in config.model_mapping.routes_by_key() for route in routes.all()
+            for choice in route.choices if choice.protocol is not None}
+        for name in sorted(used - set(PROTOCOLS)):
+            raise ConfigError(f"protocol {name!r}: this version of the proxy does not serve it yet")
         self.protocols: dict[str, UpstreamProtocol] = {name: build(config) for name, build in PROTOCOLS.items()}
         self.cooling = Cooling(config.failover_cooldown)
         self.balancer = Balancer()
