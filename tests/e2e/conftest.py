@@ -9,6 +9,7 @@ import pytest
 
 from anthroproxy.testing.fake_upstream import FakeUpstream
 from tests.support.http import RawHTTP
+from tests.support.llama import started
 from tests.support.proxy import close_sdk_clients, start_proxy
 
 
@@ -48,3 +49,19 @@ async def connect():
 def sdk_clients_closed():
     yield
     close_sdk_clients()
+
+
+@pytest.fixture(scope="session")
+def llama():
+    """llama.cpp's server with the tiny model (tests/backends/tiny_model.py), for every test that wants it."""
+    server = started("tiny", context=4096)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_think():
+    """The same, with the model that reasons, and the server's reasoning parser on."""
+    server = started("tiny-think", context=4096, extra=("--reasoning-format", "deepseek"))
+    yield server
+    server.stop()

@@ -21,8 +21,9 @@ from tests.support.proxy import in_thread
 
 CONFIGURATION = PAGES["configuration.md"]
 README_LIMIT_BYTES = 12 * 1024
-# Flags of other programs the pages mention: Claude Code's (tests/support/node.py runs it with them).
-CLAUDE_CODE_FLAGS = {"--output-format", "--allowedTools", "--verbose", "--tools"}
+# Flags of other programs the pages mention: Claude Code's (tests/support/node.py runs it with them), and
+# llama-server's (tests/backends/llamacpp.py starts it with --jinja).
+OTHER_PROGRAMS_FLAGS = {"--output-format", "--allowedTools", "--verbose", "--tools", "--jinja"}
 COMMANDS = ([sys.executable, "-m", "anthroproxy"], [sys.executable, "-m", "anthroproxy.demo"],
             [sys.executable, "-m", "anthroproxy.fake_upstream"], [sys.executable, str(ROOT / "bench" / "run.py")])
 
@@ -64,7 +65,7 @@ def flags_of(command: list[str]) -> set[str]:
 
 
 def test_every_flag_written_is_a_flag_of_the_command_it_belongs_to():
-    known = set().union(*(flags_of(command) for command in COMMANDS)) | CLAUDE_CODE_FLAGS
+    known = set().union(*(flags_of(command) for command in COMMANDS)) | OTHER_PROGRAMS_FLAGS
     for name, text in everything().items():
         written = set(re.findall(r"(?<![\w-])(--[A-Za-z][A-Za-z-]*)", "\n".join(re.findall(r"`[^`\n]+`", text))))
         written |= {flag for block in blocks("sh", text) for flag in re.findall(r"(?<![\w-])(--[A-Za-z][A-Za-z-]*)",

@@ -20,6 +20,7 @@ import trio
 
 from anthroproxy import Config, serve
 from tests.backends import llamacpp
+from tests.support.llama import started
 from tests.support.events import check_grammar, parse_events, text_of
 from tests.support.node import ensure_installed
 from tests.support.proxy import in_thread, sdk
@@ -31,27 +32,6 @@ ASK = [{"role": "user", "content": "What is the weather in Oslo?"}]
 RAMBLE = [{"role": "user", "content": "<|endoftext|> Tell me everything."}]  # the tiny model's "never stop"
 BENCH = Path(__file__).parents[2] / "bench"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-
-
-def started(model: str, **options) -> llamacpp.RunningServer:
-    try:
-        return llamacpp.start(model, **options)
-    except llamacpp.BuildError as exc:
-        pytest.fail(f"the llama.cpp server is needed for these tests and could not be built or started:\n{exc}")
-
-
-@pytest.fixture(scope="module")
-def llama():
-    server = started("tiny", context=4096)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def llama_think():
-    server = started("tiny-think", context=4096, extra=("--reasoning-format", "deepseek"))
-    yield server
-    server.stop()
 
 
 async def proxy_for(nursery, server: llamacpp.RunningServer, **overrides):
