@@ -30,7 +30,7 @@ from ..config.routes import Route, needs_of
 from ..core.errors import UpstreamError, redact
 from ..observe.logs import log
 from ..upstream.failover import Candidate, Decision, status_of
-from ..upstream.protocols import Call, Prepared, UpstreamProtocol
+from ..upstream.protocols import Call, Prepared, SwitchProtocol, UpstreamProtocol
 from .context import RequestContext
 
 
@@ -88,6 +88,15 @@ class Dispatch:
 
     def read_timeout(self, candidate: Candidate) -> float:
         return self.ctx.upstreams.read_timeout(candidate)
+
+    def switched(self, candidate: Candidate, switch: SwitchProtocol) -> None:
+        """The candidate's model is served in another protocol: it is tried
+        again in that one, next (and planned so from now on)."""
+        again, news = self.ctx.upstreams.switch(candidate, switch.protocol)
+        self.candidates.insert(0, again)
+        if news:
+            log.warning("%s serves %s only in the %s protocol (%s): asked so from now on", candidate, candidate.target,
+                        switch.protocol, switch.reason)
 
     def failed(self, candidate: Candidate, error: UpstreamError) -> None:
         """A candidate failed before any content: note it, and go on as failover

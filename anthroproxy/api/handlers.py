@@ -18,6 +18,7 @@ import trio
 from ..core import ids
 from ..core.errors import InvalidRequest, NotFound, UpstreamError
 from ..observe.logs import log
+from ..upstream.protocols import SwitchProtocol
 from .context import RequestContext, is_authorized
 from .dispatch import Dispatch
 from .models import model_info, model_page, page_params
@@ -109,6 +110,9 @@ async def complete_message(ctx: RequestContext, body: dict[str, Any], dispatch: 
         try:
             answer = await protocol.open(call, prepared)
             message, as_it_came = await protocol.message(call, answer, prepared, message_id=ids.message_id())
+        except SwitchProtocol as switch:
+            dispatch.switched(candidate, switch)
+            continue
         except UpstreamError as error:
             dispatch.failed(candidate, error)  # (raises when the request must stop)
             continue

@@ -36,7 +36,7 @@ from ..core.errors import ProxyError, UpstreamError, UpstreamTimeout, redact
 from ..observe.logs import log
 from ..upstream.answer import Answer
 from ..upstream.failover import Candidate
-from ..upstream.protocols import Prepared, Relay, UpstreamProtocol
+from ..upstream.protocols import Prepared, Relay, SwitchProtocol, UpstreamProtocol
 from .context import DrainMapped, RequestContext
 from .dispatch import Dispatch
 
@@ -58,6 +58,7 @@ class Attempt:
     prepared: Prepared
     relay: Relay
     answer: Answer | None = None
+    switched: bool = False  # its model turned out to be served in another protocol: it goes again in that one
 
 
 async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Dispatch) -> None:
@@ -77,6 +78,8 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
                                   protocol.relay(prepared, message_id=message_id, started=started))
                 keepalive.watch(attempt.relay, dispatch.read_timeout(candidate))
                 error = await run_attempt(ctx, dispatch, attempt, keepalive)
+                if attempt.switched:
+                    continue
                 if not moves_on(error, attempt):
                     if isinstance(error, UpstreamError):  # (content went out: the client gets the error)
                         dispatch.failed_after_content(candidate, error)
@@ -104,6 +107,10 @@ async def run_attempt(ctx: RequestContext, dispatch: Dispatch, attempt: Attempt,
         attempt.answer = await attempt.protocol.open(dispatch.call(attempt.candidate), attempt.prepared)
     except UpstreamError as exc:
         return exc
+    except SwitchProtocol as switch:
+        dispatch.switched(attempt.candidate, switch)
+        attempt.switched = True
+        return None
     attempt.relay.answered()
     keepalive.answered = True
     keepalive.heard()

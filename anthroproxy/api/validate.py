@@ -372,7 +372,7 @@ def validate_document(block: dict, path: str) -> None:
         require_str(source.get("data"), f"{path}.source.data")
     elif kind == "url":
         require_str(source.get("url"), f"{path}.source.url")
-    elif not isinstance(source.get("content"), str):
+    elif kind == "content" and not isinstance(source.get("content"), str):
         validate_content(source.get("content"), f"{path}.source.content", ("text", "image"))
     if block.get("title") is not None:
         require_str(block["title"], f"{path}.title")
@@ -437,8 +437,9 @@ def validate_tool_reference(block: dict, path: str) -> None:
 def _source(block: dict, path: str, kinds: tuple[str, ...]) -> dict:
     source = require_object(block.get("source"), f"{path}.source")
     kind = source.get("type")
-    if kind == "file":
-        raise fail(f"{path}.source.type", "'file' sources name files stored at Anthropic, which this proxy cannot read")
+    if kind == "file":  # (the Files API: only an Anthropic upstream can read it; translations refuse it)
+        require_str(source.get("file_id"), f"{path}.source.file_id")
+        return source
     require_one_of(kind, kinds, f"{path}.source.type")
     return source
 

@@ -43,7 +43,7 @@ Built in: OpenAI's reasoning models (o1, o3, o4-*, gpt-5*) reject max_tokens
 ("Use 'max_completion_tokens' instead"), non-default temperature/top_p and
 stop, take reasoning_effort and the developer role. Their lowest effort
 (openai-python, types/shared/reasoning.py): gpt-5.1 and later "none", gpt-5
-"minimal", o-series "low". OpenAI's models from gpt-4o on enforce strict
+"minimal", o-series and the codex models "low". OpenAI's models from gpt-4o on enforce strict
 schemas. DeepSeek needs reasoning on tool-call turns; its API (deepseek-chat,
 deepseek-reasoner) turns thinking off with ``thinking: {"type": "disabled"}``
 and takes only the json_object form (api-docs.deepseek.com: thinking mode,
@@ -113,6 +113,7 @@ BUILTIN: tuple[tuple[str, dict[str, Any]], ...] = (
     ("o1*", {**_OPENAI_REASONING, "lowest_effort": "low"}),
     ("o3*", {**_OPENAI_REASONING, "lowest_effort": "low"}),
     ("o4*", {**_OPENAI_REASONING, "lowest_effort": "low"}),
+    ("gpt-5*codex*", {**_OPENAI_REASONING, "lowest_effort": "low"}),  # the codex models take low to high
     ("gpt-5.*", {**_OPENAI_REASONING, "lowest_effort": "none"}),  # gpt-5.1 and later
     ("gpt-5*", {**_OPENAI_REASONING, "lowest_effort": "minimal"}),
     ("gpt-4o*", {"strict_schemas": True}),

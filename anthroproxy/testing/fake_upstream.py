@@ -1,5 +1,6 @@
 """A small scripted server on trio + h11 that speaks OpenAI's Chat Completions
-and Anthropic's Messages, for tests, the demo and the benchmarks.
+and Responses APIs and Anthropic's Messages, for tests, the demo and the
+benchmarks.
 
 It answers every ``POST`` with queued ``Reply`` objects (or, when none is
 queued, what ``default(request)`` returns: an echo of the last user message,
@@ -157,6 +158,85 @@ def anthropic_error(status: int, error_type: str, message: str) -> Reply:
     return Reply.json(body, status, headers=[("request-id", "req_upstream")])
 
 
+# ---- OpenAI's Responses API --------------------------------------------------------------
+
+
+def responses_usage(input_tokens: int = 10, output_tokens: int = 5, cached: int = 0) -> dict[str, Any]:
+    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "total_tokens": input_tokens + output_tokens,
+            "input_tokens_details": {"cached_tokens": cached}, "output_tokens_details": {"reasoning_tokens": 0}}
+
+
+def output_message(text: str, item_id: str = "msg_fake") -> dict[str, Any]:
+    return {"id": item_id, "type": "message", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]}
+
+
+def output_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": "fc_" + call_id, "type": "function_call", "status": "completed", "call_id": call_id, "name": name,
+            "arguments": arguments}
+
+
+def output_reasoning(summary: str, item_id: str = "rs_fake", encrypted: str | None = "enc-fake") -> dict[str, Any]:
+    item: dict[str, Any] = {"id": item_id, "type": "reasoning",
+                            "summary": [{"type": "summary_text", "text": summary}] if summary else []}
+    if encrypted is not None:
+        item["encrypted_content"] = encrypted
+    return item
+
+
+def responses_response(output: list[dict[str, Any]], *, status: str = "completed", final_usage: dict | None = None,
+                       incomplete: str | None = None) -> dict[str, Any]:
+    """A Responses answer (JSON, and the ``response`` of its terminal event)."""
+    return {"id": "resp_fake", "object": "response", "created_at": 0, "model": FAKE_MODEL, "status": status,
+            "output": output, "incomplete_details": {"reason": incomplete} if incomplete else None, "error": None,
+            "usage": final_usage if final_usage is not None else responses_usage()}
+
+
+def responses_events(output: list[dict[str, Any]], *, pieces: int = 3, **response: Any) -> list[tuple[str, dict]]:
+    """The stream of a Responses answer, as OpenAI sends it: each item added,
+    its text, summary or arguments in ``pieces`` deltas, done; then the terminal event."""
+    final = responses_response(output, **response)
+    events: list[tuple[str, dict]] = [("response.created", {"response": {**final, "status": "in_progress",
+                                                                         "output": [], "usage": None}})]
+    for index, item in enumerate(output):
+        kind, item_id = item["type"], item["id"]
+        base = {"item_id": item_id, "output_index": index}
+        events.append(("response.output_item.added", {"output_index": index, "item": {**item, "status": "in_progress",
+                                                                                    **_emptied(item)}}))
+        if kind == "message":
+            for part in item["content"]:
+                for piece in _split(part.get("text") or part.get("refusal") or "", pieces):
+                    name = "response.output_text.delta" if part["type"] == "output_text" else "response.refusal.delta"
+                    events.append((name, {**base, "content_index": 0, "delta": piece}))
+        elif kind == "reasoning":
+            for number, summary in enumerate(item["summary"]):
+                events.append(("response.reasoning_summary_part.added", {**base, "summary_index": number,
+                                                                         "part": {"type": "summary_text", "text": ""}}))
+                for piece in _split(summary["text"], pieces):
+                    events.append(("response.reasoning_summary_text.delta",
+                                   {**base, "summary_index": number, "delta": piece}))
+        elif kind == "function_call":
+            for piece in _split(item["arguments"], pieces):
+                events.append(("response.function_call_arguments.delta", {**base, "delta": piece}))
+            events.append(("response.function_call_arguments.done", {**base, "arguments": item["arguments"]}))
+        events.append(("response.output_item.done", {"output_index": index, "item": item}))
+    terminal = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+    events.append((terminal, {"response": final}))
+    return [(name, {"type": name, "sequence_number": number, **payload})
+            for number, (name, payload) in enumerate(events)]
+
+
+def _emptied(item: dict[str, Any]) -> dict[str, Any]:
+    """What an item holds when it is added: nothing yet."""
+    return {"message": {"content": []}, "reasoning": {"summary": []},
+            "function_call": {"arguments": ""}}.get(item["type"], {})
+
+
+def _split(text: str, pieces: int) -> list[str]:
+    size = max(1, -(-len(text) // max(1, pieces)))
+    return [text[at:at + size] for at in range(0, len(text), size)]
+
+
 def completion(text: str | None, *, finish: str = "stop", final_usage: dict | None = None, **message: Any) -> dict:
     """A non-streaming chat.completion."""
     return {
@@ -216,6 +296,11 @@ class Reply:
                    **kwargs)
 
     @classmethod
+    def responses_stream(cls, events: Iterable[tuple[str, Any]], **kwargs: Any) -> Reply:
+        """A Responses event stream (framed as Anthropic's: named events)."""
+        return cls.anthropic_stream(events, **kwargs)
+
+    @classmethod
     def raw_stream(cls, frames: list[bytes], **kwargs: Any) -> Reply:
         return cls(frames=frames, headers=[("content-type", "text/event-stream")], **kwargs)
 
@@ -245,6 +330,17 @@ def echo_reply(request: RecordedRequest, *, delay: float = 0.0) -> Reply:
         body, said = {}, ""
     text = f"Hello from anthroproxy's fake upstream! You said: {said}"
     path = request.path.partition("?")[0]
+    if path.endswith("/responses"):
+        if not isinstance(body, dict):
+            return Reply.error(400, "no JSON body")
+        last = next((item for item in reversed(body.get("input") or []) if item.get("role") == "user"), {})
+        said = "".join(part.get("text", "") for part in last.get("content") or () if isinstance(part, dict))
+        text = f"Hello from anthroproxy's fake upstream! You said: {said}"
+        answer = [output_message(text)]
+        used = responses_usage(len(said) // 4 + 1, len(text.split(" ")))
+        if body.get("stream"):
+            return Reply.responses_stream(responses_events(answer, final_usage=used), delay=delay)
+        return Reply.json(responses_response(answer, final_usage=used))
     if path.endswith("/messages/count_tokens"):
         return Reply.json({"input_tokens": len(request.body) // 4 + 1})
     if path.endswith("/messages"):

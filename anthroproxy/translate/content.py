@@ -10,6 +10,10 @@
     document, url source                   {"type": "text"} naming the URL (no OpenAI part takes one)
     search_result                          {"type": "text"}: title, source, then its text
 
+An image or document from the Files API (a ``file`` source) names a file
+stored at Anthropic: only an upstream that speaks Anthropic's API can read it,
+and a translation refuses it (400).
+
 Blocks the validator lets through but OpenAI has no equivalent for (server tool
 calls and results, container uploads...) produce no part: they are records of
 work done at Anthropic that an OpenAI backend cannot use.
@@ -18,6 +22,8 @@ work done at Anthropic that an OpenAI backend cannot use.
 from __future__ import annotations
 
 from typing import Any
+
+from ..core.errors import InvalidRequest
 
 Part = dict[str, Any]
 
@@ -29,7 +35,7 @@ def text_part(text: str) -> Part:
 
 
 def image_part(block: dict[str, Any]) -> Part:
-    source = block["source"]
+    source = _readable(block)
     if source["type"] == "base64":
         url = f"data:{source['media_type']};base64,{source['data']}"
     else:
@@ -38,7 +44,7 @@ def image_part(block: dict[str, Any]) -> Part:
 
 
 def document_parts(block: dict[str, Any]) -> list[Part]:
-    source, title = block["source"], block.get("title")
+    source, title = _readable(block), block.get("title")
     kind = source["type"]
     if kind == "base64":
         filename = title or "document.pdf"
@@ -52,6 +58,14 @@ def document_parts(block: dict[str, Any]) -> list[Part]:
             return [text_part(content)]
         return [part for inner in content for part in block_parts(inner)]
     return [text_part(f"[document: {title + ' at ' if title else ''}{source['url']}]")]  # url source
+
+
+def _readable(block: dict[str, Any]) -> dict[str, Any]:
+    source = block["source"]
+    if source["type"] == "file":
+        raise InvalidRequest(f"{block['type']} source 'file' ({source['file_id']}): files stored at Anthropic reach only "
+                             "an upstream that speaks Anthropic's API (protocol = \"anthropic\")")
+    return source
 
 
 def search_result_text(block: dict[str, Any]) -> str:

@@ -39,8 +39,9 @@ images" refuses no field called reasoning).
 
 "reasoning_history" stands for the reasoning echoed on assistant messages
 (``reasoning_content`` or ``reasoning``); leaving it out removes it from every
-assistant message. "response_format" left out is replaced by the schema
-stated in the system prompt, so the answer is still asked for as JSON.
+assistant message. "response_format" left out (the Responses API's "text")
+is replaced by the schema stated in the system prompt (its instructions), so
+the answer is still asked for as JSON.
 
 "images" stands for every image in the request. A server with no vision model
 answers an image in its own words, and not always with a 4xx (llama.cpp: a
@@ -122,7 +123,8 @@ class Refusal:
         return self.field if self.value is None else f"{self.field}={self.value}"
 
 
-def refused_field(status: int, message: str, payload: dict[str, Any]) -> Refusal | None:
+def refused_field(status: int, message: str, payload: dict[str, Any],
+                  optional: tuple[str, ...] = OPTIONAL_FIELDS) -> Refusal | None:
     """What of the payload an error refuses, if it is something the proxy may
     leave out: an optional field, "reasoning_history" or "images". Of several
     fields named, the one named nearest to the refusal."""
@@ -131,7 +133,7 @@ def refused_field(status: int, message: str, payload: dict[str, Any]) -> Refusal
     if status not in REFUSAL_STATUSES or _THE_CLIENTS_OWN.search(message):
         return None
     message = message[:MAX_MESSAGE_CHARS]
-    candidates = [(field, False) for field in OPTIONAL_FIELDS if field in payload]
+    candidates = [(field, False) for field in optional if field in payload]
     if _has_history(payload):
         candidates += [(field, True) for field in HISTORY_FIELDS]
     best: tuple[int, str, bool] | None = None
@@ -216,6 +218,7 @@ def _name_pattern(field: str) -> str:
         return word
     return "|".join((
         rf"['\"`]{re.escape(field)}['\"`]",  # quoted
+        rf"['\"`]{re.escape(field)}\.[\w.]+['\"`]",  # a quoted path into it: 'text.format' (Responses)
         rf"(?<=\w\.){word}",  # a dotted path's last segment: body.user
         rf"^[ \t]*{word}[ \t]*$",  # a line of its own (pydantic's location line)
         rf"{_NAME_WORDS}(?: supplied)?:? {word}",  # "parameter user", "argument supplied: user"
@@ -251,6 +254,11 @@ def leave_out(payload: dict[str, Any], field: str) -> None:
         schema = (form.get("json_schema") or {}).get("schema") if form.get("type") == "json_schema" else None
         if schema is not None:
             _add_to_system_prompt(payload, instruction(schema))
+    elif field == "text" and "input" in payload:  # (the Responses API's text.format)
+        form = (payload.pop("text", None) or {}).get("format") or {}
+        if form.get("type") == "json_schema" and form.get("schema") is not None:
+            said = payload.get("instructions")
+            payload["instructions"] = f"{said}\n\n{instruction(form['schema'])}" if said else instruction(form["schema"])
     else:
         payload.pop(field, None)
 
@@ -265,12 +273,12 @@ def _add_to_system_prompt(payload: dict[str, Any], text: str) -> None:
 
 
 def _has_history(payload: dict[str, Any]) -> bool:
-    return any(key in m for m in payload["messages"] if m["role"] == "assistant" for key in HISTORY_FIELDS)
+    return any(key in m for m in payload.get("messages", ()) if m["role"] == "assistant" for key in HISTORY_FIELDS)
 
 
 def _has_images(payload: dict[str, Any]) -> bool:
     return any(isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
-               for m in payload["messages"])
+               for m in payload.get("messages", ()))
 
 
 def describe_refusal(refusal: Refusal) -> str:
@@ -280,17 +288,19 @@ def describe_refusal(refusal: Refusal) -> str:
         return f"{field} {refusal.value} (the field is left out when it has that value)"
     if field == IMAGES:
         return 'its images (each is replaced by a note); set "vision": false in its capabilities to say so up front'
-    if field == "response_format":
-        return 'response_format (the schema is stated in the prompt); set "structured_output": "none" to say so'
+    if field in ("response_format", "text"):
+        return f'{field} (the schema is stated in the prompt); set "structured_output": "none" to say so'
     return json.dumps(field) if field != REASONING_HISTORY else "the reasoning echoed on assistant messages"
 
 
 class Refusals:
     """What each (upstream, target model) refused, remembered while the proxy
-    runs: a field, or a field with one value (``Refusal.key``)."""
+    runs: a field, or a field with one value (``Refusal.key``). ``optional``:
+    the fields of the request (Chat Completions', by default) it may do without."""
 
-    def __init__(self) -> None:
+    def __init__(self, optional: tuple[str, ...] = OPTIONAL_FIELDS) -> None:
         self._refused: dict[tuple[str, str], set[str]] = {}
+        self._optional = optional
 
     def of(self, where: tuple[str, str]) -> frozenset[str]:
         return frozenset(self._refused.get(where, ()))
@@ -302,7 +312,7 @@ class Refusals:
 
     def retry(self, where: tuple[str, str], translation: Translation) -> RefusalRetry:
         """The retries of one request to ``where``."""
-        return RefusalRetry(self._refused.setdefault(where, set()), translation)
+        return RefusalRetry(self._refused.setdefault(where, set()), translation, self._optional)
 
 
 class RefusalRetry:
@@ -320,16 +330,17 @@ class RefusalRetry:
             ...  # newly remembered: say so once
     """
 
-    def __init__(self, memory: set[str], translation: Translation) -> None:
+    def __init__(self, memory: set[str], translation: Translation, optional: tuple[str, ...] = OPTIONAL_FIELDS) -> None:
         self._memory = memory
         self._translation = translation
+        self._optional = optional
         self._left_out: list[tuple[Refusal, str]] = []  # and the message that refused it
 
     def after(self, status: int, message: str) -> Refusal | None:
         """What to leave out after an error (it is left out of the payload
         here), or None: the error is the answer."""
         payload = self._translation.payload
-        refusal = refused_field(status, message, payload)
+        refusal = refused_field(status, message, payload, self._optional)
         same_again = bool(self._left_out) and message == self._left_out[-1][1]
         if refusal is None or same_again or len(self._left_out) == MAX_RETRIES:
             return None

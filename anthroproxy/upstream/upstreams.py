@@ -3,6 +3,7 @@ the protocol each speaks, and what failover learns while the proxy runs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from ..config.routes import Route
@@ -34,6 +35,8 @@ class Upstreams:
         for name in sorted(used - set(PROTOCOLS)):
             raise ConfigError(f"protocol {name!r}: this version of the proxy does not serve it yet")
         self.protocols: dict[str, UpstreamProtocol] = {name: build(config) for name, build in PROTOCOLS.items()}
+        # (upstream, target model) -> the protocol it turned out to need (a chat model only on /responses).
+        self.switched: dict[tuple[str, str], str] = {}
         self.cooling = Cooling(config.failover_cooldown)
         self.balancer = Balancer()
         # With a proxy token, what clients present is that token: never sent on.
@@ -62,8 +65,22 @@ class Upstreams:
         for (_, url), pool in self.pools.items():
             in_flight[url] = in_flight.get(url, 0) + pool.busy
         balancer, cooling = self.balancer, self.cooling
-        return candidates(route, self.specs, cooling, now=now, keys=balancer.keys,
-                          replicas=lambda spec: balancer.replicas(spec, in_flight, conversation, cooling, now))
+        planned = candidates(route, self.specs, cooling, now=now, keys=balancer.keys,
+                             replicas=lambda spec: balancer.replicas(spec, in_flight, conversation, cooling, now))
+        if self.switched:
+            planned = [self._switched(candidate) for candidate in planned]
+        return planned
+
+    def switch(self, candidate: Candidate, protocol: str) -> tuple[Candidate, bool]:
+        """The candidate in the protocol it turned out to need, remembered for
+        its (upstream, target) while the proxy runs; and whether that is news."""
+        news = self.switched.get((candidate.upstream, candidate.target)) != protocol
+        self.switched[candidate.upstream, candidate.target] = protocol
+        return replace(candidate, protocol=protocol), news
+
+    def _switched(self, candidate: Candidate) -> Candidate:
+        protocol = self.switched.get((candidate.upstream, candidate.target))
+        return candidate if protocol is None or candidate.protocol != "chat" else replace(candidate, protocol=protocol)
 
     def protocol(self, candidate: Candidate) -> UpstreamProtocol:
         """The protocol the candidate's request goes in."""

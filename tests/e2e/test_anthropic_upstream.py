@@ -12,22 +12,12 @@ import httpx
 import pytest
 import trio
 
-from anthroproxy import serve
-from anthroproxy.config import load_config
 from anthroproxy.testing.fake_upstream import (FakeUpstream, Reply, anthropic_error, anthropic_events,
                                                anthropic_frames, anthropic_message, anthropic_usage, text_chunks)
 from tests.support.events import check_grammar, parse_events, text_of
-from tests.support.proxy import in_thread, sdk
+from tests.support.proxy import access_record, in_thread, post, proxy_for, sdk
 
 ATTRIBUTION = "x-anthropic-billing-header: cc_version=2.1.331.49f; cc_entrypoint=cli; cch=5f3a1;"
-
-
-async def proxy_for(nursery, tmp_path, toml: str, **variables: str):
-    """The proxy, configured by a config file as a user writes it."""
-    (tmp_path / "proxy.toml").write_text(toml)
-    config = load_config(["--config", str(tmp_path / "proxy.toml"), "--port", "0", "--log-level", "DEBUG"],
-                         variables, None)
-    return await nursery.start(serve, config)
 
 
 @pytest.fixture
@@ -41,24 +31,6 @@ protocol = "anthropic"
 [models]
 "claude-*" = {{ upstream = "default" }}
 ''')
-
-
-async def access_record(caplog) -> dict:
-    """The request's access record (written once the answer ended: the client may have it first)."""
-    with trio.fail_after(5):
-        while not (records := [r.access for r in caplog.records if getattr(r, "access", None)]):
-            await trio.sleep(0.01)
-    (record,) = records
-    return record
-
-
-async def post(proxy, body: bytes | dict, *, headers: dict | None = None, path: str = "/v1/messages",
-               stream: bool = False) -> httpx.Response:
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    async with httpx.AsyncClient(timeout=20) as client:
-        return await client.post(f"http://127.0.0.1:{proxy.port}{path}", content=content, headers={
-            "content-type": "application/json", "x-api-key": "client-key", "anthropic-version": "2023-06-01",
-            **(headers or {})})
 
 
 # A request as a client may write it: its own spacing, fields the proxy knows nothing of, cache_control, a
@@ -292,3 +264,24 @@ async def test_both_sdk_calls_parse_the_passed_through_answers(claude, fake):
 
     text, final = await in_thread(streamed)
     assert text.endswith("You said: again") and final.stop_reason == "end_turn"
+
+
+async def test_a_file_from_the_files_api_reaches_an_anthropic_upstream_and_only_that(nursery, fake, tmp_path):
+    proxy = await proxy_for(nursery, tmp_path, f'''
+[upstreams.claude]
+url = "{fake.root}"
+protocol = "anthropic"
+[upstreams.local]
+url = "{fake.url}"
+[models]
+"claude-*" = {{ upstream = "claude" }}
+"local-*" = {{ upstream = "local", target = "qwen3" }}
+''')
+    content = [{"type": "document", "source": {"type": "file", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"}},
+               {"type": "text", "text": "Summarise it."}]
+    body = {"model": "claude-opus-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": content}]}
+    answer = await post(proxy, body, headers={"anthropic-beta": "files-api-2025-04-14"})
+    assert answer.status_code == 200 and fake.requests[-1].json == body
+    refused = await post(proxy, {**body, "model": "local-model"})
+    assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
+    assert "file_011CNha8iCJcU1wXNR6q4V8w" in refused.json()["error"]["message"] and len(fake.requests) == 1

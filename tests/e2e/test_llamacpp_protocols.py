@@ -1,6 +1,9 @@
-"""The real llama.cpp server through its own Anthropic endpoint (/v1/messages):
-the proxy in front of it as an upstream that speaks Anthropic's API. What the
-server does there, it does; the proxy validates, relays and guards."""
+"""The real llama.cpp server through its own Anthropic endpoint (/v1/messages)
+and through its Responses endpoint (/v1/responses): the proxy in front of it
+as an upstream that speaks Anthropic's API, or OpenAI's Responses API (the
+chat protocol: test_llamacpp.py). Through /v1/messages, what the server does
+it does, and the proxy validates, relays and guards; through /v1/responses the
+proxy translates both ways."""
 
 from __future__ import annotations
 
@@ -30,9 +33,17 @@ async def through(nursery, server: llamacpp.RunningServer, protocol: str = "anth
     return await nursery.start(serve, Config(**{**options, **overrides}))
 
 
+PROTOCOLS = ["anthropic", "responses"]
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-async def proxy(nursery, llama):
-    return await through(nursery, llama)
+async def proxy(nursery, llama, protocol):
+    return await through(nursery, llama, protocol)
 
 
 def create(proxy, **kwargs):
@@ -64,12 +75,16 @@ async def test_a_tool_round_trip(proxy):
     assert [block.type for block in answer.content] == ["text"] and answer.stop_reason == "end_turn"
 
 
-async def test_count_tokens_is_the_servers_own(proxy, llama):
+async def test_count_tokens_is_the_servers_own_or_the_estimate(proxy, llama, protocol):
+    """The server counts through /v1/messages; the Responses API has no count, so the proxy estimates."""
     body = {"model": "claude-x", "messages": [{"role": "user", "content": "Count these words: one two three."}]}
     async with httpx.AsyncClient(timeout=30) as client:
         counted = (await client.post(f"http://127.0.0.1:{proxy.port}/v1/messages/count_tokens", json=body)).json()
         direct = (await client.post(llama.root + "/v1/messages/count_tokens", json=body)).json()
-    assert counted == direct and counted["input_tokens"] > 0
+    if protocol == "anthropic":
+        assert counted == direct and counted["input_tokens"] > 0
+    else:
+        assert 5 <= counted["input_tokens"] <= direct["input_tokens"]  # (the server's counts its chat template too)
 
 
 async def test_input_the_real_api_refuses_never_reaches_the_server(proxy, llama):
@@ -81,6 +96,7 @@ async def test_input_the_real_api_refuses_never_reaches_the_server(proxy, llama)
     assert answer.status_code == 400 and answer.json()["error"]["type"] == "invalid_request_error"
 
 
+@pytest.mark.parametrize("protocol", ["anthropic"], indirect=True)
 async def test_its_deviations_pass_through_as_they_are(proxy):
     """llama.cpp's stream: tool_use blocks start without their input, and every
     content_block_stop comes at the end. The SDK reads it; the proxy does not
@@ -110,11 +126,11 @@ async def test_a_client_that_leaves_stops_the_servers_generation(proxy, llama):
         assert trio.current_time() - left < 1.0
 
 
-async def test_claude_code_runs_a_tool_session_through_the_servers_own_endpoint(nursery, tmp_path):
+async def test_claude_code_runs_a_tool_session_through_each_endpoint(nursery, tmp_path, protocol):
     """Claude Code's prompt is about 44k tokens: a 64k context, and one run."""
     server = started("tiny", context=65536)
     try:
-        proxy = await through(nursery, server, upstream_read_timeout=300)
+        proxy = await through(nursery, server, protocol, upstream_read_timeout=300)
         run = await run_claude(ensure_installed(), proxy, tmp_path, "Read the file notes.txt, please.",
                                flags=("--tools", "Read"), CLAUDE_CODE_MAX_RETRIES="0")
         assert run.returncode == 0, run.stderr

@@ -84,6 +84,16 @@ class Call:
             return await self.pool.send(endpoint, content, headers, stream=stream)
 
 
+class SwitchProtocol(Exception):
+    """A protocol found that the candidate's model is served in another (a
+    chat upstream's model that is only on /responses): the dispatcher tries
+    the candidate again in that one, and it is remembered for the next request."""
+
+    def __init__(self, protocol: str, reason: str) -> None:
+        super().__init__(reason)
+        self.protocol, self.reason = protocol, reason
+
+
 class Prepared(Protocol):
     """A request as one protocol sends it to one target; opaque to the
     dispatcher but for ``notes``."""

@@ -5,6 +5,8 @@ The request is translated (translate/request.py), less what that (upstream,
 model) refused before; a refusal of an optional field is retried without it
 (translate/refusals.py says when); the answer is translated back, a stream
 through translate/relay.py, a JSON completion through translate/response.py.
+A model the upstream serves only on its Responses API (OpenAI's codex and pro
+models) is asked there instead (SwitchProtocol), and from then on.
 
 count_tokens, with ``--count-tokens upstream``, asks the backend's
 ``/tokenize`` (vLLM, llama.cpp) about the request this protocol would send.
@@ -17,6 +19,7 @@ a client asking for a count must get one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -26,7 +29,7 @@ from ...config.capabilities import Capabilities
 from ...core import jsonbytes
 from ...core.errors import UpstreamError, UpstreamHTTPError, redact
 from ...observe.logs import log
-from ...translate.refusals import Refusals, describe_refusal
+from ...translate.refusals import Refusals
 from ...translate.relay import StreamRelay
 from ...translate.request import Translation, to_openai
 from ...translate.response import from_openai
@@ -36,9 +39,13 @@ from ...translate.usage import estimate_prompt_tokens
 from ..answer import Answer
 from ..failover import Candidate
 from ..pool import MAX_COMPLETION_BYTES
-from .base import Call
+from .base import Call, SwitchProtocol
+from .retrying import send_retrying
 
 ENDPOINT = "/chat/completions"
+# OpenAI's answers for a model served only on /v1/responses (docs: its codex and pro models; gpt-5.4 and later
+# with function tools and reasoning): the request goes there instead.
+RESPONSES_ONLY = re.compile(r"only supported in v1/responses|not a chat model|use /?v1/responses", re.IGNORECASE)
 # Claude Code sends dozens of counts at start-up; a slow tokenizer must not hold them up for long.
 TOKENIZE_TIMEOUT_S = 10.0
 NO_ENDPOINT = (404, 405, 501)
@@ -102,25 +109,8 @@ class ChatProtocol:
         """Send the request; a refusal of something the proxy may leave out is
         retried without it (translate/refusals.py), and what worked is
         remembered for the next request to that model."""
-        candidate, translation = call.candidate, prepared.translation
-        retry = None  # (made at the first refusal: most requests have none)
-        while True:
-            try:
-                answer = await self._send(call, translation.payload)
-                break
-            except UpstreamHTTPError as error:
-                redact(error, call.origin.secrets)
-                retry = retry or self.refusals.retry((candidate.upstream, candidate.target), translation)
-                refusal = retry.after(error.upstream_status or error.status, error.message)
-                if refusal is None:
-                    raise
-                call.origin.retrying(error.kind)
-                log.info("request %s: %s refused %s (%s); retrying without it", call.request_id, candidate,
-                         refusal.key, error.message)
-        for refusal in retry.succeeded() if retry is not None else ():
-            log.warning("%s refused %s: left out of requests to that model from now on", candidate,
-                        describe_refusal(refusal))
-        return answer
+        return await send_retrying(call, self.refusals, prepared.translation,
+                                   lambda payload: self._send(call, payload), check=responses_only)
 
     @staticmethod
     async def _send(call: Call, payload: dict[str, Any]) -> Answer:
@@ -197,3 +187,9 @@ def tokenize_url(base_url: str) -> str:
     """vLLM and llama.cpp serve /tokenize beside /v1, at the server's root."""
     base = base_url.rstrip("/")
     return (base[:-3] if base.endswith("/v1") else base) + "/tokenize"
+
+
+def responses_only(error: UpstreamHTTPError) -> None:
+    """An error that says the model is served on /responses only: ask it there."""
+    if RESPONSES_ONLY.search(error.message):
+        raise SwitchProtocol("responses", error.message) from error

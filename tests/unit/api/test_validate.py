@@ -114,7 +114,7 @@ def assistant(*blocks):
         (user({"type": "image"}), "messages.0.content.0.source: expected an object, got null"),
         (user({"type": "image", "source": {"type": "base64", "data": "x"}}), "messages.0.content.0.source.media_type: expected a string"),
         (user({"type": "image", "source": {"type": "url"}}), "messages.0.content.0.source.url: expected a string"),
-        (user({"type": "image", "source": {"type": "file", "file_id": "f"}}), "messages.0.content.0.source.type: 'file' sources"),
+        (user({"type": "image", "source": {"type": "file"}}), "messages.0.content.0.source.file_id: expected a string"),
         (user({"type": "image", "source": {"type": "pixels"}}), "messages.0.content.0.source.type: expected one of base64, url"),
         (user({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": 5}}),
          "messages.0.content.0.source.data: expected a string, got a number"),

@@ -14,6 +14,7 @@ from anthroproxy.translate.refusals import (
     refused_field,
 )
 from anthroproxy.translate.request import Translation
+from anthroproxy.translate.responses.request import OPTIONAL_FIELDS as RESPONSES_FIELDS
 from anthroproxy.translate.tools import ToolNames
 
 
@@ -252,3 +253,24 @@ def test_an_error_that_refuses_nothing_optional_is_the_answer():
     retry = Refusals().retry(WHERE, sent)
     assert retry.after(400, "model not found") is None and retry.after(500, USER) is None
     assert sent.payload["user"] == "u" and sent.left_out == []
+
+
+# ---- the Responses API's request -------------------------------------------------------------
+
+def test_a_quoted_path_into_a_responses_field_refuses_that_field():
+    payload = {"model": "m", "input": [], "reasoning": {"effort": "low", "summary": "auto"}, "text": {"format": {}}}
+    refusal = refused_field(400, "Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+                            payload, RESPONSES_FIELDS)
+    assert refusal == Refusal("reasoning")
+    assert refused_field(400, "Unsupported parameter: 'text.format' is not supported with this model.", payload,
+                         RESPONSES_FIELDS) == Refusal("text")
+    assert refused_field(400, "Unsupported parameter: 'reasoning.effort'.", {"input": []}, RESPONSES_FIELDS) is None
+
+
+def test_a_responses_output_schema_left_out_is_stated_in_the_instructions():
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    payload = {"input": [], "instructions": "Be brief.",
+               "text": {"format": {"type": "json_schema", "name": "x", "schema": schema}}}
+    leave_out(payload, "text")
+    assert "text" not in payload and payload["instructions"].startswith("Be brief.\n\n")
+    assert json.dumps(schema) in payload["instructions"]
