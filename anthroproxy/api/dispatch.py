@@ -27,9 +27,9 @@ from typing import Any, Iterator
 import trio
 
 from ..config.routes import Route, needs_of
-from ..core.errors import UpstreamError, redact
+from ..core.errors import ProxyError, UpstreamError, redact
 from ..observe.logs import log
-from ..upstream.failover import Candidate, Decision, status_of
+from ..upstream.failover import Candidate, Decision, last_failure, status_of
 from ..upstream.protocols import Call, Prepared, SwitchProtocol, UpstreamProtocol
 from .context import RequestContext
 
@@ -77,7 +77,16 @@ class Dispatch:
         key = (protocol.name, candidate.upstream, candidate.target)
         found = self._prepared.get(key)
         if found is None:
-            found = self._prepared[key] = protocol.prepare(self.body, candidate, counting=self.counting)
+            try:
+                found = self._prepared[key] = protocol.prepare(self.body, candidate, counting=self.counting)
+            except ProxyError as refused:
+                if not self.errors:
+                    raise
+                # (A fallback that cannot carry the request, a Files API source say: the client hears why
+                # the candidate that could carry it failed, not why this one cannot.)
+                log.warning("request %s: %s cannot take the request (%s): the request stops at the failure before",
+                            self.ctx.access.request_id, candidate, refused.message)
+                raise last_failure(self.errors) from refused
             for note in () if self.counting else found.notes:  # (Claude Code counts dozens at start-up: not those)
                 log.warning("request %s: %s", self.ctx.access.request_id, note)
         return protocol, found
@@ -92,8 +101,9 @@ class Dispatch:
     def switched(self, candidate: Candidate, switch: SwitchProtocol) -> None:
         """The candidate's model is served in another protocol: it is tried
         again in that one, next (and planned so from now on)."""
-        again, news = self.ctx.upstreams.switch(candidate, switch.protocol)
-        self.candidates.insert(0, again)
+        upstreams = self.ctx.upstreams
+        again, news = upstreams.switch(candidate, switch.protocol)
+        self.candidates = [again, *map(upstreams.as_switched, self.candidates)]  # (its replicas too)
         if news:
             log.warning("%s serves %s only in the %s protocol (%s): asked so from now on", candidate, candidate.target,
                         switch.protocol, switch.reason)

@@ -361,7 +361,7 @@ def validate_image(block: dict, path: str) -> None:
     if source["type"] == "base64":
         require_str(source.get("media_type"), f"{path}.source.media_type")
         require_str(source.get("data"), f"{path}.source.data")
-    else:
+    elif source["type"] == "url":
         require_str(source.get("url"), f"{path}.source.url")
 
 

@@ -31,6 +31,7 @@ class EventWriter:
         self.started = started  # message_start went out (this writer's, or an earlier candidate's)
         self.index = -1  # the last block opened
         self.open: str | None = None  # its kind, while it is open: thinking, text or tool_use
+        self.signature: str | None = None  # the open thinking block's, should it close before its source is done
         self.output_chars = 0  # of text, thinking and arguments: for an estimate of output tokens
         self.finished = False
 
@@ -96,9 +97,9 @@ class EventWriter:
         if self.open is None:
             return
         if self.open == "thinking":
-            self.delta({"type": "signature_delta", "signature": signature or UNSIGNED}, out)
+            self.delta({"type": "signature_delta", "signature": signature or self.signature or UNSIGNED}, out)
         out.append(sse.encode("content_block_stop", {"type": "content_block_stop", "index": self.index}))
-        self.open = None
+        self.open = self.signature = None
 
     def end(self, stop_reason: str, usage: dict[str, int], out: list[bytes], *,
             stop_sequence: str | None = None) -> None:

@@ -68,7 +68,7 @@ class Upstreams:
         planned = candidates(route, self.specs, cooling, now=now, keys=balancer.keys,
                              replicas=lambda spec: balancer.replicas(spec, in_flight, conversation, cooling, now))
         if self.switched:
-            planned = [self._switched(candidate) for candidate in planned]
+            planned = [self.as_switched(candidate) for candidate in planned]
         return planned
 
     def switch(self, candidate: Candidate, protocol: str) -> tuple[Candidate, bool]:
@@ -78,7 +78,8 @@ class Upstreams:
         self.switched[candidate.upstream, candidate.target] = protocol
         return replace(candidate, protocol=protocol), news
 
-    def _switched(self, candidate: Candidate) -> Candidate:
+    def as_switched(self, candidate: Candidate) -> Candidate:
+        """The candidate in the protocol its (upstream, target) turned out to need, if it did."""
         protocol = self.switched.get((candidate.upstream, candidate.target))
         return candidate if protocol is None or candidate.protocol != "chat" else replace(candidate, protocol=protocol)
 

@@ -285,3 +285,25 @@ url = "{fake.url}"
     refused = await post(proxy, {**body, "model": "local-model"})
     assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
     assert "file_011CNha8iCJcU1wXNR6q4V8w" in refused.json()["error"]["message"] and len(fake.requests) == 1
+
+
+async def test_a_fallback_that_cannot_read_a_file_leaves_the_client_the_first_upstreams_answer(nursery, tmp_path):
+    claude, local = FakeUpstream(), FakeUpstream()
+    for fake in (claude, local):
+        await nursery.start(fake.serve)
+    proxy = await proxy_for(nursery, tmp_path, f'''
+[upstreams.claude]
+url = "{claude.root}"
+protocol = "anthropic"
+[upstreams.local]
+url = "{local.url}"
+[models]
+"claude-*" = {{ upstream = "claude", fallbacks = [ "qwen3@local" ] }}
+''')
+    claude.queue(anthropic_error(429, "rate_limit_error", "Number of requests has exceeded your rate limit"))
+    content = [{"type": "image", "source": {"type": "file", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"}},
+               {"type": "text", "text": "What is in it?"}]
+    answer = await post(proxy, {"model": "claude-opus-4-6", "max_tokens": 20,
+                                "messages": [{"role": "user", "content": content}]})
+    assert answer.status_code == 429 and answer.json()["error"]["type"] == "rate_limit_error"
+    assert "exceeded your rate limit" in answer.json()["error"]["message"] and not local.requests

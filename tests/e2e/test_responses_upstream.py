@@ -277,3 +277,24 @@ async def test_a_refused_output_schema_is_asked_for_in_words_and_the_fence_comes
     assert first["text"]["format"]["schema"] == schema and "text" not in second
     assert json.dumps(schema) in second["instructions"]
     assert any("text" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+async def test_after_a_switch_the_upstreams_other_replicas_are_asked_on_responses_too(nursery, tmp_path):
+    replicas = [FakeUpstream(), FakeUpstream()]
+    for replica in replicas:
+        await nursery.start(replica.serve)
+    proxy = await proxy_for(nursery, tmp_path, f'''
+[upstreams.openai]
+url = ["{replicas[0].url}", "{replicas[1].url}"]
+[models]
+"claude-*" = {{ upstream = "openai", target = "gpt-5-codex" }}
+''')
+    body = {"model": "claude-opus-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    session = {"x-claude-code-session-id": SESSION}
+    assert (await post(proxy, body, headers=session)).status_code == 200
+    first, other = replicas if replicas[0].requests else replicas[::-1]  # (the conversation's replica)
+    first.queue(Reply.error(404, RESPONSES_ONLY), Reply.error(503, "busy", "server_error"))
+    answer = await post(proxy, body, headers=session)
+    assert answer.status_code == 200 and answer.json()["content"][0]["text"].endswith("You said: hi")
+    assert [r.path for r in first.requests[1:]] == ["/v1/chat/completions", "/v1/responses"]
+    assert [r.path for r in other.requests] == ["/v1/responses"]

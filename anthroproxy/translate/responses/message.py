@@ -43,15 +43,16 @@ def from_responses(response: Any, *, model: str, message_id: str, stop_sequences
     names = names or ToolNames()
     content: list[dict[str, Any]] = []
     refused, matched = False, None
-    for item in response.get("output") or ():
+    for item in list_of(response.get("output")):
         if not isinstance(item, dict) or matched is not None:
             continue
         kind = item.get("type")
         if kind == "reasoning":
             text, carried = from_item(item)
-            content.append({"type": "thinking", "thinking": text, "signature": carried.signature()})
+            if text or carried.encrypted:  # (an item with nothing to show or carry makes no block)
+                content.append({"type": "thinking", "thinking": text, "signature": carried.signature()})
         elif kind == "message":
-            for part in item.get("content") or ():
+            for part in list_of(item.get("content")):
                 if not isinstance(part, dict):
                     continue
                 if part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
@@ -69,7 +70,7 @@ def from_responses(response: Any, *, model: str, message_id: str, stop_sequences
                             "input": parse_arguments(item.get("arguments"))})
     reason = stop_reason(response, content, refused, matched)
     if not any(block["type"] != "thinking" or block["thinking"] for block in content):
-        require_some_content("length" if reason in ("max_tokens", "refusal") else None)
+        require_some_content("length" if reason in ("max_tokens", "refusal", "stop_sequence") else None)
     return {"id": message_id, "type": "message", "role": "assistant", "model": model, "content": content,
             "stop_reason": reason, "stop_sequence": matched, "usage": anthropic_usage(response.get("usage"))}
 
@@ -77,7 +78,7 @@ def from_responses(response: Any, *, model: str, message_id: str, stop_sequences
 def stop_reason(response: dict[str, Any], content: list[dict[str, Any]], refused: bool, matched: str | None) -> str:
     if matched is not None:
         return "stop_sequence"
-    why = (response.get("incomplete_details") or {}).get("reason")
+    why = dict_of(response.get("incomplete_details")).get("reason")
     if refused or why == "content_filter":
         return "refusal"
     if response.get("status") == "incomplete" or why == "max_output_tokens":
@@ -113,6 +114,15 @@ def failure(error: Any) -> UpstreamHTTPError:
     if code == "context_length_exceeded":
         message = f"prompt is too long (upstream: {message})"
     return UpstreamHTTPError(status, message)
+
+
+def dict_of(value: Any) -> dict[str, Any]:
+    """(The upstream's JSON, where an object should be: anything else counts as empty.)"""
+    return value if isinstance(value, dict) else {}
+
+
+def list_of(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _int(value: Any) -> int:

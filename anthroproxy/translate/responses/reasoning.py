@@ -64,9 +64,17 @@ def from_signature(signature: Any) -> ReasoningItem | None:
 def from_item(item: dict[str, Any]) -> tuple[str, ReasoningItem]:
     """(the thinking text, the item to carry) of a reasoning output item:
     its summary, else its own reasoning text."""
-    summary = [part.get("text", "") for part in item.get("summary") or () if isinstance(part, dict)]
-    content = [part.get("text", "") for part in item.get("content") or () if isinstance(part, dict)]
+    summary = [_text(part) for part in _parts(item.get("summary"))]
+    content = [_text(part) for part in _parts(item.get("content"))]
     raw = not any(summary) and any(content)
     text = "\n\n".join(piece for piece in (content if raw else summary) if piece)
     encrypted = item.get("encrypted_content") if isinstance(item.get("encrypted_content"), str) else None
     return text, ReasoningItem(str(item.get("id") or ""), encrypted or None, raw)
+
+
+def _parts(value: Any) -> list[dict[str, Any]]:
+    return [part for part in value if isinstance(part, dict)] if isinstance(value, list) else []
+
+
+def _text(part: dict[str, Any]) -> str:
+    return part["text"] if isinstance(part.get("text"), str) else ""

@@ -9,7 +9,8 @@
     tool_result                                function_call_output (text, and its images as input_image;
                                                is_error: the text says so, as there is no flag)
     thinking whose signature carries a         the same reasoning item (reasoning.py), so the model keeps its
-    reasoning item                             chain of thought across tool calls
+    reasoning item                             chain of thought across tool calls (one with neither its
+                                               encrypted content nor its own text: left out)
     other thinking, redacted_thinking          left out (the API takes no reasoning it did not make)
     tools                                      flat function tools; strict only where the client set it and
                                                the schema is in OpenAI's strict subset (false otherwise: the
@@ -171,7 +172,9 @@ class InputBuilder:
                 continue
             if kind == "thinking":
                 item = from_signature(block.get("signature"))
-                if item is not None:
+                # (An item with neither its encrypted content nor its own text is one the API would look
+                # up by id, and with store: false it keeps none: it answers 404.)
+                if item is not None and (item.encrypted or (item.raw and block.get("thinking"))):
                     self._said(texts)
                     self.items.append(item.item(block.get("thinking") or ""))
             elif kind == "tool_use":

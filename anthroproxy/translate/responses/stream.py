@@ -25,7 +25,7 @@ is a failure, not a short answer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ...core import sse
@@ -33,21 +33,32 @@ from ...core.errors import ProxyError, UpstreamProtocolError
 from ..events import EventWriter
 from ..response import require_some_content
 from ..structured import FenceStripper
+from ..toolcalls import JsonEnd
 from ..tools import ToolNames
 from ..usage import estimate_tokens
-from .message import anthropic_usage, failure
-from .reasoning import from_item
+from .message import anthropic_usage, dict_of, failure, list_of
+from .reasoning import ReasoningItem, from_item
 from .stops import StopCutter
 
 TERMINAL = ("response.completed", "response.incomplete")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Item:
     kind: str  # reasoning, message, function_call, or another type (ignored)
+    id: str = ""
     opened_at: int = -1  # the index of its block, once one opened
     summaries: int = 0  # reasoning summary parts begun
-    streamed: bool = False  # function_call: argument deltas came
+    streamed: bool = False  # deltas came (text, arguments)
+    done: bool = False  # its output_item.done came
+    encrypted: str | None = None  # reasoning: encrypted_content, when output_item.added carried it
+    call: dict[str, Any] | None = None  # function_call: its tool_use block
+    waiting: list[str] = field(default_factory=list)  # argument fragments held while another call streams
+    json: JsonEnd = field(default_factory=JsonEnd)  # function_call: have its arguments closed?
+
+    @property
+    def finished(self) -> bool:
+        return self.done or self.json.complete
 
 
 class ResponsesRelay:
@@ -65,6 +76,10 @@ class ResponsesRelay:
         self._stops = StopCutter(stop_sequences)
         self._fence = FenceStripper() if unfence else None
         self._items: dict[Any, Item] = {}
+        self._calling: Item | None = None  # the function_call whose block is open, until it is finished
+        self._queued: list[Item] = []  # calls added while another streamed: opened in turn
+        self._reasoning_held: ReasoningItem | None = None  # a reasoning item with no text: it opens no block alone
+        self._space = ""  # whitespace alone opens no text block (as on the chat path)
         self._decoder = sse.Decoder()
         self._usage: dict[str, int] | None = None
         self._refused = False
@@ -150,7 +165,7 @@ class ResponsesRelay:
         kind = data.get("type") or event.event
         if kind == "error" or (kind is None and "error" in data):
             raise failure(data)
-        handler = _HANDLERS.get(kind)  # type: ignore[arg-type]
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is not None:
             handler(self, data, out)
 
@@ -158,54 +173,86 @@ class ResponsesRelay:
         self.writer.start(out)
 
     def _item_added(self, data: dict[str, Any], out: list[bytes]) -> None:
-        item = data.get("item") if isinstance(data.get("item"), dict) else {}
-        state = self._items[self._key(data, item)] = Item(str(item.get("type")))
-        if state.kind == "function_call":
-            call = {"type": "tool_use", "id": str(item.get("call_id") or item.get("id") or ""),
-                    "name": self._names.client(str(item.get("name") or "")), "input": {}}
-            self.writer.block("tool_use", call, out)
-            state.opened_at = self.writer.index
+        self._flush_text(out)  # (text held for a stop sequence is before this item, not after it)
+        item = dict_of(data.get("item"))
+        state = self._items[self._key(data, item)] = Item(str(item.get("type")), _id(item.get("id")))
+        if state.kind == "reasoning":
+            state.encrypted = _str(item.get("encrypted_content"))
+        elif state.kind == "function_call":
+            state.call = {"type": "tool_use", "id": _id(item.get("call_id")) or state.id,
+                          "name": self._names.client(str(item.get("name") or "")), "input": {}}
+            if self._calling is not None and not self._calling.finished:
+                self._queued.append(state)  # (one block streams at a time: this one's arguments wait)
+            else:
+                self._open_call(state, out)
 
     def _text(self, data: dict[str, Any], out: list[bytes]) -> None:
         text = data.get("delta")
         if not isinstance(text, str) or not text:
             return
+        state = self._state(data)
+        if state is not None:
+            state.streamed = True
         if self._fence is not None:
             text = self._fence.feed(text)
-        kept = self._stops.feed(text)
-        if kept:
-            self.writer.text(kept, out)
+        self._emit_text(self._stops.feed(text), out)
         if self._stops.matched is not None:
             self._end(out)  # (the answer stops here; the upstream's goes no further)
 
+    def _text_done(self, data: dict[str, Any], out: list[bytes]) -> None:
+        """Text that came whole, with no delta before it."""
+        state = self._state(data)
+        if state is not None and not state.streamed and isinstance(data.get("text"), str):
+            self._text({**data, "delta": data["text"]}, out)
+
     def _refusal(self, data: dict[str, Any], out: list[bytes]) -> None:
+        state = self._state(data)
+        if state is not None:
+            state.streamed = True
         if isinstance(data.get("delta"), str) and data["delta"]:
             self._refused = True
-            self.writer.text(data["delta"], out)
+            self._emit_text(data["delta"], out)
 
     def _summary_part(self, data: dict[str, Any], out: list[bytes]) -> None:
         state = self._state(data)
-        if state is not None and state.summaries and self.writer.open == "thinking":
+        if state is not None and state.summaries and self._is_open(state, "thinking"):
             self.writer.thinking("\n\n", out)
         if state is not None:
             state.summaries += 1
 
-    def _reasoning(self, data: dict[str, Any], out: list[bytes]) -> None:
-        text = data.get("delta")
-        if isinstance(text, str) and text:
-            state = self._state(data)
-            self.writer.thinking(text, out)
-            if state is not None:
-                state.opened_at = self.writer.index
+    def _summary_text(self, data: dict[str, Any], out: list[bytes]) -> None:
+        self._reasoning(data, out, raw=False)
+
+    def _reasoning_text(self, data: dict[str, Any], out: list[bytes]) -> None:
+        self._reasoning(data, out, raw=True)
+
+    def _reasoning(self, data: dict[str, Any], out: list[bytes], *, raw: bool) -> None:
+        text, state = data.get("delta"), self._state(data)
+        if not isinstance(text, str) or not text or (state is not None and state.opened_at >= 0
+                                                     and not self._is_open(state, "thinking")):
+            return  # (nothing, or more of a block that had to close)
+        if state is None:  # (no id nor index: one block for all of it)
+            if self.writer.open != "thinking":
+                self._before_block(out)
+        elif not self._is_open(state, "thinking"):
+            self._before_block(out)
+            self.writer.block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
+            state.opened_at = self.writer.index
+            # Signed with what is known now, should the block close before its item is done (llama.cpp).
+            self.writer.signature = ReasoningItem(state.id, state.encrypted, raw).signature()
+        self.writer.thinking(text, out)
 
     def _arguments(self, data: dict[str, Any], out: list[bytes]) -> None:
         state = self._state(data)
         fragment = data.get("delta")
-        if not isinstance(fragment, str) or not fragment or state is None:
+        if not isinstance(fragment, str) or not fragment or state is None or state.call is None:
             return
         state.streamed = True
-        if self.writer.open == "tool_use" and self.writer.index == state.opened_at:
+        state.json.feed(fragment)
+        if self._is_open(state, "tool_use"):
             self.writer.arguments(fragment, out)
+        elif state.opened_at < 0:
+            state.waiting.append(fragment)
         else:
             self.dropped_fragments += 1
 
@@ -216,40 +263,109 @@ class ResponsesRelay:
             self._arguments({**data, "delta": arguments}, out)
 
     def _item_done(self, data: dict[str, Any], out: list[bytes]) -> None:
-        item = data.get("item") if isinstance(data.get("item"), dict) else {}
-        state = self._items.get(self._key(data, item)) or Item(str(item.get("type")))
+        item = dict_of(data.get("item"))
+        state = self._items.get(self._key(data, item)) or Item(str(item.get("type")), _id(item.get("id")))
+        state.done = True
         if state.kind == "reasoning":
-            text, carried = from_item(item)
-            if state.opened_at < 0 or self.writer.index != state.opened_at or self.writer.open != "thinking":
-                self.writer.block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
-                if text:
-                    self.writer.thinking(text, out)
-            self.writer.close(out, signature=carried.signature())
+            self._reasoning_done(state, item, out)
         elif state.kind == "function_call":
-            self._arguments_done({**data, "arguments": item.get("arguments")}, out)
-            if self.writer.open == "tool_use" and self.writer.index == state.opened_at:
+            self._arguments_done({**data, "item_id": self._key(data, item), "arguments": item.get("arguments")}, out)
+            if self._is_open(state, "tool_use"):
                 self.writer.close(out)
-        elif state.kind == "message" and self.writer.open == "text":
+            if self._calling is state:
+                self._next_call(out)
+        elif state.kind == "message":
+            if not state.streamed:  # (text that came only whole)
+                for part in list_of(item.get("content")):
+                    kind = dict_of(part).get("type")
+                    if kind in ("output_text", "refusal") and isinstance(part.get(_PART_TEXT[kind]), str):
+                        handler = self._text if kind == "output_text" else self._refusal
+                        handler({"delta": part[_PART_TEXT[kind]]}, out)
+                        if self.done:
+                            return
             self._flush_text(out)
-            self.writer.close(out)
+            if self.writer.open == "text":
+                self.writer.close(out)
+
+    def _reasoning_done(self, state: Item, item: dict[str, Any], out: list[bytes]) -> None:
+        text, carried = from_item(item)
+        if self._is_open(state, "thinking"):
+            self.writer.close(out, signature=carried.signature())
+        elif state.opened_at >= 0:
+            return  # (its block closed when the next began, signed with what was known then)
+        elif text:
+            self._before_block(out)
+            self.writer.block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
+            self.writer.thinking(text, out)
+            self.writer.close(out, signature=carried.signature())
+        elif carried.encrypted:
+            self._reasoning_held = carried  # (a block of nothing: it goes out before the next, if one comes)
 
     def _completed(self, data: dict[str, Any], out: list[bytes]) -> None:
-        response = data.get("response") if isinstance(data.get("response"), dict) else {}
+        response = dict_of(data.get("response"))
         if isinstance(response.get("usage"), dict):
             self._usage = anthropic_usage(response["usage"])
-        why = (response.get("incomplete_details") or {}).get("reason")
+        why = dict_of(response.get("incomplete_details")).get("reason")
         if data.get("type") == "response.incomplete" or response.get("status") == "incomplete":
             self._incomplete = why if isinstance(why, str) else "max_output_tokens"
         self._end(out)
 
     def _failed(self, data: dict[str, Any], out: list[bytes]) -> None:
-        response = data.get("response") if isinstance(data.get("response"), dict) else {}
+        response = dict_of(data.get("response"))
         raise failure(response.get("error") or data.get("error"))
+
+    # ---- blocks
+
+    def _is_open(self, state: Item, kind: str) -> bool:
+        return self.writer.open == kind and self.writer.index == state.opened_at
+
+    def _before_block(self, out: list[bytes]) -> None:
+        """Before a block opens: a held empty reasoning item goes first; held whitespace is dropped."""
+        self._space = ""
+        held, self._reasoning_held = self._reasoning_held, None
+        if held is not None:
+            self.writer.block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
+            self.writer.close(out, signature=held.signature())
+
+    def _emit_text(self, text: str, out: list[bytes]) -> None:
+        if not text:
+            return
+        if self.writer.open != "text":
+            if not text.strip():
+                self._space += text
+                return
+            text = self._space + text
+            self._before_block(out)
+        self.writer.text(text, out)
+
+    def _open_call(self, state: Item, out: list[bytes]) -> None:
+        assert state.call is not None
+        self._before_block(out)
+        self.writer.block("tool_use", state.call, out)
+        state.opened_at = self.writer.index
+        self._calling = state
+        if state.waiting:
+            self.writer.arguments("".join(state.waiting), out)
+            state.waiting.clear()
+
+    def _next_call(self, out: list[bytes]) -> None:
+        """The open call finished: the calls that waited go out, in the order they came."""
+        self._calling = None
+        while self._queued:
+            state = self._queued.pop(0)
+            self._open_call(state, out)
+            if not state.done:
+                return
+            self.writer.close(out)
+            self._calling = None
 
     # ---- the end
 
     def _end(self, out: list[bytes]) -> None:
         self._flush_text(out)
+        for state in self._queued:  # (calls still waiting: their arguments went no further)
+            self._open_call(state, out)
+        self._queued.clear()
         if self._stops.matched is not None:
             reason = "stop_sequence"
         elif self._refused or self._incomplete == "content_filter":
@@ -260,15 +376,14 @@ class ResponsesRelay:
             tools = any(state.kind == "function_call" and state.opened_at >= 0 for state in self._items.values())
             reason = "tool_use" if tools else "end_turn"
         if self.writer.blocks == 0:
-            require_some_content("length" if reason in ("max_tokens", "refusal") else None)
+            require_some_content("length" if reason in ("max_tokens", "refusal", "stop_sequence") else None)
         self.stop_reason = reason
         self.writer.end(reason, self.usage, out, stop_sequence=self._stops.matched)
         self.done = True
 
     def _flush_text(self, out: list[bytes]) -> None:
         held = self._stops.flush() + (self._fence.flush() if self._fence is not None else "")
-        if held:
-            self.writer.text(held, out)
+        self._emit_text(held, out)
 
     def _estimate(self) -> dict[str, int]:
         return {"input_tokens": self.writer.input_tokens, "output_tokens": estimate_tokens(self.writer.output_chars),
@@ -280,10 +395,25 @@ class ResponsesRelay:
 
     @staticmethod
     def _key(data: dict[str, Any], item: dict[str, Any]) -> Any:
-        return item.get("id") or data.get("item_id") or data.get("output_index")
+        return _id(item.get("id")) or _id(data.get("item_id")) or _index(data.get("output_index"))
 
     def _state(self, data: dict[str, Any]) -> Item | None:
-        return self._items.get(data.get("item_id")) or self._items.get(data.get("output_index"))
+        return self._items.get(_id(data.get("item_id"))) or self._items.get(_index(data.get("output_index")))
+
+
+_PART_TEXT = {"output_text": "text", "refusal": "refusal"}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _id(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _index(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 _HANDLERS = {
@@ -291,10 +421,11 @@ _HANDLERS = {
     "response.in_progress": ResponsesRelay._begun,
     "response.output_item.added": ResponsesRelay._item_added,
     "response.output_text.delta": ResponsesRelay._text,
+    "response.output_text.done": ResponsesRelay._text_done,
     "response.refusal.delta": ResponsesRelay._refusal,
     "response.reasoning_summary_part.added": ResponsesRelay._summary_part,
-    "response.reasoning_summary_text.delta": ResponsesRelay._reasoning,
-    "response.reasoning_text.delta": ResponsesRelay._reasoning,
+    "response.reasoning_summary_text.delta": ResponsesRelay._summary_text,
+    "response.reasoning_text.delta": ResponsesRelay._reasoning_text,
     "response.function_call_arguments.delta": ResponsesRelay._arguments,
     "response.function_call_arguments.done": ResponsesRelay._arguments_done,
     "response.output_item.done": ResponsesRelay._item_done,

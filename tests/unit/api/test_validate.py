@@ -190,6 +190,9 @@ TOOL_ADDITION = {"type": "tool_addition", "tool": {"type": "tool_definition", "d
             {"type": "advisor_tool_result", "content": {}}, {"type": "fallback"}, {"type": "mcp_tool_listing"},
             {"type": "some_future_block", "data": 1}, {"type": "text", "text": "ok"}]}],
         [{"role": "user", "content": [{"type": "mid_conv_system", "content": [{"type": "text", "text": "note"}]}]}],
+        # the Files API, for images as for documents
+        [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "file_1"}},
+                                      {"type": "document", "source": {"type": "file", "file_id": "file_2"}}]}],
     ],
 )
 def test_claude_code_system_turns_and_newer_blocks_are_accepted(messages):

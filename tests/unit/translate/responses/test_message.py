@@ -96,3 +96,37 @@ def test_usage_never_goes_negative_or_counts_odd_values():
 def test_an_answer_that_is_not_an_object_is_a_protocol_error():
     with pytest.raises(UpstreamProtocolError):
         message(["not", "an", "object"])
+
+
+def test_a_stop_sequence_at_the_very_start_is_an_empty_answer_not_a_fault():
+    out = message(responses_response([output_message("STOP and more")]), stop_sequences=["STOP"])
+    assert out["content"] == [] and out["stop_reason"] == "stop_sequence" and out["stop_sequence"] == "STOP"
+
+
+def test_a_reasoning_item_with_nothing_to_show_or_carry_makes_no_block():
+    out = message(responses_response([output_reasoning("", "rs_0", None), output_message("hi")]))
+    assert [block["type"] for block in out["content"]] == ["text"]
+
+
+@pytest.mark.parametrize("output", [
+    [output_reasoning("", "rs_0", "ENC")],  # (reasoning, and nothing to see)
+    [output_reasoning("", "rs_0", None), output_message("  \n ")],
+])
+def test_an_answer_with_nothing_visible_is_a_fault(output):
+    with pytest.raises(UpstreamProtocolError):
+        message(responses_response(output))
+
+
+@pytest.mark.parametrize("response", [
+    {**responses_response([output_message("x")], status="incomplete"), "incomplete_details": "max_output_tokens"},
+    {**responses_response([output_message("x")]), "output": [output_message("x"), 7, "y"]},
+    {**responses_response([]), "output": [{"type": "message", "content": {"not": "a list"}}, output_message("x")]},
+    {**responses_response([]), "output": [{"type": "reasoning", "summary": "text", "content": 5}, output_message("x")]},
+])
+def test_odd_shapes_in_an_answer_are_read_around_not_a_crash(response):
+    assert message(response)["content"][-1] == {"type": "text", "text": "x"}
+
+
+def test_an_output_that_is_not_a_list_is_an_empty_answer():
+    with pytest.raises(UpstreamProtocolError):
+        message({**responses_response([]), "output": 5})

@@ -198,3 +198,18 @@ def test_input_is_not_mutated():
     before = copy.deepcopy(body)
     translate(body)
     assert body == before
+
+
+@pytest.mark.parametrize(("item", "thinking", "sent"), [
+    (ReasoningItem("rs_a"), "a summary", False),  # (the API would look it up by id: 404 with store false)
+    (ReasoningItem("rs_b", raw=True), "", False),
+    (ReasoningItem("rs_c", raw=True), "its own words", True),  # (an open-weight server's, text and all)
+    (ReasoningItem("rs_d", "ENC"), "", True),
+])
+def test_a_reasoning_item_goes_back_only_with_what_the_api_can_take(item, thinking, sent):
+    messages = [{"role": "user", "content": "go"},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": thinking,
+                                                   "signature": item.signature()}, {"type": "text", "text": "ok"}]},
+                {"role": "user", "content": "again"}]
+    items = translate(request(messages=messages))["input"]
+    assert [i["type"] for i in items] == ["message", *(["reasoning"] if sent else []), "message", "message"]

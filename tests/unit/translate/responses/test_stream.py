@@ -208,3 +208,135 @@ def test_summary_parts_are_joined_by_a_blank_line():
     item["summary"].append({"type": "summary_text", "text": "two"})
     _, out = relay_all([frames([item, output_message("ok")])])
     assert blocks_of(parse_events(out))[0]["thinking"] == "one\n\ntwo"
+
+
+def raw_frames(*payloads):
+    return b"".join(f"event: {p['type']}\ndata: {json.dumps(p)}\n\n".encode() for p in payloads)
+
+
+CREATED = {"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}
+COMPLETED = {"type": "response.completed", "response": {"status": "completed", "output": [],
+                                                        "usage": {"input_tokens": 9, "output_tokens": 3}}}
+
+
+def added(item):
+    return {"type": "response.output_item.added", "item": item}
+
+
+def done(item):
+    return {"type": "response.output_item.done", "item": item}
+
+
+def delta(kind, item_id, text):
+    return {"type": f"response.{kind}.delta", "item_id": item_id, "delta": text}
+
+
+def test_items_finished_only_at_the_end_give_one_block_each():
+    """llama.cpp's order: every output_item.done after all the deltas."""
+    reasoning = {"type": "reasoning", "id": "rs_l", "summary": [],
+                 "content": [{"type": "reasoning_text", "text": "think"}]}
+    text = output_message("Reading.", "msg_l")
+    call = {"type": "function_call", "id": "fc_1", "call_id": "fc_1", "name": "Read", "arguments": '{"a": 1}'}
+    _, out = relay_all([raw_frames(
+        CREATED, added({**reasoning, "content": []}), delta("reasoning_text", "rs_l", "think"),
+        added({**text, "content": []}), delta("output_text", "msg_l", "Reading."),
+        added({**call, "arguments": ""}), delta("function_call_arguments", "fc_1", '{"a": 1}'),
+        done(reasoning), done(text), done(call), COMPLETED)])
+    events = parse_events(out)
+    check_grammar(events)
+    thinking, said, used = blocks_of(events)
+    assert thinking["thinking"] == "think" and from_signature(thinking["signature"]) == ReasoningItem("rs_l", None, True)
+    assert said["text"] == "Reading." and used["input"] == {"a": 1}
+
+
+def test_two_calls_whose_arguments_interleave_each_keep_their_own():
+    first = {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "Read", "arguments": '{"f": "/a"}'}
+    second = {"type": "function_call", "id": "fc_2", "call_id": "c2", "name": "Read", "arguments": '{"f": "/b"}'}
+    relay, out = relay_all([raw_frames(
+        CREATED, added({**first, "arguments": ""}), added({**second, "arguments": ""}),
+        delta("function_call_arguments", "fc_1", '{"f": '), delta("function_call_arguments", "fc_2", '{"f": '),
+        delta("function_call_arguments", "fc_1", '"/a"}'), delta("function_call_arguments", "fc_2", '"/b"}'),
+        done(first), done(second), COMPLETED)])
+    events = parse_events(out)
+    check_grammar(events)
+    assert [(block["id"], block["input"]) for block in blocks_of(events)] == [("c1", {"f": "/a"}), ("c2", {"f": "/b"})]
+    assert relay.dropped_fragments == 0
+
+
+def test_a_call_that_finished_streaming_does_not_hold_back_the_next():
+    first = {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "Read", "arguments": "{}"}
+    second = {"type": "function_call", "id": "fc_2", "call_id": "c2", "name": "Read", "arguments": "{}"}
+    relay = ResponsesRelay(message_id="msg_1", model="claude-x")
+    relay.feed(raw_frames(CREATED, added({**first, "arguments": ""}), delta("function_call_arguments", "fc_1", "{}")))
+    out = relay.feed(raw_frames(added({**second, "arguments": ""})))
+    assert [p["content_block"]["id"] for name, p in parse_events(out) if name == "content_block_start"] == ["c2"]
+
+
+def test_a_stop_sequence_at_the_very_start_is_an_empty_answer_not_a_fault():
+    relay, out = relay_all([frames([output_message("STOP and more")])], stop_sequences=["STOP"])
+    events = parse_events(out)
+    check_grammar(events)
+    assert relay.error is None and blocks_of(events) == []
+    assert final(events)["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "STOP"}
+
+
+def test_text_held_for_a_stop_sequence_comes_before_the_next_item():
+    call = {"type": "function_call", "id": "fc_1", "call_id": "c", "name": "Read", "arguments": "{}"}
+    _, out = relay_all([raw_frames(CREATED, added(output_message("", "msg_a")), delta("output_text", "msg_a", "see"),
+                                   delta("output_text", "msg_a", " ST"), added(call), done(call), COMPLETED)],
+                       stop_sequences=["STOP"])
+    assert [(b["type"], b.get("text")) for b in blocks_of(parse_events(out))] == [("text", "see ST"), ("tool_use", None)]
+
+
+def test_reasoning_with_nothing_to_show_or_carry_makes_no_block():
+    _, out = relay_all([frames([output_reasoning("", "rs_0", None), output_message("hi")])])
+    assert [block["type"] for block in blocks_of(parse_events(out))] == ["text"]
+
+
+def test_reasoning_with_only_its_encrypted_content_waits_for_something_to_show():
+    relay = ResponsesRelay(message_id="msg_1", model="claude-x")
+    events = responses_events([output_reasoning("", "rs_0", "ENC"), output_message("hi")])
+    split = next(i for i, (name, _) in enumerate(events) if name == "response.output_item.done") + 1
+    early = relay.feed(b"".join(anthropic_frames(events[:split])))
+    assert not relay.committed and b"content_block_start" not in early  # (failover still possible)
+    out = early + relay.feed(b"".join(anthropic_frames(events[split:]))) + relay.finish()
+    thinking, text = blocks_of(parse_events(out))
+    assert thinking["thinking"] == "" and from_signature(thinking["signature"]) == ReasoningItem("rs_0", "ENC")
+
+
+@pytest.mark.parametrize("output", [
+    [output_reasoning("", "rs_0", "ENC")],
+    [output_reasoning("", "rs_0", None), output_message("  \n ")],
+])
+def test_an_answer_with_nothing_visible_is_a_failure_before_content(output):
+    relay, _ = relay_all([frames(output)])
+    assert isinstance(relay.error, UpstreamProtocolError) and not relay.committed
+
+
+def test_text_that_comes_only_whole_still_reaches_the_client():
+    item = output_message("whole", "msg_w")
+    only_item_done = raw_frames(CREATED, added({**item, "content": []}), done(item), COMPLETED)
+    only_text_done = raw_frames(CREATED, added({**item, "content": []}),
+                                {"type": "response.output_text.done", "item_id": "msg_w", "text": "whole"},
+                                done(item), COMPLETED)
+    for stream in (only_item_done, only_text_done):
+        _, out = relay_all([stream])
+        assert [block["text"] for block in blocks_of(parse_events(out))] == ["whole"]
+
+
+@pytest.mark.parametrize("odd", [
+    {"type": ["response.completed"]},
+    {"type": "response.output_item.added", "item": {"type": "message", "id": ["x"]}, "output_index": [0]},
+    {"type": "response.output_text.delta", "item_id": {"x": 1}, "delta": "x"},
+    {"type": "response.output_item.done", "item": {"type": "message", "id": "m", "content": "oops"}},
+])
+def test_odd_shapes_in_a_stream_are_read_around_not_a_crash(odd):
+    relay, out = relay_all([raw_frames(CREATED, odd) + frames([output_message("ok")])])
+    assert relay.error is None and blocks_of(parse_events(out))[-1]["text"].endswith("ok")
+
+
+def test_incomplete_details_that_are_not_an_object_still_end_the_answer():
+    terminal = {"type": "response.incomplete", "response": {"status": "incomplete", "incomplete_details": "oops"}}
+    relay, out = relay_all([raw_frames(CREATED, added(output_message("", "m")), delta("output_text", "m", "x"),
+                                       terminal)])
+    assert relay.error is None and final(parse_events(out))["delta"]["stop_reason"] == "max_tokens"
