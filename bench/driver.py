@@ -4,9 +4,11 @@ keep-alive connection, send N requests in all and time what comes back.
     python bench/driver.py --url http://127.0.0.1:8080 --api anthropic \
         --concurrency 32 --requests 256 --shape "chunks=100;bytes=24;delay=0.005"
 
-``--api anthropic`` posts to /v1/messages (through a proxy), ``--api openai``
-to /v1/chat/completions (straight to the fake upstream, or with --model to a
-real server). Prints one JSON object:
+``--api anthropic`` posts to /v1/messages (through a proxy, or straight to the
+fake upstream's Anthropic stream), ``--api openai`` to /v1/chat/completions
+(straight to the fake upstream, or with --model to a real server),
+``--api responses`` to /v1/responses (straight to the fake upstream's
+Responses stream). Prints one JSON object:
 time to first content event per request, gaps between content events, events
 counted, and errors. ``--hold`` keeps the streams open: it prints "open" once
 every worker has its first event, then waits for the streams to end.
@@ -27,8 +29,9 @@ import h11
 import trio
 
 # One content event per upstream content chunk, in each API's stream.
-MARKERS = {"anthropic": b"event: content_block_delta", "openai": b'"delta":{"content":"'}
-PATHS = {"anthropic": "/v1/messages", "openai": "/v1/chat/completions"}
+MARKERS = {"anthropic": b"event: content_block_delta", "openai": b'"delta":{"content":"',
+           "responses": b"event: response.output_text.delta"}
+PATHS = {"anthropic": "/v1/messages", "openai": "/v1/chat/completions", "responses": "/v1/responses"}
 
 
 def request_body(api: str, shape: str, stream: bool, body_bytes: int, *, model: str | None = None,
@@ -40,6 +43,9 @@ def request_body(api: str, shape: str, stream: bool, body_bytes: int, *, model: 
     if api == "anthropic":
         body = {"model": "claude-bench", "max_tokens": max_tokens, "stream": stream, "metadata": {"user_id": shape},
                 "messages": [{"role": "user", "content": prompt}]}
+    elif api == "responses":
+        body = {"model": model or "bench-model", "max_output_tokens": max_tokens, "stream": stream, "store": False,
+                "input": [{"role": "user", "content": [{"type": "input_text", "text": prompt}]}]}
     else:
         body = {"model": model or "bench-model", "max_tokens": max_tokens, "stream": stream, "user": shape,
                 "messages": [{"role": "user", "content": prompt}]}

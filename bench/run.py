@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,21 @@ REFERENCES = {
     "httpx relay": ("{python} " + str(HERE / "relays.py") + " httpx" + _PORTS, "anthropic"),
 }
 REFERENCE_SWEEP = {1: 6, 32: 64, 128: 256}
+# The proxy in front of each upstream protocol (issue 20), from a config file: Chat Completions, Anthropic's
+# Messages passed through, OpenAI's Responses translated. "direct" is the API the driver speaks to the fake
+# upstream for the baseline (the same answer, straight). The trio byte pipe carries the Anthropic stream: the
+# floor under the pass-through.
+PROTOCOLS = {
+    "chat": ('target_url = "{base}/v1"\n', "openai"),
+    "anthropic": ('target_url = "{base}"\n[upstreams.default]\nprotocol = "anthropic"\n'
+                  '[models]\n"claude-*" = {{ upstream = "default" }}\n', "anthropic"),  # (the body goes as sent)
+    "responses": ('target_url = "{base}/v1"\n[upstreams.default]\nprotocol = "responses"\n', "responses"),
+}
+PROTOCOL_COMMAND = "{python} -m anthroproxy --port {port} --config {config} --log-level INFO"
+PIPE = "trio byte pipe"
+PROTOCOL_SWEEP = {1: 6, 128: 256}
+QUICK_PROTOCOL_SWEEP = {1: 3, 128: 128}
+PROTOCOL_ROUNDS, QUICK_PROTOCOL_ROUNDS = 3, 2
 # In front of a real server (--upstream): requests per run at each concurrency, and what is asked.
 UPSTREAM_SWEEP = {1: 8, 4: 16}
 UPSTREAM_PROMPT = "Write a few sentences about the sea."
@@ -257,6 +273,8 @@ def main() -> int:
     parser.add_argument("--compare-name", default="compare", help="what to call it in the table and the plot")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument("--report", action="store_true", help="only print the table and draw the plot of --out")
+    parser.add_argument("--protocols", action="store_true",
+                        help="only the upstream protocols' part (results to results/protocols.json unless --out)")
     parser.add_argument("--upstream", metavar="URL", help="measure in front of this OpenAI-compatible server instead")
     parser.add_argument("--model", help="the upstream's model, with --upstream")
     parser.add_argument("--prompt", default=UPSTREAM_PROMPT, help="what to ask it, with --upstream")
@@ -270,7 +288,8 @@ def main() -> int:
     if args.report:
         report = json.loads(Path(args.out).read_text())
         print(table(report))
-        plot(report, Path(args.out).with_suffix(".png"))
+        if report["targets"]:
+            plot(report, Path(args.out).with_suffix(".png"))
         return 0
     levels = QUICK_SWEEP if args.quick else SWEEP
     chunks = int(SHAPE.split("chunks=")[1].split(";")[0])
@@ -279,7 +298,9 @@ def main() -> int:
     try:
         targets = [("anthroproxy", ANTHROPROXY, levels, True),
                    ("anthroproxy --workers 2", WORKERS, WORKERS_SWEEP, False)]
-        if args.compare:
+        if args.protocols:
+            targets = []
+        elif args.compare:
             targets.append((args.compare_name, args.compare, levels, True))
         for name, command, target_levels, holds in targets:
             print(f"{name}: {command}", flush=True)
@@ -295,7 +316,7 @@ def main() -> int:
                 report["targets"][name] = entry
             finally:
                 stop(process)
-        for name, (command, api) in REFERENCES.items():
+        for name, (command, api) in REFERENCES.items() if not args.protocols else ():
             print(f"reference: {name}", flush=True)
             process, port = start_proxy(command, upstream)
             try:
@@ -304,16 +325,79 @@ def main() -> int:
                                                    QUICK_SWEEP if args.quick else REFERENCE_SWEEP, chunks, api=api)
             finally:
                 stop(process)
+        report["protocols"] = protocols(upstream, chunks, args.quick)
     finally:
         stop(upstream_process)
-    from micro import translation_timings  # noqa: E402 (bench/ is not a package)
+    if not args.protocols:
+        from micro import translation_timings  # noqa: E402 (bench/ is not a package)
 
-    report["translation"] = translation_timings()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+        report["translation"] = translation_timings()
+    out = Path(args.out) if args.out != parser.get_default("out") or not args.protocols else RESULTS / "protocols.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
     print(table(report))
-    plot(report, Path(args.out).with_suffix(".png"))
+    if report["targets"]:
+        plot(report, out.with_suffix(".png"))
     return 0
+
+
+def protocols(upstream: str, chunks: int, quick: bool) -> dict:
+    """The proxy in front of each upstream protocol, and the trio byte pipe, all
+    running at once and driven in interleaved rounds (A B C D, then D C B A),
+    each against the fake upstream's own answer in that protocol, straight."""
+    levels = QUICK_PROTOCOL_SWEEP if quick else PROTOCOL_SWEEP
+    rounds = QUICK_PROTOCOL_ROUNDS if quick else PROTOCOL_ROUNDS
+    base = upstream.removesuffix("/v1")
+    print(f"upstream protocols: {', '.join(PROTOCOLS)}, and the {PIPE} (Anthropic stream), "
+          f"{rounds} interleaved rounds", flush=True)
+    processes: dict[str, tuple[subprocess.Popen, int]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            for name, (config, _) in PROTOCOLS.items():
+                path = Path(scratch) / f"{name}.toml"
+                path.write_text(config.format(base=base))
+                processes[name] = start_proxy(PROTOCOL_COMMAND.replace("{config}", shlex.quote(str(path))), upstream)
+            processes[PIPE] = start_proxy(REFERENCES[PIPE][0], upstream)
+            for name, (_, port) in processes.items():
+                drive(f"http://127.0.0.1:{port}", "anthropic", 16, 64)  # warm-up: imports, pools, caches
+            paths: dict[str, dict] = {name: {"sweep": {}} for name in processes}
+            directs = {name: api for name, (_, api) in PROTOCOLS.items()} | {PIPE: "anthropic"}
+            for concurrency, requests in levels.items():
+                sides = {name: (Side(), Side()) for name in processes}
+                runs = [(name, "direct") for name in PROTOCOLS] + [(name, "proxy") for name in processes]
+                for round_ in range(rounds):
+                    for name, side in runs if round_ % 2 == 0 else runs[::-1]:
+                        if side == "direct":
+                            run = drive(base, directs[name], concurrency, requests)
+                            for path in [name] + ([PIPE] if directs[name] == directs[PIPE] else []):
+                                sides[path][0].add(run, requests * chunks)
+                            continue
+                        process, port = processes[name]
+                        before = cpu_seconds(process.pid)
+                        run = drive(f"http://127.0.0.1:{port}", "anthropic", concurrency, requests)
+                        sides[name][1].add(run, requests * chunks, cpu_seconds(process.pid) - before)
+                for name, (direct, proxied) in sides.items():
+                    d, p = direct.summary(), proxied.summary()
+                    p["added_ttft_ms"] = {k: round(p["ttft_ms"][k] - d["ttft_ms"][k], 2) for k in ("p50", "p90", "p99")}
+                    paths[name]["sweep"][concurrency] = {"direct": d, "proxy": p}
+                    print(f"  C={concurrency} {name}: added TTFT p50 {p['added_ttft_ms']['p50']} ms, "
+                          f"CPU {p['cpu_us_per_chunk']} us/chunk, lost {p['lost_events']}", flush=True)
+            for name, (_, api) in PROTOCOLS.items():
+                process, port = processes[name]
+                paths[name]["json_requests"] = json_rate(upstream, process.pid, port, api)
+            # The open streams of the three at once (each process's RSS is its own): a third of the wait.
+            with ThreadPoolExecutor(len(PROTOCOLS)) as pool:
+                held = {name: pool.submit(hold, processes[name][0].pid, processes[name][1],
+                                          HOLD_STREAMS if not quick else 300) for name in PROTOCOLS}
+            for name in PROTOCOLS:
+                paths[name]["hold"] = held[name].result()
+                print(f"  {name}: {paths[name]['hold']['streams']} open streams, "
+                      f"{paths[name]['hold']['rss_per_stream_kib']} KiB each; non-streaming "
+                      f"{paths[name]['json_requests']['proxy']['requests_per_s']} req/s", flush=True)
+        finally:
+            for process, _ in processes.values():
+                stop(process)
+    return {"rounds": rounds, "paths": paths}
 
 
 def in_front_of(upstream: str, model: str, prompt: str, max_tokens: int, out: Path) -> int:
@@ -350,10 +434,10 @@ def upstream_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def json_rate(upstream: str, pid: int, port: int) -> dict:
+def json_rate(upstream: str, pid: int, port: int, direct_api: str = "openai") -> dict:
     """Non-streaming requests per second at C=32, direct and proxied."""
     out = {}
-    for side, url, api in (("direct", upstream.removesuffix("/v1"), "openai"),
+    for side, url, api in (("direct", upstream.removesuffix("/v1"), direct_api),
                            ("proxy", f"http://127.0.0.1:{port}", "anthropic")):
         before = cpu_seconds(pid)
         run = drive(url, api, 32, 640, "chunks=100;bytes=16", "--no-stream")
@@ -418,12 +502,14 @@ def table(report: dict) -> str:
         lines.append("|---|---|---|")
         for target, measured, met in target_checks(report):
             lines.append(f"| {target} | {measured} | {'met' if met else 'NOT MET'} |")
+    if report.get("protocols"):
+        lines += protocol_table(report["protocols"])
     failed = failures(report)
     lines.append("\nERRORS (these figures are not valid): " + "; ".join(failed) if failed else "\nno request failed")
-    t = report["translation"]
-    lines.append("\ntranslation (in process, median):")
-    for key, value in t.items():
-        lines.append(f"  {key}: {value}")
+    if "translation" in report:
+        lines.append("\ntranslation (in process, median):")
+        for key, value in report["translation"].items():
+            lines.append(f"  {key}: {value}")
     return "\n".join(lines)
 
 
@@ -456,11 +542,76 @@ def target_checks(report: dict) -> list[tuple[str, str, bool]]:
     return checks
 
 
+def protocol_table(protocols: dict) -> list[str]:
+    paths = protocols["paths"]
+    lines = [f"\nupstream protocols (issue 20): the proxy in front of each, and the {PIPE} carrying the Anthropic "
+             f"stream, all driven in {protocols['rounds']} interleaved rounds; direct: the fake upstream's own "
+             "answer in that protocol",
+             "| C | path | direct TTFT p50 ms | proxy TTFT p50/p99 ms | added p50/p99 ms | CPU us/chunk "
+             f"| x {PIPE} | events/s proxy (direct) | lost |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for concurrency in paths[PIPE]["sweep"]:
+        pipe_cpu = paths[PIPE]["sweep"][concurrency]["proxy"]["cpu_us_per_chunk"]
+        for name, entry in paths.items():
+            d, p = entry["sweep"][concurrency]["direct"], entry["sweep"][concurrency]["proxy"]
+            cpu = p["cpu_us_per_chunk"]
+            ratio = f"{cpu / pipe_cpu:.2f}" if cpu and pipe_cpu else "-"
+            lines.append(f"| {concurrency} | {name} | {d['ttft_ms']['p50']} | {p['ttft_ms']['p50']}/{p['ttft_ms']['p99']} "
+                         f"| {p['added_ttft_ms']['p50']}/{p['added_ttft_ms']['p99']} | {cpu} | {ratio} "
+                         f"| {p['events_per_s']} ({d['events_per_s']}) | {p['lost_events']} |")
+    lines.append("\n| path | KiB RSS per open stream | non-streaming req/s at C=32 proxy (direct) | CPU us/request |")
+    lines.append("|---|---|---|---|")
+    for name, entry in paths.items():
+        if "hold" in entry:
+            h, j = entry["hold"], entry["json_requests"]
+            lines.append(f"| {name} | {h['rss_per_stream_kib']} ({h['streams']} streams, lost {h['lost_events']}) "
+                         f"| {j['proxy']['requests_per_s']} ({j['direct']['requests_per_s']}) "
+                         f"| {j['proxy']['cpu_us_per_request']} |")
+    lines.append("\ntargets (issue 20), from this run:")
+    lines.append("| target | measured | |")
+    lines.append("|---|---|---|")
+    for target, measured, met in protocol_checks(protocols):
+        lines.append(f"| {target} | {measured} | {'met' if met else 'NOT MET'} |")
+    return lines
+
+
+def protocol_checks(protocols: dict) -> list[tuple[str, str, bool]]:
+    """Issue 20's targets, against the byte pipe and the chat path driven in the same rounds."""
+    paths = protocols["paths"]
+    levels = paths[PIPE]["sweep"]
+    top, one = max(levels, key=int), min(levels, key=int)
+
+    def cpu(name: str) -> float:
+        return paths[name]["sweep"][top]["proxy"]["cpu_us_per_chunk"]
+
+    added = paths["anthropic"]["sweep"][one]["proxy"]["added_ttft_ms"]["p50"]
+    checks = [
+        (f"pass-through CPU per chunk at C={top} <= 1.2x the {PIPE}'s",
+         f"{cpu('anthropic')} vs {cpu(PIPE)} us ({cpu('anthropic') / cpu(PIPE):.2f}x)",
+         cpu("anthropic") <= 1.2 * cpu(PIPE)),
+        (f"Responses CPU per chunk at C={top} within 10% of chat's",
+         f"{cpu('responses')} vs {cpu('chat')} us ({cpu('responses') / cpu('chat'):.2f}x)",
+         cpu("responses") <= 1.1 * cpu("chat")),
+        (f"pass-through added TTFT p50 at C={one} <= 1 ms", f"{added} ms", added <= 1.0),
+    ]
+    held = {name: entry["hold"]["rss_per_stream_kib"] for name, entry in paths.items() if "hold" in entry}
+    if held:
+        checks.append(("<= 40 KiB RSS per open stream on every path",
+                       ", ".join(f"{name} {kib}" for name, kib in held.items()),
+                       all(kib is not None and kib <= 40 for kib in held.values())))
+    lost = {name: sum(row["proxy"]["lost_events"] for row in entry["sweep"].values()) for name, entry in paths.items()}
+    checks.append(("0 events lost on every path", ", ".join(f"{name} {n}" for name, n in lost.items()),
+                   not any(lost.values())))
+    return checks
+
+
 def failures(report: dict) -> list[str]:
     """Every run in which a request failed, so no rate is read off a broken run."""
     found = []
     runs = [(name, entry["sweep"]) for name, entry in report["targets"].items()]
     runs += list(report.get("references", {}).items())
+    protocol_paths = report.get("protocols", {}).get("paths", {})
+    runs += [(f"protocol {name}", entry["sweep"]) for name, entry in protocol_paths.items()]
     for name, rows in runs:
         for concurrency, row in rows.items():
             for side in ("direct", "proxy"):
@@ -472,6 +623,12 @@ def failures(report: dict) -> list[str]:
                 found.append(f"{name} non-streaming {side}: {run['errors']}")
         if entry.get("hold", {}).get("errors"):
             found.append(f"{name} open streams: {entry['hold']['errors']}")
+    for name, entry in protocol_paths.items():
+        for side, run in entry.get("json_requests", {}).items():
+            if run["errors"]:
+                found.append(f"protocol {name} non-streaming {side}: {run['errors']}")
+        if entry.get("hold", {}).get("errors"):
+            found.append(f"protocol {name} open streams: {entry['hold']['errors']}")
     return found
 
 

@@ -1,4 +1,4 @@
-"""A fast fake OpenAI upstream for the benchmark (its own process).
+"""A fast fake upstream for the benchmark (its own process), in three APIs.
 
 Every answer's shape comes from the request body's ``user`` field (which the
 proxy fills from Anthropic's ``metadata.user_id``), so one server serves every
@@ -9,10 +9,21 @@ scenario, direct or through a proxy:
 or, for a relay that drops the user id (claude-code-router does), from
 ``shape[...]`` in the prompt, which the driver also writes.
 
+The path picks the API: ``.../chat/completions`` (and anything else) answers
+as OpenAI's Chat Completions, ``.../v1/messages`` as Anthropic's Messages API
+(message_start, ping, content_block_start, ``chunks`` text deltas,
+content_block_stop, message_delta with the usage, message_stop) and
+``.../responses`` as OpenAI's Responses API (response.created, the message
+item added, ``chunks`` output_text deltas, the item done, response.completed
+with the usage; named events, no [DONE]).
+
 kind is text, tools (one call, arguments in ``chunks`` fragments) or reasoning
-(half reasoning deltas, half text). Frames are encoded once per shape and
-written with their chunked framing, so the upstream costs little beside the
-proxy. A non-streaming request gets the whole answer as one JSON body.
+(half reasoning deltas, half text); the Anthropic and Responses answers are
+text whatever the kind. Each answer is written as its opening, one write per
+content chunk, its closing events, and the end at once with the last of them,
+with ``delay`` after every write but the last. Frames are encoded once per
+shape and written with their chunked framing, so the upstream costs little
+beside the proxy. A non-streaming request gets the whole answer as one JSON body.
 
     python bench/upstream.py --port 0      # prints "listening <port>"
 """
@@ -43,8 +54,14 @@ def chunk(delta: dict | None, finish: str | None = None, usage: dict | None = No
 
 
 @functools.lru_cache(maxsize=64)
-def frames(kind: str, chunks: int, size: int) -> tuple[bytes, ...]:
-    """The SSE frames of one answer, each already in HTTP chunked framing."""
+def frames(api: str, kind: str, chunks: int, size: int) -> tuple[bytes, ...]:
+    """The writes of one answer, each one HTTP chunk already framed."""
+    writes = {"anthropic": anthropic_writes, "responses": responses_writes}.get(api, chat_writes)(kind, chunks, size)
+    return tuple(b"%x\r\n%s\r\n" % (len(write), write) for write in writes)
+
+
+def chat_writes(kind: str, chunks: int, size: int) -> list[bytes]:
+    """Chat Completions: one write per chunk, then [DONE]."""
     piece = piece_of(size)
     if kind == "tools":
         arguments = json.dumps({"text": piece * chunks})
@@ -64,7 +81,63 @@ def frames(kind: str, chunks: int, size: int) -> tuple[bytes, ...]:
         finish = "stop"
     events += [chunk({}, finish), chunk(None, usage={"prompt_tokens": 100, "completion_tokens": chunks,
                                                      "total_tokens": 100 + chunks}), DONE]
-    return tuple(b"%x\r\n%s\r\n" % (len(event), event) for event in events)
+    return events
+
+
+def named(event: str, payload: dict) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (event.encode(), json.dumps(payload, separators=(",", ":")).encode())
+
+
+def anthropic_writes(kind: str, chunks: int, size: int) -> list[bytes]:
+    """Anthropic's Messages stream: the opening in one write, a write per text delta, the end in two."""
+    piece = piece_of(size)
+    start = {"type": "message_start", "message": {
+        "id": "msg_bench", "type": "message", "role": "assistant", "model": "bench-model", "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 100, "output_tokens": 1}}}
+    opening = (named("message_start", start) + named("ping", {"type": "ping"})
+               + named("content_block_start", {"type": "content_block_start", "index": 0,
+                                               "content_block": {"type": "text", "text": ""}}))
+    delta = named("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                          "delta": {"type": "text_delta", "text": piece}})
+    closing = (named("content_block_stop", {"type": "content_block_stop", "index": 0})
+               + named("message_delta", {"type": "message_delta",
+                                         "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                         "usage": {"output_tokens": chunks}}))
+    return [opening] + [delta] * chunks + [closing, named("message_stop", {"type": "message_stop"})]
+
+
+def anthropic_message(shape: dict) -> bytes:
+    chunks, size = int(shape["chunks"]), int(shape["bytes"])
+    return json.dumps({"id": "msg_bench", "type": "message", "role": "assistant", "model": "bench-model",
+                       "content": [{"type": "text", "text": piece_of(size) * chunks}], "stop_reason": "end_turn",
+                       "stop_sequence": None, "usage": {"input_tokens": 100, "output_tokens": chunks}}).encode()
+
+
+def responses_response(chunks: int, size: int, status: str = "completed") -> dict:
+    item = {"id": "msg_bench", "type": "message", "role": "assistant", "status": "completed",
+            "content": [{"type": "output_text", "text": piece_of(size) * chunks, "annotations": []}]}
+    return {"id": "resp_bench", "object": "response", "created_at": 1, "model": "bench-model", "status": status,
+            "output": [item], "incomplete_details": None, "error": None,
+            "usage": {"input_tokens": 100, "output_tokens": chunks, "total_tokens": 100 + chunks,
+                      "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}}
+
+
+def responses_writes(kind: str, chunks: int, size: int) -> list[bytes]:
+    """OpenAI's Responses stream: the opening in one write, a write per text delta, the item done, the end."""
+    piece, final = piece_of(size), responses_response(chunks, size)
+    item = final["output"][0]
+    numbers = iter(range(chunks + 4))
+
+    def event(name: str, **payload) -> bytes:
+        return named(name, {"type": name, "sequence_number": next(numbers), **payload})
+
+    opening = (event("response.created", response={**final, "status": "in_progress", "output": [], "usage": None})
+               + event("response.output_item.added", output_index=0,
+                       item={**item, "status": "in_progress", "content": []}))
+    deltas = [event("response.output_text.delta", item_id="msg_bench", output_index=0, content_index=0, delta=piece)
+              for _ in range(chunks)]
+    return [opening, *deltas, event("response.output_item.done", output_index=0, item=item),
+            event("response.completed", response=final)]
 
 
 def parse_shape(header: str) -> dict:
@@ -85,6 +158,10 @@ def completion(shape: dict) -> bytes:
                                  "total_tokens": 100 + chunks}}).encode()
 
 
+def responses_json(shape: dict) -> bytes:
+    return json.dumps(responses_response(int(shape["chunks"]), int(shape["bytes"]))).encode()
+
+
 def piece_of(size: int) -> str:
     return ("lorem ipsum dolor sit amet " * (size // 27 + 1))[:size]
 
@@ -93,7 +170,7 @@ async def serve_connection(stream: trio.SocketStream) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024 * 1024)
     try:
         while True:
-            body = []
+            body, target = [], b""
             while True:
                 event = conn.next_event()
                 if event is h11.NEED_DATA:
@@ -102,20 +179,25 @@ async def serve_connection(stream: trio.SocketStream) -> None:
                     body.append(event.data)
                 elif isinstance(event, h11.EndOfMessage):
                     break
-                elif not isinstance(event, h11.Request):
+                elif isinstance(event, h11.Request):
+                    target = event.target
+                else:
                     return
             data = b"".join(body)
+            path = target.partition(b"?")[0]
+            api = "anthropic" if path.endswith(b"/messages") else "responses" if path.endswith(b"/responses") \
+                else "chat"
             found = USER.search(data) or MARK.search(data)
             shape = parse_shape(found[1].decode() if found else "")
             streaming = STREAM.search(data) is not None
             if not streaming:
                 await trio.sleep(shape["first"])
-                body = completion(shape)
+                body = {"anthropic": anthropic_message, "responses": responses_json}.get(api, completion)(shape)
                 head = conn.send(h11.Response(status_code=200, headers=[
                     ("content-type", "application/json"), ("content-length", str(len(body)))]))
                 await stream.send_all(head + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
             else:
-                await stream_answer(stream, conn, shape)
+                await stream_answer(stream, conn, api, shape)
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
@@ -123,18 +205,18 @@ async def serve_connection(stream: trio.SocketStream) -> None:
         return
 
 
-async def stream_answer(stream: trio.SocketStream, conn: h11.Connection, shape: dict) -> None:
+async def stream_answer(stream: trio.SocketStream, conn: h11.Connection, api: str, shape: dict) -> None:
     head = conn.send(h11.Response(status_code=200, headers=[("content-type", "text/event-stream"),
                                                             ("transfer-encoding", "chunked")]))
     await stream.send_all(head)
     await trio.sleep(shape["first"])
     delay = shape["delay"]
-    answer = frames(shape["kind"], int(shape["chunks"]), int(shape["bytes"]))
+    answer = frames(api, shape["kind"], int(shape["chunks"]), int(shape["bytes"]))
     for frame in answer[:-1]:
         await stream.send_all(frame)
         if delay:
             await trio.sleep(delay)
-    await stream.send_all(answer[-1])  # [DONE], and the end at once, as real servers do
+    await stream.send_all(answer[-1])  # [DONE] (message_stop, response.completed), and the end at once
     # The frames went out in chunked framing written by hand; h11 writes the end.
     await stream.send_all(conn.send(h11.EndOfMessage()))
 

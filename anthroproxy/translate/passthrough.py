@@ -21,6 +21,14 @@ wrote it; the relay reads them only for what the proxy must know:
     anything else         relayed                                  relayed
 
 A stream that ends without message_stop is a failure, never a short answer.
+
+The text and argument deltas, one per token and nearly every frame, are
+copied without being decoded: while the stream's lines end in LF alone (as
+every server's do), the relay finds each frame's end itself, copies a frame
+that is an ``event: content_block_delta`` line and one data line of valid
+UTF-8 as it is, and hands any other frame to the SSE decoder, whole. The
+first CR (a CRLF or CR line end, which the decoder handles) gives the rest of
+the stream to the decoder.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from ..core.errors import TYPE_STATUSES, ProxyError, UpstreamHTTPError, Upstream
 from .request import ATTRIBUTION
 
 PING = sse.encode("ping", {"type": "ping"})
+DELTA = b"event: content_block_delta\ndata: "  # (the frame copied as it came: the module's docstring)
 # Usage fields an answer reports, as the access log and metrics count them.
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
@@ -104,6 +113,7 @@ class PassthroughRelay:
         self._usage: dict[str, int] = {}
         self._reported = False
         self._decoder = sse.Decoder()
+        self._rest: bytes | None = b""  # an unfinished frame; None once the decoder reads all (a CR came)
         self._error_frame: bytes | None = None  # the upstream's own error event, for ``fail``
 
     @property
@@ -126,10 +136,11 @@ class PassthroughRelay:
             return b""
         out: list[bytes] = []
         try:
-            for event in self._decoder.feed(data):
-                self._event(event, out)
-                if self.done:
-                    break
+            if self._rest is None or b"\r" in data:
+                data, self._rest = (self._rest or b"") + data, None
+                self._decode(data, out)
+            else:
+                self._frames(self._rest + data if self._rest else data, out)
         except sse.SSEError as exc:
             self._fault(UpstreamProtocolError(f"the upstream stream is malformed: {exc}"))
         except ProxyError as exc:
@@ -139,8 +150,13 @@ class PassthroughRelay:
     def finish(self) -> bytes:
         out: list[bytes] = []
         try:
+            if not self.done and self._rest:
+                self._decode(self._rest, out)
+            self._rest = None
             for event in self._decoder.flush() if not self.done else ():
                 self._event(event, out)
+        except sse.SSEError as exc:
+            self._fault(UpstreamProtocolError(f"the upstream stream is malformed: {exc}"))
         except ProxyError as exc:
             self._fault(exc)
         if not self.done:
@@ -165,6 +181,43 @@ class PassthroughRelay:
         return []
 
     # ---- internals ---------------------------------------------------------
+
+    def _frames(self, data: bytes, out: list[bytes]) -> None:
+        """LF-only bytes: whole frames, the deltas copied (a run of them as one
+        slice), any other given to the decoder; an unfinished one kept."""
+        end = data.rfind(b"\n\n") + 2
+        if end < 2 or len(data) - end > sse.MAX_EVENT_BYTES:
+            if len(data) > sse.MAX_EVENT_BYTES:  # (the decoder says so)
+                self._rest = None
+                self._decode(data, out)
+            else:
+                self._rest = data
+            return
+        self._rest = data[end:]
+        text = data.isascii()  # (else each copied frame is checked: the decoder would write U+FFFD for bad UTF-8)
+        position = run = 0  # where this frame starts; where the run of copied deltas does
+        while position < end:
+            stop = data.find(b"\n\n", position) + 2
+            if stop < 2:  # (the last LF of three: an empty line)
+                stop = end
+            if data.startswith(DELTA, position) and data.find(b"\n", position + len(DELTA), stop - 2) < 0 \
+                    and (text or _utf8(data[position:stop])):
+                position = stop
+                continue
+            if run < position:
+                out.append(data[run:position])
+            self._decode(data[position:stop], out)
+            if self.done:
+                return
+            position = run = stop
+        if run < end:
+            out.append(data[run:end])
+
+    def _decode(self, data: bytes, out: list[bytes]) -> None:
+        for event in self._decoder.feed(data):
+            self._event(event, out)
+            if self.done:
+                break
 
     def _event(self, event: sse.Event, out: list[bytes]) -> None:
         name = event.event
@@ -212,6 +265,14 @@ class PassthroughRelay:
     def _fault(self, error: ProxyError) -> None:
         self.error = error
         self.done = True
+
+
+def _utf8(frame: bytes) -> bool:
+    try:
+        frame.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _frame(event: sse.Event) -> bytes:

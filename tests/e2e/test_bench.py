@@ -13,6 +13,7 @@ import trio
 
 from anthroproxy import Config, serve
 from anthroproxy.api.validate import validate_request
+from anthroproxy.config import load_config
 from anthroproxy.translate.request import to_openai
 
 BENCH = Path(__file__).parents[2] / "bench"
@@ -46,6 +47,30 @@ async def test_driver_counts_every_event_direct_and_through_the_proxy(nursery):
         for api, target in (("openai", port), ("anthropic", proxy.port)):  # several per connection
             text = await drive(target, api, "--concurrency", "2", "--requests", "6", "--no-stream")
             assert text["error_count"] == 0 and text["requests"] == 6, (api, text["errors"])
+    finally:
+        upstream.kill()
+        await upstream.wait()
+
+
+async def test_the_fake_upstream_speaks_three_apis_direct_and_through_each_upstream_protocol(nursery, tmp_path):
+    upstream, port = await start_bench_upstream(nursery)
+    sys.path.insert(0, str(BENCH))
+    try:
+        from run import PROTOCOLS
+    finally:
+        sys.path.remove(str(BENCH))
+    try:
+        shape = "chunks=25;bytes=16;delay=0.001"
+        for name, (config, direct) in PROTOCOLS.items():
+            (tmp_path / f"{name}.toml").write_text(config.format(base=f"http://127.0.0.1:{port}"))
+            proxy = await nursery.start(serve, load_config(
+                ["--config", str(tmp_path / f"{name}.toml"), "--port", "0", "--log-level", "NONE"], {}, None))
+            for api, target in ((direct, port), ("anthropic", proxy.port)):
+                result = await drive(target, api, "--concurrency", "3", "--requests", "7", "--shape", shape)
+                assert result["error_count"] == 0, (name, api, result["errors"])
+                assert (result["requests"], result["events"], len(result["ttft"])) == (7, 7 * 25, 7), (name, api)
+                text = await drive(target, api, "--concurrency", "2", "--requests", "4", "--no-stream")
+                assert text["error_count"] == 0 and text["requests"] == 4, (name, api, text["errors"])
     finally:
         upstream.kill()
         await upstream.wait()
@@ -129,3 +154,25 @@ def test_the_targets_are_judged_against_the_relays_of_the_same_run():
     verdicts = [(target, met) for target, _, met in run.target_checks(report)]
     assert [met for _, met in verdicts] == [True, True, False, True, True, True, True], verdicts
     assert verdicts[2][0] == "CPU per chunk at C=128 <= the h11 relay's"  # 80 us against 79: not met
+
+
+def test_the_protocols_targets_are_judged_against_the_pipe_and_chat_of_the_same_rounds():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCH))
+
+    def path(c1: tuple[float, float], c128: tuple[float, float], kib: float | None = None) -> dict:
+        entry = {"sweep": {str(c): {"direct": {}, "proxy": {"added_ttft_ms": {"p50": added}, "cpu_us_per_chunk": cpu,
+                                                             "lost_events": 0}}
+                           for c, (added, cpu) in ((1, c1), (128, c128))}}
+        if kib is not None:
+            entry["hold"] = {"rss_per_stream_kib": kib}
+        return entry
+
+    protocols = {"rounds": 2, "paths": {"chat": path((1.1, 200), (80, 40), 36), "anthropic": path((0.9, 150), (60, 37), 30),
+                                        "responses": path((1.3, 210), (90, 45), 41), run.PIPE: path((0.4, 120), (20, 30))}}
+    verdicts = [(target, met) for target, _, met in run.protocol_checks(protocols)]
+    assert [met for _, met in verdicts] == [False, False, True, False, True], verdicts  # 37 > 1.2 x 30; 45 > 1.1 x 40
+    assert verdicts[0][0] == "pass-through CPU per chunk at C=128 <= 1.2x the trio byte pipe's"

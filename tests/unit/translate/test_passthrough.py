@@ -110,3 +110,49 @@ def test_only_anthropics_own_shape_counts_as_it():
     assert is_anthropic_error({"type": "error", "error": {"type": "x", "message": "y"}})
     assert not is_anthropic_error({"error": {"type": "x", "message": "y"}})  # (OpenAI's: converted)
     assert not is_anthropic_error({"type": "error", "error": "y"})
+
+
+def decoded_only(data: bytes) -> bytes:
+    """What the relay writes when every frame goes through the SSE decoder (a CR first forces it)."""
+    _, out = relay_all([b": \r\n", data])
+    return out
+
+
+BAD_UTF8 = (b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+            b'"delta":{"type":"text_delta","text":"\xff\xfe"}}\n\n')
+
+
+@pytest.mark.parametrize("tweak", [
+    lambda data: data,  # (the copied deltas)
+    lambda data: data.replace(b"\n", b"\r\n"),  # CRLF line ends: the decoder reads it all
+    lambda data: data.replace(b"\n\nevent: message_delta", b"\r\n\r\nevent: message_delta", 1),  # a CR late
+    lambda data: data.replace(b"\n\nevent: message_delta", b"\n\n" + BAD_UTF8 + b"event: message_delta", 1),
+    lambda data: data.replace(b"\n\nevent: content_block_stop", b"\n\n\n: a comment\nid: 4\n\nevent: content_block_stop", 1),
+])
+def test_the_copied_deltas_and_the_decoded_frames_write_the_same_for_any_chunking(tweak):
+    data = tweak(b"".join(anthropic_frames(EVENTS)))
+    expected = decoded_only(data)
+    assert b"\r" not in expected and b"message_stop" in expected
+    for pieces in splits(data):
+        relay, out = relay_all(pieces)
+        assert out == expected and relay.error is None and relay.stop_reason == "end_turn"
+
+
+def test_a_delta_of_invalid_utf8_is_not_copied_as_it_came():
+    data = b"".join(anthropic_frames(EVENTS)).replace(b"\n\nevent: message_delta",
+                                                        b"\n\n" + BAD_UTF8 + b"event: message_delta", 1)
+    _, out = relay_all([data])
+    assert b"\xff" not in out and "\ufffd".encode() in out
+
+
+def test_a_run_of_deltas_is_copied_unchanged_and_the_events_around_it_are_read():
+    deltas = [f"piece {n} \u00e9 " for n in range(50)]
+    data = b"".join(anthropic_frames(anthropic_events(deltas, final_usage=anthropic_usage(3, 50))))
+    relay, out = relay_all([data])
+    assert out == data and relay.usage["output_tokens"] == 50 and relay.blocks == 1
+
+
+def test_an_unfinished_frame_too_long_is_a_protocol_error():
+    head = b"".join(anthropic_frames(EVENTS[:2]))
+    relay, _ = relay_all([head, b"event: content_block_delta\ndata: " + b"x" * (17 * 1024 * 1024)])
+    assert isinstance(relay.error, UpstreamProtocolError)
