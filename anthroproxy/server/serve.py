@@ -234,12 +234,14 @@ async def read_body(conn: Connection, request: h11.Request, settings: HTTPSettin
     size = 0
     while True:
         try:
-            with trio.move_on_after(settings.body_timeout) as scope:
-                event = await conn.next_event()
+            event = conn.h11.next_event()  # (the body most often came with the head: no wait, no timer)
+            if event is h11.NEED_DATA:
+                with trio.move_on_after(settings.body_timeout) as scope:
+                    event = await conn.next_event()
+                if scope.cancelled_caught:
+                    raise RequestTimeout(f"no request body bytes arrived for {settings.body_timeout:g}s")
         except h11.RemoteProtocolError:
             raise BadRequest("malformed request body framing") from None
-        if scope.cancelled_caught:
-            raise RequestTimeout(f"no request body bytes arrived for {settings.body_timeout:g}s")
         if isinstance(event, h11.Data):
             size += len(event.data)
             if size > limit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import http.cookiejar
 import ssl
 import urllib.request
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 import httpx
 import trio
@@ -63,6 +63,9 @@ class Pool:
             ssl_context=tls, keepalive_expiry=KEEPALIVE_EXPIRY_S, max_idle=MAX_IDLE)
         self.client = httpx.AsyncClient(timeout=timeout, limits=limits, verify=tls, follow_redirects=False,
                                         cookies=no_cookies(), transport=lean)
+        self._lean = lean
+        self._timeouts = {False: timeout.as_dict(), True: self._stream_timeout.as_dict()}  # (by stream)
+        self._defaults = [(name, value, name.decode().lower()) for name, value in self.client.headers.raw]
         self.busy = 0
         self._open: set[httpx.Response] = set()
 
@@ -103,13 +106,11 @@ class Pool:
 
     async def _send(self, url: httpx.URL, content: bytes, headers: Mapping[str, str], *,
                     stream: bool) -> httpx.Response:
-        client = self.client
-        request = client.build_request("POST", url, content=content, headers=headers,
-                                       timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
+        send = self._sender(url, content, headers, stream)
         with upstream_errors(), trio.move_on_after(self.read_timeout) as waited:
             sent_at = trio.current_time()
             try:
-                response = await client.send(request, stream=True)
+                response = await send()
             except httpx.RemoteProtocolError as exc:
                 if UNANSWERED not in str(exc) or trio.current_time() - sent_at > UNANSWERED_RETRY_S:
                     raise
@@ -117,7 +118,7 @@ class Pool:
                 # closes one after each stream, Keep-Alive header or not): the request was never read, so it
                 # goes once more, on a new connection. (A server that took the request and then closed
                 # took longer than that: it is not sent the request twice.)
-                response = await client.send(request, stream=True)
+                response = await send()
         if waited.cancelled_caught:
             raise UpstreamTimeout(f"the upstream sent no answer within {self.read_timeout:g} s")
         if response.status_code < 300:
@@ -131,6 +132,34 @@ class Pool:
             raise await _error_from(response)
         finally:
             await response.aclose()
+
+
+    def _sender(self, url: httpx.URL, content: bytes, headers: Mapping[str, str],
+                stream: bool) -> Callable[[], Awaitable[httpx.Response]]:
+        """How the request goes: straight to the lean transport, with the headers
+        httpx's client would have sent (``raw_headers``), its cookie jar, auth
+        flow, redirect loop and hooks, which the proxy uses none of, left out (a
+        tenth of a millisecond per request); through the client when the
+        environment names a proxy."""
+        lean = self._lean
+        if lean is None:
+            client = self.client
+            request = client.build_request("POST", url, content=content, headers=headers,
+                                           timeout=self._stream_timeout if stream else httpx.USE_CLIENT_DEFAULT)
+            return lambda: client.send(request, stream=True)
+        raw, timeouts = self.raw_headers(url, headers, len(content)), self._timeouts[stream]
+        return lambda: lean.exchange("POST", url, raw, content, timeouts)
+
+    def raw_headers(self, url: httpx.URL, headers: Mapping[str, str], length: int) -> list[tuple[bytes, bytes]]:
+        """The request's headers as httpx's client writes them: Host, the
+        client's defaults the request does not set, the request's own, Content-Length."""
+        names = {name.lower() for name in headers}
+        raw = [] if "host" in names else [(b"Host", url.netloc)]
+        raw += [(name, value) for name, value, lower in self._defaults if lower not in names]
+        raw += [(name.encode("ascii"), value.encode("ascii")) for name, value in headers.items()]
+        if "content-length" not in names:
+            raw.append((b"Content-Length", b"%d" % length))
+        return raw
 
 
 def proxied(url: httpx.URL) -> bool:

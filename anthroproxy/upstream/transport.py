@@ -1,23 +1,23 @@
 """A lean HTTP/1.1 transport for httpx on trio: its own pool, its own body reader.
 
-httpx stays the client (request building, URLs, headers, the proxy settings
-from the environment, which it mounts on transports of its own); this replaces
-httpcore under it for direct connections. What it saves, per request and per
+httpx stays the client's model (URLs, headers, responses; requests through a
+proxy the environment names, which it mounts on transports of its own); this
+replaces httpcore under it for direct connections, and pool.py calls
+``exchange`` straight, without httpx's client around it. What it saves, per request and per
 chunk (bench/README.md, issue 14):
 
 - no pool walk and no lock: an idle connection is popped from its origin's list;
-- the request goes out as one write (head and body), not one per h11 event;
+- the request goes out as one write (head and body), its head written here
+  and the response's parsed here (bodies.py), not by h11's state machine;
 - a read tries the socket first and waits only when it is empty (netio/), so
   a chunk costs one wake-up and one ``read``, where trio's ``receive_some``
   adds a second pass through the scheduler after every read;
-- the chunked body is parsed here (``ChunkedBody``), not by h11's event
-  machinery, and no context manager or generator is entered per read: the relay
-  reads ``ResponseBody.receive()`` through ``Answer.receive`` (answer.py, via
+- the chunked body is parsed here (``ChunkedBody``), and no context manager
+  or generator is entered per read: the relay reads ``ResponseBody.receive()`` through ``Answer.receive`` (answer.py, via
   ``response.extensions["body"]``), whose one frame and httpx error mapping cost
   0.09 us a chunk, measured.
 
-h11 still writes the request head and parses the response head. TLS upstreams
-read through trio's SSLStream (same pool, same body reader).
+TLS upstreams read through trio's SSLStream (same pool, same body reader).
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ import ssl
 import time
 from typing import AsyncIterator
 
-import h11
 import httpx
 import trio
 
 from ..netio.reader import RECEIVE_BYTES, Reader
 from ..netio.writer import Writer
-from .bodies import ChunkedBody, FramingError, LengthBody
+from .bodies import ChunkedBody, FramingError, LengthBody, ResponseHead, request_head
 from .errors import describe
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -182,22 +181,24 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        origin = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 80))
-        timeouts = request.extensions.get("timeout", {})
         body = await request.aread()  # (already read: the proxy's bodies are bytes)
+        return await self.exchange(request.method, request.url, request.headers.raw, body,
+                                   request.extensions.get("timeout", {}))
+
+    async def exchange(self, method: str, url: httpx.URL, headers: list[tuple[bytes, bytes]], body: bytes,
+                       timeouts: dict) -> httpx.Response:
+        """Send a request whose headers are complete (Host and Content-Length
+        included), and read the answer's head. Pool.send calls this directly:
+        httpx's client around it costs about a tenth of a millisecond per request."""
+        origin = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 80))
         wire = self._take_idle(origin)
         reused = wire is not None
         if wire is None:
             wire = await self._connect(origin, timeouts.get("connect"))
-        client = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
         try:
             try:
-                message = client.send(h11.Request(method=request.method, target=url.raw_path,
-                                                  headers=request.headers.raw))
-                message += client.send(h11.Data(data=body)) if body else b""
-                message += client.send(h11.EndOfMessage())
-            except h11.LocalProtocolError as exc:
+                message = request_head(method.encode("ascii"), url.raw_path, headers) + body
+            except FramingError as exc:
                 raise httpx.LocalProtocolError(str(exc)) from exc
             try:
                 await wire.send_all(message, timeouts.get("write"))
@@ -206,27 +207,28 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     raise httpx.RemoteProtocolError(UNANSWERED) from None
                 # The server may have answered and stopped reading (a 413 for a large body): its answer, if any.
                 with trio.move_on_after(EARLY_ANSWER_S):
-                    response = await _read_head(wire, client, reused)
-                    return self._response(request, origin, wire, client, response, timeouts, reusable=False)
+                    response, leftover = await _read_head(wire, reused)
+                    return self._response(method, headers, origin, wire, response, leftover, timeouts,
+                                          reusable=False)
                 raise
-            response = await _bounded(_read_head(wire, client, reused), timeouts.get("read"), httpx.ReadTimeout)
+            response, leftover = await _bounded(_read_head(wire, reused), timeouts.get("read"), httpx.ReadTimeout)
         except BaseException:
             wire.close()
             raise
-        return self._response(request, origin, wire, client, response, timeouts)
+        return self._response(method, headers, origin, wire, response, leftover, timeouts)
 
-    def _response(self, request: httpx.Request, origin: tuple, wire: Wire, client: h11.Connection,
-                  response: h11.Response, timeouts: dict, *, reusable: bool = True) -> httpx.Response:
+    def _response(self, method: str, headers: list[tuple[bytes, bytes]], origin: tuple, wire: Wire,
+                  response: ResponseHead, leftover: bytes, timeouts: dict, *, reusable: bool = True) -> httpx.Response:
         """The httpx response for a head; ``reusable``: the whole request went out."""
-        decoder = _body_decoder(request.method, response.status_code, response.headers)
-        keep_alive = (reusable and client.their_http_version == b"1.1"
-                      and not _says_close(response.headers) and not _says_close(request.headers.raw)
+        decoder = _body_decoder(method, response.status, response.headers)
+        keep_alive = (reusable and response.http_version == b"1.1"
+                      and not _says_close(response.headers) and not _says_close(headers)
                       and (isinstance(decoder, ChunkedBody) or decoder.remaining is not None))
-        stream = ResponseBody(self, origin, wire, decoder, client.trailing_data[0],
+        stream = ResponseBody(self, origin, wire, decoder, leftover,
                               read_timeout=timeouts.get("read"), keep_alive=keep_alive)
-        return httpx.Response(response.status_code, headers=response.headers, stream=stream,
-                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason,
-                                          "body": stream})
+        return httpx.Response(response.status, headers=response.headers, stream=stream,
+                              extensions={"http_version": b"HTTP/" + response.http_version,
+                                          "reason_phrase": response.reason, "body": stream})
 
     def _take_idle(self, origin: tuple) -> Wire | None:
         idle = self._idle.get(origin)
@@ -286,30 +288,28 @@ async def _bounded(awaitable, timeout: float | None, error: type[httpx.TimeoutEx
         raise error(f"timed out after {timeout:g} s") from None
 
 
-async def _read_head(wire: Wire, client: h11.Connection, reused: bool) -> h11.Response:
-    """The response head (1xx answers skipped). A reused connection the server
-    closed before answering raises UNANSWERED: the request was not read."""
-    heard = False
+async def _read_head(wire: Wire, reused: bool) -> tuple[ResponseHead, bytes]:
+    """The response head (1xx answers skipped), and the bytes after it. A
+    reused connection the server closed before answering raises UNANSWERED:
+    the request was not read."""
+    buffer = b""
     while True:
         try:
-            event = client.next_event()
-        except h11.RemoteProtocolError as exc:
+            data = await wire.receive()
+        except httpx.ReadError as exc:
+            if reused and not buffer:
+                raise httpx.RemoteProtocolError(UNANSWERED) from exc
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        if not data:
+            raise httpx.RemoteProtocolError(UNANSWERED if not buffer else "the server closed the connection")
+        buffer += data
+        try:
+            found = ResponseHead.parse(buffer, MAX_HEAD_BYTES)
+        except FramingError as exc:
             raise httpx.RemoteProtocolError(str(exc)) from exc
-        if event is h11.NEED_DATA:
-            try:
-                data = await wire.receive()
-            except httpx.ReadError as exc:
-                if reused and not heard:
-                    raise httpx.RemoteProtocolError(UNANSWERED) from exc
-                raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
-            if not data and not heard:
-                raise httpx.RemoteProtocolError(UNANSWERED)
-            heard = True
-            client.receive_data(data)
-        elif isinstance(event, h11.Response):
-            return event
-        elif isinstance(event, h11.ConnectionClosed):
-            raise httpx.RemoteProtocolError(UNANSWERED if not heard else "the server closed the connection")
+        if found is not None:
+            head, end = found
+            return head, buffer[end:]
 
 
 def _body_decoder(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> ChunkedBody | LengthBody:
@@ -320,7 +320,7 @@ def _body_decoder(method: str, status: int, headers: list[tuple[bytes, bytes]]) 
         if name == b"transfer-encoding" and b"chunked" in value.lower():
             return ChunkedBody()
         if name == b"content-length":
-            length = int(value)  # (h11 has validated it)
+            length = int(value.split(b",")[0])  # (ResponseHead.parse has checked it)
     return LengthBody(length)
 
 

@@ -121,3 +121,26 @@ async def test_an_error_whose_body_never_ends_is_a_timeout_not_its_status(fake):
         await pool.send(ENDPOINT, BODY, {}, stream=False)
     assert pool.busy == 0
     await pool.aclose()
+
+
+@pytest.mark.parametrize("headers", [
+    {"content-type": "application/json", "accept": "text/event-stream", "user-agent": "anthroproxy/1",
+     "accept-encoding": "identity", "authorization": "Bearer k", "x-request-id": "req_1"},
+    {"content-type": "application/json", "accept": "application/json", "x-api-key": "k",
+     "anthropic-version": "2023-06-01", "anthropic-beta": "a,b"},
+    {"Host": "other.example", "X-Mixed-Case": "v"},
+])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1/messages?beta=true", "https://api.example.com/v1/responses",
+                                 "http://[::1]:8000/chat"])
+async def test_requests_go_with_the_headers_httpxs_client_would_send(headers, url):
+    pool = open_pool("http://127.0.0.1:9/v1")
+    try:
+        target = httpx.URL(url)
+        expected = pool.client.build_request("POST", target, content=b"x" * 123, headers=headers).headers.raw
+        assert pool.raw_headers(target, headers, 123) == expected
+        with pytest.raises(UnicodeEncodeError):
+            pool.client.build_request("POST", target, content=b"", headers={"x-name": "caf\u00e9"})
+        with pytest.raises(UnicodeEncodeError):
+            pool.raw_headers(target, {"x-name": "caf\u00e9"}, 0)
+    finally:
+        await pool.aclose()
