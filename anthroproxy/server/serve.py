@@ -124,23 +124,27 @@ async def read_request_head(conn: Connection, state: ServerState, app: Applicati
     """
     settings = state.settings
     if not conn.has_buffered_bytes:
-        wait = settings.header_timeout if first else settings.keepalive_timeout
-        with state.idle():
-            with trio.move_on_after(wait):
+        idle = state.idle(settings.header_timeout if first else settings.keepalive_timeout)
+        try:
+            with idle:
                 await conn.receive()
+        finally:
+            state.not_idle(idle)
         if not conn.has_buffered_bytes and not conn.client_gone:
             return None  # idle timeout, or draining
     try:
-        with trio.move_on_after(settings.header_timeout) as scope:
-            event = await conn.next_event()
+        event = conn.h11.next_event()  # (a head that came whole, as most do: no timer)
+        if event is h11.NEED_DATA:
+            with trio.move_on_after(settings.header_timeout) as scope:
+                event = await conn.next_event()
+            if scope.cancelled_caught:
+                await answer_early(conn, app, RequestTimeout("request headers took too long to arrive"))
+                return None
     except h11.RemoteProtocolError as exc:
         # h11's message may quote the offending header line, credentials included: not repeated.
         error: HTTPError = (HeadersTooLarge("request headers are too large") if exc.error_status_hint == 431
                             else BadRequest("malformed HTTP request head"))
         await answer_early(conn, app, error)
-        return None
-    if scope.cancelled_caught:
-        await answer_early(conn, app, RequestTimeout("request headers took too long to arrive"))
         return None
     if isinstance(event, h11.Request):
         if _head_size(event) > settings.max_header_bytes:
@@ -178,9 +182,11 @@ async def handle_request(conn: Connection, head: h11.Request, state: ServerState
     failure: Exception | None = None
     try:
         request.body = await read_body(conn, head, state.settings)  # read first: a 404 keeps the connection
-        with state.request() as interrupter:
-            request.interrupter = interrupter
+        request.interrupter = state.request_began()
+        try:
             failure = await run_app(conn, app, request)
+        finally:
+            state.request_ended(request.interrupter)
     except HTTPError as error:
         failure = error
     try:

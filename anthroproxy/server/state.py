@@ -3,9 +3,7 @@ embedders, and the state the drain works on."""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import trio
 
@@ -66,28 +64,30 @@ class ServerState:
             self._all_closed = trio.Event()
             await self._all_closed.wait()
 
-    @contextlib.contextmanager
-    def idle(self) -> Iterator[None]:
-        """A wait for the next request on a keep-alive connection: a drain ends it."""
-        with trio.CancelScope() as scope:
-            if self.draining:
-                scope.cancel()
-            self.idle_scopes[scope] = None
-            try:
-                yield
-            finally:
-                self.idle_scopes.pop(scope, None)
+    def idle(self, seconds: float) -> trio.CancelScope:
+        """A wait of at most ``seconds`` for the next request on a keep-alive
+        connection, which a drain ends: enter the scope, and ``not_idle`` it after.
+        (A plain scope with a deadline, not a generator: one per request.)"""
+        scope = trio.CancelScope(deadline=trio.current_time() + seconds)
+        if self.draining:
+            scope.cancel()
+        self.idle_scopes[scope] = None
+        return scope
 
-    @contextlib.contextmanager
-    def request(self) -> Iterator[Interrupter]:
+    def not_idle(self, scope: trio.CancelScope) -> None:
+        self.idle_scopes.pop(scope, None)
+
+    def request_began(self) -> Interrupter:
+        """A request in a handler: the drain's grace period running out interrupts it
+        (``request_ended`` after)."""
         interrupter = Interrupter()
         if self.draining_over:
             interrupter.interrupt()
         self.interrupters.add(interrupter)
-        try:
-            yield interrupter
-        finally:
-            self.interrupters.discard(interrupter)
+        return interrupter
+
+    def request_ended(self, interrupter: Interrupter) -> None:
+        self.interrupters.discard(interrupter)
 
     def begin_drain(self) -> None:
         self.draining = True

@@ -18,7 +18,7 @@ import trio
 from .._version import __version__
 from ..core.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout, upstream_http_error
 from .answer import Answer
-from .errors import upstream_errors
+from .errors import mapped
 from .transport import UNANSWERED, LeanTransport
 
 # An error body or a JSON completion larger than this is not read whole.
@@ -107,18 +107,21 @@ class Pool:
     async def _send(self, url: httpx.URL, content: bytes, headers: Mapping[str, str], *,
                     stream: bool) -> httpx.Response:
         send = self._sender(url, content, headers, stream)
-        with upstream_errors(), trio.move_on_after(self.read_timeout) as waited:
-            sent_at = trio.current_time()
-            try:
-                response = await send()
-            except httpx.RemoteProtocolError as exc:
-                if UNANSWERED not in str(exc) or trio.current_time() - sent_at > UNANSWERED_RETRY_S:
-                    raise
-                # A kept-alive connection the server had closed as the request went out (llama.cpp's server
-                # closes one after each stream, Keep-Alive header or not): the request was never read, so it
-                # goes once more, on a new connection. (A server that took the request and then closed
-                # took longer than that: it is not sent the request twice.)
-                response = await send()
+        try:  # (upstream_errors, inline: this runs for every request)
+            with trio.move_on_after(self.read_timeout) as waited:
+                sent_at = trio.current_time()
+                try:
+                    response = await send()
+                except httpx.RemoteProtocolError as exc:
+                    if UNANSWERED not in str(exc) or trio.current_time() - sent_at > UNANSWERED_RETRY_S:
+                        raise
+                    # A kept-alive connection the server had closed as the request went out (llama.cpp's server
+                    # closes one after each stream, Keep-Alive header or not): the request was never read, so it
+                    # goes once more, on a new connection. (A server that took the request and then closed
+                    # took longer than that: it is not sent the request twice.)
+                    response = await send()
+        except httpx.HTTPError as exc:
+            raise mapped(exc) from exc
         if waited.cancelled_caught:
             raise UpstreamTimeout(f"the upstream sent no answer within {self.read_timeout:g} s")
         if response.status_code < 300:
