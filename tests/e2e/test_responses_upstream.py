@@ -298,3 +298,32 @@ url = ["{replicas[0].url}", "{replicas[1].url}"]
     assert answer.status_code == 200 and answer.json()["content"][0]["text"].endswith("You said: hi")
     assert [r.path for r in first.requests[1:]] == ["/v1/chat/completions", "/v1/responses"]
     assert [r.path for r in other.requests] == ["/v1/responses"]
+
+
+async def test_after_a_failover_the_reasoning_stays_with_the_upstream_that_made_it(nursery, tmp_path):
+    first, second = FakeUpstream(), FakeUpstream()
+    for fake in (first, second):
+        await nursery.start(fake.serve)
+    proxy = await proxy_for(nursery, tmp_path, f'''
+[upstreams.openai]
+url = "{first.url}"
+protocol = "responses"
+[upstreams.local]
+url = "{second.url}"
+protocol = "responses"
+[models]
+"claude-*" = {{ upstream = "openai", target = "gpt-5-codex", fallbacks = [ "gpt-oss@local" ] }}
+''')
+    first.queue(Reply.json(responses_response([output_reasoning("Read it first.", "rs_abc", "ENC" * 100),
+                                               output_call("call_1", "Read", '{"file_path": "/a"}')])))
+    body = {"model": "claude-opus-4-6", "max_tokens": 200, "tools": [READ],
+            "messages": [{"role": "user", "content": "What does /a say?"}]}
+    message = (await post(proxy, body)).json()
+    history = [*body["messages"], {"role": "assistant", "content": message["content"]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "hi"}]}]
+    first.queue(Reply.error(529, "The server is overloaded", "server_error"))
+    answer = await post(proxy, {**body, "messages": history})
+    assert answer.status_code == 200
+    kinds = [[item["type"] for item in request.json["input"]] for request in (first.requests[-1], second.requests[-1])]
+    assert kinds == [["message", "reasoning", "function_call", "function_call_output"],
+                     ["message", "function_call", "function_call_output"]]

@@ -34,8 +34,9 @@ CODE_STATUSES = {"rate_limit_exceeded": 429, "server_error": 500, "server_is_ove
 
 
 def from_responses(response: Any, *, model: str, message_id: str, stop_sequences: list[str] | None = None,
-                   names: ToolNames | None = None, unfence: bool = False) -> dict[str, Any]:
-    """The Anthropic message for a Responses answer; ``model`` is the name the client asked for."""
+                   names: ToolNames | None = None, unfence: bool = False, origin: str | None = None) -> dict[str, Any]:
+    """The Anthropic message for a Responses answer; ``model`` is the name the
+    client asked for, ``origin`` the upstream/target that answered."""
     if not isinstance(response, dict):
         raise UpstreamProtocolError("the upstream answered with JSON that is not an object")
     if response.get("status") == "failed" or (response.get("error") and not response.get("output")):
@@ -48,7 +49,7 @@ def from_responses(response: Any, *, model: str, message_id: str, stop_sequences
             continue
         kind = item.get("type")
         if kind == "reasoning":
-            text, carried = from_item(item)
+            text, carried = from_item(item, origin)
             if text or carried.encrypted:  # (an item with nothing to show or carry makes no block)
                 content.append({"type": "thinking", "thinking": text, "signature": carried.signature()})
         elif kind == "message":

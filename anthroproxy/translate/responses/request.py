@@ -41,7 +41,7 @@ from ..messages import NO_RESULT, NO_VISION, merged_turns
 from ..request import Translation, added_tools, reasoning_effort, system_text
 from ..structured import instruction, is_strict_subset, output_schema, schema_name
 from ..tools import ToolNames, translate_tool_choice, translate_tools
-from .reasoning import from_signature
+from .reasoning import ReasoningItem, from_signature
 
 OPTIONAL_FIELDS = ("reasoning", "include", "prompt_cache_key", "temperature", "top_p", "parallel_tool_calls",
                    "store", "text")
@@ -50,6 +50,8 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 @dataclass(slots=True)
 class ResponsesTranslation(Translation):
+    origin: str | None = None  # the upstream/target it is for: its reasoning items name it
+
     @property
     def unfence(self) -> bool:
         """JSON asked for in words only: a code fence around the answer comes off."""
@@ -58,8 +60,9 @@ class ResponsesTranslation(Translation):
 
 
 def to_responses(body: dict[str, Any], target: str, caps: Capabilities | None = None, *,
-                 keep_attribution: bool = False) -> ResponsesTranslation:
-    """A validated Anthropic request as ``target`` gets it on the Responses API."""
+                 keep_attribution: bool = False, origin: str | None = None) -> ResponsesTranslation:
+    """A validated Anthropic request as ``target`` gets it on the Responses API
+    (``origin``: its upstream/target, for the reasoning items)."""
     caps = caps or Capabilities()
     names = ToolNames()
     functions, dropped = translate_tools([*(body.get("tools") or ()), *added_tools(body["messages"])], names,
@@ -71,7 +74,7 @@ def to_responses(body: dict[str, Any], target: str, caps: Capabilities | None = 
     limit = body["max_tokens"]
     if caps.max_output_tokens is not None:
         limit = min(limit, caps.max_output_tokens)
-    payload: dict[str, Any] = {"model": target, "input": InputBuilder(names, caps).build(body["messages"])}
+    payload: dict[str, Any] = {"model": target, "input": InputBuilder(names, caps, origin).build(body["messages"])}
     if instructions:
         payload["instructions"] = instructions
     payload["max_output_tokens"] = limit
@@ -91,7 +94,7 @@ def to_responses(body: dict[str, Any], target: str, caps: Capabilities | None = 
     payload["include"] = [ENCRYPTED_REASONING]
     if body.get("stream"):
         payload["stream"] = True
-    return ResponsesTranslation(payload, names, dropped, structured=schema is not None)
+    return ResponsesTranslation(payload, names, dropped, structured=schema is not None, origin=origin)
 
 
 def flat_tool(function: dict[str, Any]) -> dict[str, Any]:
@@ -123,9 +126,9 @@ def reasoning_fields(body: dict[str, Any], caps: Capabilities) -> dict[str, Any]
 class InputBuilder:
     """Anthropic turns -> Responses input items, each call answered (the module's table)."""
 
-    def __init__(self, names: ToolNames, caps: Capabilities) -> None:
+    def __init__(self, names: ToolNames, caps: Capabilities, origin: str | None = None) -> None:
         self.items: list[dict[str, Any]] = []
-        self._names, self._caps = names, caps
+        self._names, self._caps, self._origin = names, caps, origin
         self._pending: list[str] = []  # call_ids awaiting their outputs
 
     def build(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -172,9 +175,7 @@ class InputBuilder:
                 continue
             if kind == "thinking":
                 item = from_signature(block.get("signature"))
-                # (An item with neither its encrypted content nor its own text is one the API would look
-                # up by id, and with store: false it keeps none: it answers 404.)
-                if item is not None and (item.encrypted or (item.raw and block.get("thinking"))):
+                if item is not None and self._takes(item, block):
                     self._said(texts)
                     self.items.append(item.item(block.get("thinking") or ""))
             elif kind == "tool_use":
@@ -184,6 +185,15 @@ class InputBuilder:
                                    "arguments": json.dumps(block["input"])})
                 self._pending.append(block["id"])
         self._said(texts)
+
+    def _takes(self, item: ReasoningItem, block: dict[str, Any]) -> bool:
+        """Whether the reasoning item can go back: made here (not by another upstream or
+        model, whose encrypted content this one cannot read), and with its encrypted
+        content or its own text (else the API looks it up by id, and with store: false
+        it keeps none: 404)."""
+        if item.origin is not None and self._origin is not None and item.origin != self._origin:
+            return False
+        return bool(item.encrypted or (item.raw and block.get("thinking")))
 
     def _said(self, texts: list[str]) -> None:
         """The assistant's text so far, as one message (before a call or a reasoning item)."""

@@ -66,13 +66,14 @@ class ResponsesRelay:
 
     def __init__(self, *, message_id: str, model: str, input_tokens: int = 0, started: bool = False,
                  stop_sequences: list[str] | None = None, names: ToolNames | None = None,
-                 unfence: bool = False) -> None:
+                 unfence: bool = False, origin: str | None = None) -> None:
         self.writer = EventWriter(message_id=message_id, model=model, input_tokens=input_tokens, started=started)
         self.done = False
         self.error: ProxyError | None = None
         self.stop_reason: str | None = None
         self.dropped_fragments = 0
         self._names = names or ToolNames()
+        self._origin = origin  # upstream/target, carried in each reasoning item's signature
         self._stops = StopCutter(stop_sequences)
         self._fence = FenceStripper() if unfence else None
         self._items: dict[Any, Item] = {}
@@ -239,7 +240,7 @@ class ResponsesRelay:
             self.writer.block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, out)
             state.opened_at = self.writer.index
             # Signed with what is known now, should the block close before its item is done (llama.cpp).
-            self.writer.signature = ReasoningItem(state.id, state.encrypted, raw).signature()
+            self.writer.signature = ReasoningItem(state.id, state.encrypted, raw, self._origin).signature()
         self.writer.thinking(text, out)
 
     def _arguments(self, data: dict[str, Any], out: list[bytes]) -> None:
@@ -288,7 +289,7 @@ class ResponsesRelay:
                 self.writer.close(out)
 
     def _reasoning_done(self, state: Item, item: dict[str, Any], out: list[bytes]) -> None:
-        text, carried = from_item(item)
+        text, carried = from_item(item, self._origin)
         if self._is_open(state, "thinking"):
             self.writer.close(out, signature=carried.signature())
         elif state.opened_at >= 0:

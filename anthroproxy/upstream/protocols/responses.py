@@ -70,7 +70,8 @@ class ResponsesProtocol:
     def prepare(self, body: Mapping[str, Any], candidate: Candidate, *, counting: bool = False) -> ResponsesRequest:
         source = {**body, "max_tokens": body.get("max_tokens", 1), "stream": False} if counting else dict(body)
         translation = to_responses(source, candidate.target, self._capabilities(candidate.target, candidate.upstream),
-                                   keep_attribution=self._keep_attribution(candidate.upstream))
+                                   keep_attribution=self._keep_attribution(candidate.upstream),
+                                   origin=f"{candidate.upstream}/{candidate.target}")
         self.refusals.apply((candidate.upstream, candidate.target), translation.payload)
         return ResponsesRequest(body, translation)
 
@@ -92,7 +93,7 @@ class ResponsesProtocol:
         return TranslatedRelay(translation, message_id=message_id, model=body["model"], started=started,
                               input_tokens=estimate_input(translation.payload),
                               stop_sequences=body.get("stop_sequences"), names=translation.names,
-                              unfence=translation.unfence)
+                              unfence=translation.unfence, origin=translation.origin)
 
     async def message(self, call: Call, answer: Answer, prepared: ResponsesRequest, *,
                       message_id: str) -> tuple[dict[str, Any], None]:
@@ -101,7 +102,7 @@ class ResponsesProtocol:
         translation = prepared.translation
         return from_responses(response, model=prepared.body["model"], message_id=message_id,
                               stop_sequences=prepared.body.get("stop_sequences"), names=translation.names,
-                              unfence=translation.unfence), None
+                              unfence=translation.unfence, origin=translation.origin), None
 
     async def count_tokens(self, call: Call, prepared: ResponsesRequest) -> int:
         """The local estimate (translate/tokens.py), of the request as Chat Completions would carry it."""

@@ -130,3 +130,8 @@ def test_odd_shapes_in_an_answer_are_read_around_not_a_crash(response):
 def test_an_output_that_is_not_a_list_is_an_empty_answer():
     with pytest.raises(UpstreamProtocolError):
         message({**responses_response([]), "output": 5})
+
+
+def test_a_reasoning_item_names_the_upstream_and_model_that_made_it():
+    out = message(responses_response([output_reasoning("hm", "rs_1", "ENC"), output_message("x")]), origin="o/m")
+    assert from_signature(out["content"][0]["signature"]) == ReasoningItem("rs_1", "ENC", origin="o/m")

@@ -213,3 +213,19 @@ def test_a_reasoning_item_goes_back_only_with_what_the_api_can_take(item, thinki
                 {"role": "user", "content": "again"}]
     items = translate(request(messages=messages))["input"]
     assert [i["type"] for i in items] == ["message", *(["reasoning"] if sent else []), "message", "message"]
+
+
+@pytest.mark.parametrize(("origin", "sent"), [
+    ("openai/gpt-5-codex", True),  # (the upstream and model that made it)
+    ("openai/gpt-5", False),  # another model: its encrypted content is not this one's
+    ("local/gpt-oss", False),  # another upstream (llama.cpp refuses an item without its own text)
+    (None, True),  # a signature from before the origin was kept
+])
+def test_a_reasoning_item_goes_back_only_to_the_upstream_and_model_that_made_it(origin, sent):
+    ours = ReasoningItem("rs_1", "ENC", origin=origin).signature()
+    messages = [{"role": "user", "content": "go"},
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "plan", "signature": ours}, CALL]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_abc", "content": "ok"}]}]
+    payload = to_responses(request(messages=messages), "gpt-5-codex", Capabilities(),
+                           origin="openai/gpt-5-codex").payload
+    assert ("reasoning" in [item["type"] for item in payload["input"]]) is sent

@@ -340,3 +340,11 @@ def test_incomplete_details_that_are_not_an_object_still_end_the_answer():
     relay, out = relay_all([raw_frames(CREATED, added(output_message("", "m")), delta("output_text", "m", "x"),
                                        terminal)])
     assert relay.error is None and final(parse_events(out))["delta"]["stop_reason"] == "max_tokens"
+
+
+def test_each_reasoning_item_names_the_upstream_and_model_that_made_it():
+    _, out = relay_all([frames(REASONING_CALL)], origin="openai/gpt-5-codex")
+    thinking = blocks_of(parse_events(out))[0]
+    assert from_signature(thinking["signature"]) == ReasoningItem("rs_1", "ENC" * 50, origin="openai/gpt-5-codex")
+    _, early = relay_all([llama_frames()], origin="local/gpt-oss")  # (signed before its item was done)
+    assert from_signature(blocks_of(parse_events(early))[0]["signature"]).origin == "local/gpt-oss"
