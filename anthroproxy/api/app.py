@@ -9,13 +9,16 @@ from typing import Awaitable
 import trio
 
 from .. import server
+from ..config.clients import Clients, ClientSpec
 from ..config.models import RouteCache
 from ..config.settings import Config
 from ..core import errors
+from ..core.credentials import client_key
 from ..core.errors import ProxyError, Unauthorized, UpstreamError, UpstreamHTTPError, error_body, redact
 from ..core.ids import request_id
 from ..observe.logs import AccessRecord, log, log_access
 from ..observe.metrics import Metrics
+from ..state import ClientState
 from ..upstream.upstreams import Upstreams
 from .context import RequestContext, is_authorized, request_secrets
 from .handlers import HANDLERS
@@ -23,6 +26,8 @@ from .router import route
 
 # Routes answered without the proxy's auth token: probes and the scraper.
 OPEN_ROUTES = ("health", "root", "metrics")
+# What a client's token limits count: the tokens the upstream reported (or the estimate).
+COUNTED_TOKENS = ("input_tokens", "cache_creation_input_tokens", "output_tokens")  # (cache reads not: as Anthropic counts)
 
 # What the shell refuses on its own, as the proxy's Anthropic errors (529 where Anthropic says overloaded).
 SERVER_ERRORS: dict[type[server.HTTPError], type[ProxyError]] = {
@@ -42,14 +47,17 @@ class ProxyApp:
         self.metrics = metrics or Metrics()
         self.routes = RouteCache(config.model_mapping, config.default_model)
         self.started_at = trio.current_time()
+        self.clients = ClientState(Clients(config.clients))
 
     def handle(self, request: server.Request) -> Awaitable[None]:
         """The handler's coroutine, for the server to await (returned, not
         awaited here: one frame fewer for every resumption of the request)."""
         access = self._record(request)
         access.route = route(request.method, request.path)
+        client = None
         if access.route not in OPEN_ROUTES:
-            authorize(self.config, request.headers)
+            client = identify(self.config, self.clients.clients, request.headers)
+            access.client = client.name if client is not None else None
         ctx = RequestContext(
             config=self.config,
             upstreams=self.upstreams,
@@ -63,6 +71,8 @@ class ProxyApp:
             access=access,
             server_started_at=self.started_at,
             interrupter=request.interrupter,
+            client=client,
+            clients=self.clients,
         )
         return HANDLERS[access.route](ctx)
 
@@ -104,7 +114,18 @@ class ProxyApp:
         access.client_gone = request.client_gone and not request.responder.ended
         duration = trio.current_time() - access.started_at
         self.metrics.record(access, duration)
+        if access.route == "messages" and access.status == 200:
+            self._count_usage(access)
         log_access(access, duration)
+
+    def _count_usage(self, access: AccessRecord) -> None:
+        """A message answered: the client's usage, and its token limits."""
+        state = self.clients
+        state.usage.record(access.client or "-", access.model or "-", access.upstream or "-", access.usage)
+        client = state.clients.by_name.get(access.client) if access.client else None
+        if client is not None:
+            usage = access.usage
+            state.limits.spent(client, sum(usage.get(key, 0) for key in COUNTED_TOKENS))
 
     @staticmethod
     def _record(request: server.Request) -> AccessRecord:
@@ -137,3 +158,17 @@ def authorize(config: Config, headers: dict[str, str]) -> None:
     """With --auth-token set, the client must present it (x-api-key or Bearer)."""
     if not is_authorized(config, headers):
         raise Unauthorized("invalid or missing proxy token: send it in x-api-key or Authorization: Bearer")
+
+
+def identify(config: Config, clients: Clients, headers: dict[str, str]) -> ClientSpec | None:
+    """The client the request's key names; None for the --auth-token holder
+    (and, with no client keys configured, for anyone --auth-token lets in)."""
+    if not clients:
+        authorize(config, headers)
+        return None
+    if config.auth_token is not None and is_authorized(config, headers):
+        return None
+    found = clients.find(client_key(headers))
+    if found is None:
+        raise Unauthorized("invalid or missing client key: send it in x-api-key or Authorization: Bearer")
+    return found

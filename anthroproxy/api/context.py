@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from .. import server
+from ..config.clients import ClientSpec
 from ..config.models import RouteCache
 from ..config.settings import Config
 from ..core import jsonbytes
@@ -16,6 +17,7 @@ from ..core.credentials import client_key
 from ..core.errors import ShuttingDown
 from ..observe.logs import AccessRecord
 from ..observe.metrics import Metrics
+from ..state import ClientState
 from ..upstream.upstreams import Upstreams
 
 JSON = "application/json"
@@ -36,6 +38,9 @@ class RequestContext:
     server_started_at: float
     # Lets a draining server, or the stream's silence watchdog, cut this request's waits for the upstream.
     interrupter: server.Interrupter
+    # The client its key names ([clients]); None: no client keys, or the --auth-token holder (sees everything).
+    client: ClientSpec | None = None
+    clients: ClientState | None = None
 
     # ---- what a protocol sees of the request (upstream/protocols/base.py: Origin)
 

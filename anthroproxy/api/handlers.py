@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import trio
 
 from ..core import ids
-from ..core.errors import InvalidRequest, NotFound, UpstreamError
+from ..core.errors import InvalidRequest, NotFound, PermissionDenied, RateLimited, UpstreamError
 from ..observe.logs import log
 from ..upstream.protocols import SwitchProtocol
 from .context import RequestContext, is_authorized
@@ -51,6 +51,7 @@ async def count_tokens(ctx: RequestContext) -> None:
     """``{"input_tokens": N}`` for a /v1/messages body, counted on the request
     the route's first candidate would get, by its protocol."""
     body = checked_body(ctx, counting=True)
+    permit(ctx, body["model"])
     dispatch = Dispatch.start(ctx, body, counting=True)
     candidate = dispatch.first
     protocol, prepared = dispatch.prepared(candidate)
@@ -90,8 +91,37 @@ def checked_body(ctx: RequestContext, *, counting: bool = False) -> dict[str, An
     return body
 
 
+def permit(ctx: RequestContext, model: str) -> None:
+    """A client's key names the models it may ask for."""
+    client = ctx.client
+    if client is not None and not client.may_use(model):
+        raise PermissionDenied(f"client {client.name} may not use model {model!r}")
+
+
+def admit(ctx: RequestContext, model: str) -> None:
+    """The client may use the model, and is within its limits now (counted);
+    the limits' state goes out as anthropic-ratelimit-* headers."""
+    permit(ctx, model)
+    client = ctx.client
+    if client is None or not client.limited or ctx.clients is None:
+        return
+    refusal, headers = ctx.clients.limits.check(client)
+    if refusal is not None:
+        raise RateLimited(refusal.message, headers=(("retry-after", str(refusal.retry_after)), *headers))
+    ctx.responder.headers.extend(headers)
+
+
+async def usage(ctx: RequestContext) -> None:
+    """Usage per client, model, upstream and UTC day, 31 days: a client's own
+    rows, or (the --auth-token holder, or no client keys at all) everyone's."""
+    state = ctx.clients
+    rows = state.usage.rows(ctx.client.name if ctx.client is not None else None) if state is not None else []
+    await ctx.send_json(200, {"data": rows})
+
+
 async def messages(ctx: RequestContext) -> None:
     body = checked_body(ctx)
+    admit(ctx, body["model"])
     dispatch = Dispatch.start(ctx, body)
     ctx.access.stream = bool(body.get("stream"))
     log.debug("request %s: model %s, route %s (%s), %d messages, %d tools, max_tokens %s, stream %s",
@@ -152,4 +182,5 @@ HANDLERS: dict[str, Handler] = {
     "root": root,
     "health": health,
     "metrics": metrics,
+    "usage": usage,
 }

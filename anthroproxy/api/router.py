@@ -12,6 +12,7 @@ ROUTES: dict[str, dict[str, str]] = {
     "/v1/messages": {"POST": "messages"},
     "/v1/messages/count_tokens": {"POST": "count_tokens"},
     "/v1/models": {"GET": "list_models"},
+    "/v1/usage": {"GET": "usage"},
     "/": {"GET": "root"},
     "/api/hello": {"GET": "root"},  # Claude Code's start-up probe of the base URL
     "/health": {"GET": "health"},

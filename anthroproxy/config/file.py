@@ -11,6 +11,7 @@ import tomllib
 from typing import Mapping
 
 from .capabilities import CapabilitiesError, CapabilityTable
+from .clients import ClientError, Clients, ClientSpec, client_spec
 from .models import MappingError, ModelMap, parse_route
 from .routes import Choice, Route, Routes
 from .settings import COUNTS, SECONDS, ConfigError, check_url
@@ -42,6 +43,8 @@ def read_config_file(path: str, variables: Mapping[str, str] | None = None) -> d
             values["model_mapping"] = _models_table(value, where)
         elif key == "upstreams":
             values["upstreams"] = _upstreams_table(value, where, variables or {})
+        elif key == "clients":
+            values["clients"] = _clients_table(value, where, variables or {})
         elif key == "capabilities":
             try:
                 values["model_capabilities"] = CapabilityTable.from_mapping(value)
@@ -225,3 +228,21 @@ def _strings(value: object, where: str, *, secret: bool = False) -> list[str]:
     items = value if isinstance(value, list) else [value]
     return [_typed(item, str, "a string or a list of strings", where, secret=secret) for item in items]
 
+
+
+def _clients_table(table: object, where: str, variables: Mapping[str, str]) -> tuple[ClientSpec, ...]:
+    """``[clients.NAME]``: key (``${VAR}`` read) or key_sha256, models, rpm, tpm, daily_tokens."""
+    specs = []
+    try:
+        for name, entry in _table(table, where).items():
+            here = f"{where}.{name}"
+            entry = _table(entry, here)
+            key = None
+            if "key" in entry:
+                key = expand(_typed(entry["key"], str, "a string", f"{here}.key", secret=True), variables,
+                             f"{here}.key")
+            specs.append(client_spec(name, entry, here, key))
+        Clients(tuple(specs))  # (two clients with one key: refused here, naming the table)
+    except (ClientError, SpecError) as exc:
+        raise ConfigError(str(exc) if str(exc).startswith("config") else f"{where}: {exc}") from None
+    return tuple(specs)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from .capabilities import Capabilities, CapabilitiesError, CapabilityTable
+from .clients import ClientSpec
 from .models import MappingError, ModelMap
 from .routes import Routes
 from .spec import ATTRIBUTION_BLOCKS, DEFAULT, UpstreamSpec, display_url
@@ -69,6 +70,8 @@ class Config:
     failover_cooldown: float = FAILOVER_COOLDOWN_S
     # Named upstreams besides the default one (target_url, api_key), from the config file's [upstreams].
     upstreams: tuple[UpstreamSpec, ...] = ()
+    # Client keys with their models and limits, from the config file's [clients] (clients.py).
+    clients: tuple[ClientSpec, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.model_mapping, str):

@@ -110,6 +110,16 @@ class Unauthorized(ProxyError):
     error_type = "authentication_error"
 
 
+class PermissionDenied(ProxyError):
+    status = 403
+    error_type = "permission_error"
+
+
+class RateLimited(ProxyError):
+    status = 429
+    error_type = "rate_limit_error"
+
+
 class ShuttingDown(ProxyError):
     status = 529
     error_type = "overloaded_error"

@@ -80,6 +80,7 @@ class AccessRecord:
     model_route: str | None = None  # which of the model entry's routes: default, thinking, long_context, ...
     upstream: str | None = None  # the upstream of the candidate that answered (or was tried last)
     failovers: int = 0  # candidates that failed before the one that answered
+    client: str | None = None  # the client its key named ([clients]), if any
 
     def upstream_failed(self, kind: str) -> None:
         """The upstream failed (an UpstreamError's ``kind``). Only a timeout
@@ -111,6 +112,7 @@ class AccessRecord:
             "model_route": self.model_route,
             "upstream": self.upstream,
             "failovers": self.failovers,
+            "client": self.client,
         }
 
     def line(self, duration_s: float) -> str:
@@ -137,6 +139,8 @@ class AccessRecord:
             parts.append(f"error={self.error}")
         if self.failovers:
             parts.append(f"failovers={self.failovers}")
+        if self.client:
+            parts.append(f"client={self.client}")
         if self.client_gone:
             parts.append("client-disconnected")
         if self.upstream_open:

@@ -40,7 +40,7 @@ class Upstreams:
         self.cooling = Cooling(config.failover_cooldown)
         self.balancer = Balancer()
         # With a proxy token, what clients present is that token: never sent on.
-        self.pass_client_key = config.auth_token is None
+        self.pass_client_key = config.auth_token is None and not config.clients  # (else the key is the proxy's)
         # Every configured key and credential-like header value: redacted from errors.
         self.secrets = tuple(secret for spec in self.specs.values() for secret in spec.secret_values)
 
