@@ -34,11 +34,13 @@ class Metrics:
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         own = self.registry
-        self.requests = Counter("anthroproxy_requests", "Requests answered, by route, HTTP status and target model",
-                                ["route", "status", "model"], registry=own)
+        # (client: a configured client's name, or "": the label's values are bounded by the config file)
+        self.requests = Counter("anthroproxy_requests",
+                                "Requests answered, by route, HTTP status, target model and client",
+                                ["route", "status", "model", "client"], registry=own)
         self.tokens = Counter("anthroproxy_tokens",
-                              "Tokens the upstream reported (not the proxy's estimates), by kind and target model",
-                              ["kind", "model"], registry=own)
+                              "Tokens the upstream reported (not the proxy's estimates), by kind, target model and client",
+                              ["kind", "model", "client"], registry=own)
         self.upstream_errors = Counter("anthroproxy_upstream_errors", "Upstream failures, by kind",
                                        ["kind"], registry=own)
         self.active_streams = Gauge("anthroproxy_active_streams", "Streams being relayed now",
@@ -82,15 +84,15 @@ class Metrics:
 
     def record(self, access: AccessRecord, duration_s: float) -> None:
         """Count one finished request."""
-        model = access.target or ""
+        model, client = access.target or "", access.client or ""
         route = access.route or "none"
-        self.child(self.requests, route, str(access.status or 0), model).inc()
+        self.child(self.requests, route, str(access.status or 0), model, client).inc()
         self.child(self.duration, route).observe(duration_s)
         if access.first_event_s is not None:
             self.child(self.first_event, model).observe(access.first_event_s)
         for kind, key in TOKEN_KINDS:
             if access.usage.get(key) and not access.usage_estimated:
-                self.child(self.tokens, kind, model).inc(access.usage[key])
+                self.child(self.tokens, kind, model, client).inc(access.usage[key])
         if access.upstream_error:
             self.child(self.upstream_errors, access.upstream_error).inc()
         if access.model_route:

@@ -107,3 +107,13 @@ async def test_usage_per_client_and_the_token_holder_sees_everyone(nursery, fake
     assert own[0]["input_tokens"] > 0 and own[0]["output_tokens"] > 0
     assert sorted((row["client"], row["requests"]) for row in every) == [("-", 1), ("alice", 2), ("bob", 1)]
     assert refused.status_code == 401
+
+
+async def test_the_metrics_count_requests_and_tokens_per_client(nursery, fake, tmp_path):
+    proxy = await team(nursery, fake, tmp_path, '[clients.alice]\nkey = "sk-alice"\n')
+    assert (await post(proxy, BODY, headers=key("sk-alice"))).status_code == 200
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{proxy.port}/metrics")).text
+    lines = [line for line in text.splitlines() if 'client="alice"' in line]
+    assert any(line.startswith("anthroproxy_requests_total{") and 'route="messages"' in line for line in lines)
+    assert any(line.startswith("anthroproxy_tokens_total{") and 'kind="output"' in line for line in lines)

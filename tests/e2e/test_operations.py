@@ -240,10 +240,10 @@ async def test_metrics_count_what_happened(nursery, fake):
                 break
             await trio.sleep(0.02)
     assert response.headers["content-type"].startswith("text/plain")
-    assert values[("anthroproxy_requests_total", (("model", "gpt-4o"), ("route", "messages"), ("status", "200")))] == 2
-    assert values[("anthroproxy_requests_total", (("model", "gpt-4o"), ("route", "messages"), ("status", "503")))] == 1
-    assert values[("anthroproxy_tokens_total", (("kind", "input"), ("model", "gpt-4o")))] == 15  # less the cached
-    assert values[("anthroproxy_tokens_total", (("kind", "cache_read"), ("model", "gpt-4o")))] == 5
+    assert values[("anthroproxy_requests_total", (("client", ""), ("model", "gpt-4o"), ("route", "messages"), ("status", "200")))] == 2
+    assert values[("anthroproxy_requests_total", (("client", ""), ("model", "gpt-4o"), ("route", "messages"), ("status", "503")))] == 1
+    assert values[("anthroproxy_tokens_total", (("client", ""), ("kind", "input"), ("model", "gpt-4o")))] == 15  # less the cached
+    assert values[("anthroproxy_tokens_total", (("client", ""), ("kind", "cache_read"), ("model", "gpt-4o")))] == 5
     assert values[("anthroproxy_upstream_errors_total", (("kind", "http_503"),))] == 1
     assert values[("anthroproxy_upstream_cancellations_total", ())] == 1
     assert values[("anthroproxy_active_streams", ())] == 0
@@ -287,4 +287,4 @@ async def test_a_request_refused_before_routing_is_logged_and_counted(proxy, con
     assert {k: logged[0][k] for k in ("request_id", "method", "path", "status", "error")} == {
         "request_id": headers["request-id"], "method": "-", "path": "-", "status": 400, "error": "invalid_request_error"}
     values = metric_values((await call(proxy.port, "GET", "/metrics")).text)
-    assert values[("anthroproxy_requests_total", (("model", ""), ("route", "none"), ("status", "400")))] == 1
+    assert values[("anthroproxy_requests_total", (("client", ""), ("model", ""), ("route", "none"), ("status", "400")))] == 1

@@ -23,10 +23,10 @@ def test_a_finished_stream_is_counted_by_route_status_model_and_tokens():
     metrics.record(record, 2.0)
     metrics.record(record, 2.0)
     values = samples(metrics)
-    assert values[("anthroproxy_requests_total", (("model", "gpt-4o"), ("route", "messages"), ("status", "200")))] == 2
-    assert values[("anthroproxy_tokens_total", (("kind", "input"), ("model", "gpt-4o")))] == 20
-    assert values[("anthroproxy_tokens_total", (("kind", "output"), ("model", "gpt-4o")))] == 6
-    assert values[("anthroproxy_tokens_total", (("kind", "cache_read"), ("model", "gpt-4o")))] == 4
+    assert values[("anthroproxy_requests_total", (("client", ""), ("model", "gpt-4o"), ("route", "messages"), ("status", "200")))] == 2
+    assert values[("anthroproxy_tokens_total", (("client", ""), ("kind", "input"), ("model", "gpt-4o")))] == 20
+    assert values[("anthroproxy_tokens_total", (("client", ""), ("kind", "output"), ("model", "gpt-4o")))] == 6
+    assert values[("anthroproxy_tokens_total", (("client", ""), ("kind", "cache_read"), ("model", "gpt-4o")))] == 4
     assert values[("anthroproxy_time_to_first_event_seconds_count", (("model", "gpt-4o"),))] == 2
     assert values[("anthroproxy_time_to_first_event_seconds_bucket", (("le", "0.5"), ("model", "gpt-4o")))] == 2
     assert values[("anthroproxy_time_to_first_event_seconds_bucket", (("le", "0.25"), ("model", "gpt-4o")))] == 0
@@ -53,7 +53,7 @@ def test_failures_disconnects_and_cancellations_are_counted():
 def test_servers_keep_their_own_counts_and_openmetrics_is_offered():
     first, second = Metrics(), Metrics()
     first.record(AccessRecord(method="GET", path="/health", request_id="r", route="health", status=200), 0.001)
-    assert ("anthroproxy_requests_total", (("model", ""), ("route", "health"), ("status", "200"))) in samples(first)
+    assert ("anthroproxy_requests_total", (("client", ""), ("model", ""), ("route", "health"), ("status", "200"))) in samples(first)
     assert not any(name == "anthroproxy_requests_total" for name, _ in samples(second))
     first.active_streams.inc()
     assert samples(first)[("anthroproxy_active_streams", ())] == 1
