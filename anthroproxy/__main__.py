@@ -1,4 +1,5 @@
-"""Command line: ``python -m anthroproxy`` or ``anthroproxy``.
+"""Command line: ``python -m anthroproxy`` or ``anthroproxy``; ``anthroproxy usage``
+prints a running proxy's usage (process/usage.py).
 
 Exit status: 0 after a clean shutdown (SIGINT/SIGTERM drain), 2 for a bad
 setting (one line naming it, no traceback), 1 when the port cannot be bound.
@@ -15,11 +16,15 @@ import trio
 
 from .config import ConfigError, load_config
 from .observe.logs import configure_logging, log
+from .process import usage
 from .process.runner import cannot_start, run
 from .process.workers import run_workers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["usage"]:  # (a command of its own: anthroproxy usage --help)
+        return usage.main(arguments[1:])
     try:
         config = load_config(argv, os.environ)
     except ConfigError as exc:

@@ -110,9 +110,10 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="anthroproxy",
-        description="Serve the Anthropic Messages API on top of any OpenAI-compatible Chat Completions backend.",
+        description="Serve the Anthropic Messages API on top of OpenAI-compatible backends, or Anthropic's own.",
         epilog="Each flag can also be set by the environment variable shown, in a .env file in the working "
-        "directory, or in a --config file. Precedence: flags > environment > .env > config file > defaults.",
+        "directory, or in a --config file. Precedence: flags > environment > .env > config file > defaults. "
+        "'anthroproxy usage' prints a running proxy's usage per client (anthroproxy usage --help).",
     )
     for flag, env, dest, metavar in SETTINGS:
         parser.add_argument(flag, dest=dest, metavar=metavar, default=None, help=f"{HELP[dest]} [env {env}]")

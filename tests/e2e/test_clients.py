@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+
 import httpx
 import trio
 
@@ -117,3 +121,26 @@ async def test_the_metrics_count_requests_and_tokens_per_client(nursery, fake, t
     lines = [line for line in text.splitlines() if 'client="alice"' in line]
     assert any(line.startswith("anthroproxy_requests_total{") and 'route="messages"' in line for line in lines)
     assert any(line.startswith("anthroproxy_tokens_total{") and 'kind="output"' in line for line in lines)
+
+
+async def test_the_usage_command_prints_what_the_proxy_counted(nursery, fake, tmp_path):
+    proxy = await team(nursery, fake, tmp_path, '[clients.alice]\nkey = "sk-alice"\n[clients.bob]\nkey = "sk-bob"\n',
+                       token="admin-token")
+    for who in ("sk-alice", "sk-bob", "sk-bob"):
+        assert (await post(proxy, BODY, headers=key(who))).status_code == 200
+    url = f"http://127.0.0.1:{proxy.port}"
+    env = {**os.environ, "ANTHROPIC_API_KEY": "sk-bob"}
+    own = await trio.run_process([sys.executable, "-m", "anthroproxy", "usage", "--url", url], env=env,
+                                 capture_stdout=True)
+    lines = own.stdout.decode().splitlines()
+    assert lines[0].split()[:4] == ["date", "client", "model", "upstream"] and len(lines) == 2
+    assert lines[1].split()[1:5] == ["bob", "claude-sonnet-4-6", "default", "2"]
+    every = await trio.run_process([sys.executable, "-m", "anthroproxy", "usage", "--url", url, "--key", "admin-token",
+                                    "--json"], capture_stdout=True)
+    assert sorted(row["client"] for row in json.loads(every.stdout)) == ["alice", "bob"]
+    refused = await trio.run_process([sys.executable, "-m", "anthroproxy", "usage", "--url", url, "--key", "sk-nobody"],
+                                     capture_stderr=True, check=False)
+    assert refused.returncode == 1 and b"401" in refused.stderr and b"sk-nobody" not in refused.stderr
+    gone = await trio.run_process([sys.executable, "-m", "anthroproxy", "usage", "--url", "http://127.0.0.1:9"],
+                                  capture_stderr=True, check=False)
+    assert gone.returncode == 1 and b"cannot reach" in gone.stderr

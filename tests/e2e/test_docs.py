@@ -24,7 +24,8 @@ README_LIMIT_BYTES = 12 * 1024
 # Flags of other programs the pages mention: Claude Code's (tests/support/node.py runs it with them), and
 # llama-server's (tests/backends/llamacpp.py starts it with --jinja).
 OTHER_PROGRAMS_FLAGS = {"--output-format", "--allowedTools", "--verbose", "--tools", "--jinja"}
-COMMANDS = ([sys.executable, "-m", "anthroproxy"], [sys.executable, "-m", "anthroproxy.demo"],
+COMMANDS = ([sys.executable, "-m", "anthroproxy"], [sys.executable, "-m", "anthroproxy", "usage"],
+            [sys.executable, "-m", "anthroproxy.demo"],
             [sys.executable, "-m", "anthroproxy.fake_upstream"], [sys.executable, str(ROOT / "bench" / "run.py")])
 
 
@@ -82,7 +83,7 @@ def proxy_command_lines() -> list[list[str]]:
                 words = shlex.split(command)
                 while words and "=" in words[0]:
                     words.pop(0)  # (VARIABLE=value before the command)
-                if words[:1] == ["anthroproxy"]:
+                if words[:1] == ["anthroproxy"] and words[1:2] != ["usage"]:  # (usage: a command of its own)
                     found.append(words[1:])
     return found
 
