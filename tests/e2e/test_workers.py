@@ -49,7 +49,7 @@ async def test_two_workers_share_the_port_and_their_metrics(nursery, fake):
     assert len(pids) == 2 and cli.process.pid not in pids
     for _ in range(5):  # whichever worker answers, the counts are the sum of both
         values = metric_values((await fresh_get(cli.port, "/metrics")).text)
-        assert values[("anthroproxy_requests_total", (("model", ""), ("route", "health"), ("status", "200")))] == 40
+        assert values[("anthroproxy_requests_total", (("client", ""), ("model", ""), ("route", "health"), ("status", "200")))] == 40
     assert await stop(cli) == 0
     await wait_until(lambda: all(gone(pid) for pid in pids))
 
