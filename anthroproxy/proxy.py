@@ -14,6 +14,7 @@ from .api.app import ProxyApp
 from .config.settings import Config
 from .observe.logs import log
 from .server import HTTPSettings, Server, serve_http
+from .state import SharedState
 from .upstream.upstreams import Upstreams
 
 
@@ -30,9 +31,14 @@ async def serve(config: Config, *, reuse_port: bool = False,
             log.warning("listening on %s without --auth-token: anyone who can reach it can use the upstream%s",
                         config.host, " keys" if keyed else "")
 
-    async with Upstreams(config) as upstreams:
-        await serve_http(http_settings(config), ProxyApp(config, upstreams), reuse_port=reuse_port,
-                         on_listening=check, task_status=task_status)
+    async with Upstreams(config) as upstreams, trio.open_nursery() as nursery:
+        app = ProxyApp(config, upstreams)
+        if config.state_url is not None:
+            app.clients.store = SharedState(config.state_url, upstreams)
+            await nursery.start(app.clients.store.run)
+        await serve_http(http_settings(config), app, reuse_port=reuse_port, on_listening=check,
+                         task_status=task_status)
+        nursery.cancel_scope.cancel()
 
 
 def http_settings(config: Config) -> HTTPSettings:

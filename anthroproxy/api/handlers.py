@@ -31,6 +31,9 @@ async def health(ctx: RequestContext) -> None:
     sees it (none is called)."""
     now = trio.current_time()
     state: dict[str, object] = {"status": "ok", "uptime": round(now - ctx.server_started_at, 3), "pid": os.getpid()}
+    store = ctx.clients.store if ctx.clients is not None else None
+    if store is not None:
+        state["state"] = "ok" if store.available else "unavailable"
     if is_authorized(ctx.config, ctx.headers):  # (the probe stays open; what the upstreams are, not)
         state["upstreams"] = ctx.upstreams.health(now)
     await ctx.send_json(200, state)

@@ -18,7 +18,7 @@ from .settings import COUNTS, SECONDS, ConfigError, check_url
 from .spec import DEFAULT, PROTOCOLS, SpecError, UpstreamSpec, expand
 
 STRING_KEYS = ("host", "target_url", "api_key", "auth_token", "default_model", "log_level", "log_format",
-               "count_tokens", "attribution_block", "ca_bundle")
+               "count_tokens", "attribution_block", "ca_bundle", "state_url")
 INTEGER_KEYS = ("port", "workers", *COUNTS)
 TABLES = {"model_mapping": "models", "model_capabilities": "capabilities"}
 
@@ -72,8 +72,8 @@ def read_config_file(path: str, variables: Mapping[str, str] | None = None) -> d
     return values
 
 
-SECRET_KEYS = ("api_key", "auth_token")
-EXPANDED_KEYS = ("target_url", "api_key", "auth_token")  # (${VAR} here too, as in [upstreams])
+SECRET_KEYS = ("api_key", "auth_token", "state_url")
+EXPANDED_KEYS = ("target_url", "api_key", "auth_token", "state_url")  # (${VAR} here too, as in [upstreams])
 
 
 def _typed(value: object, kind: type | tuple[type, ...], what: str, where: str, *, secret: bool = False) -> object:

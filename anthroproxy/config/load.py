@@ -53,6 +53,7 @@ SETTINGS = (
     ("--attribution-block", "ATTRIBUTION_BLOCK", "attribution_block", "HOW"),
     ("--workers", "WORKERS", "workers", "N"),
     ("--ca-bundle", "CA_BUNDLE", "ca_bundle", "FILE"),
+    ("--state-url", "STATE_URL", "state_url", "URL"),
     ("--max-body-bytes", "MAX_BODY_BYTES", "max_body_bytes", "N"),
     ("--max-header-bytes", "MAX_HEADER_BYTES", "max_header_bytes", "N"),
     ("--max-connections", "MAX_CONNECTIONS", "max_connections", "N"),
@@ -83,6 +84,8 @@ HELP = {
     "prompt: drop (the default: it changes per conversation and defeats the backend's prompt cache) or keep",
     "workers": "processes serving the port (default 1; 0: one per core)",
     "auth_token": "a token clients must present (x-api-key or Authorization: Bearer); unset: no check",
+    "state_url": "a Redis or Valkey server (redis://[:password@]host:6379/0, rediss:// for TLS) the proxy's "
+    "instances share what they learn through (default: none, each process keeps its own)",
     "ca_bundle": "PEM file of CA certificates that verify the upstream (default: certifi's, or SSL_CERT_FILE)",
     "max_body_bytes": f"largest request body (default {MAX_BODY_BYTES})",
     "max_header_bytes": f"largest request head (default {MAX_HEADER_BYTES})",

@@ -70,6 +70,8 @@ class Config:
     failover_cooldown: float = FAILOVER_COOLDOWN_S
     # Named upstreams besides the default one (target_url, api_key), from the config file's [upstreams].
     upstreams: tuple[UpstreamSpec, ...] = ()
+    # A Redis or Valkey server the instances share what they learn through (never printed: it may hold a password).
+    state_url: str | None = field(default=None, repr=False)
     # Client keys with their models and limits, from the config file's [clients] (clients.py).
     clients: tuple[ClientSpec, ...] = field(default=(), repr=False)
 
@@ -95,6 +97,8 @@ class Config:
             raise ConfigError("default-model: must not be empty")
         if self.auth_token is not None and not self.auth_token.strip():
             raise ConfigError("auth-token: must not be empty (leave it unset for no token)")
+        if self.state_url is not None:
+            object.__setattr__(self, "state_url", check_state_url(self.state_url))
         if self.ca_bundle is not None and not os.path.isfile(self.ca_bundle):
             raise ConfigError(f"ca-bundle: no such file: {self.ca_bundle!r}")
         for name in COUNTS:
@@ -194,3 +198,24 @@ def _check_log_level(level: str) -> str:
         raise ConfigError(f"log-level: must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     return normalized
 
+
+
+def check_state_url(url: str) -> str:
+    """redis://[:password@]host[:port][/db] or rediss:// (TLS); the message never repeats the password."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    shown = display_url(url)
+    if parts is None or parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise ConfigError(f"state-url: must be redis://[:password@]host[:port][/db] or rediss://..., got {shown!r}")
+    if port is None and parts.netloc.rsplit("@", 1)[-1].endswith(":"):
+        raise ConfigError(f"state-url: a port is a number, got {shown!r}")
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise ConfigError(f"state-url: the database is a number (/0), got {shown!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"state-url: takes no query string or fragment, got {shown!r}")
+    return url

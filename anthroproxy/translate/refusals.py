@@ -54,7 +54,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .content import collapse
 from .messages import JOINERS, NO_VISION
@@ -301,6 +301,18 @@ class Refusals:
     def __init__(self, optional: tuple[str, ...] = OPTIONAL_FIELDS) -> None:
         self._refused: dict[tuple[str, str], set[str]] = {}
         self._optional = optional
+        # Told of each refusal newly remembered here (where, key): the shared store, when there is one.
+        self.listener: Callable[[tuple[str, str], str], None] | None = None
+
+    def learn(self, where: tuple[str, str], key: str) -> None:
+        """Remember a refusal another instance found."""
+        self._refused.setdefault(where, set()).add(key)
+
+    def tell(self, where: tuple[str, str], refusals: list[Refusal]) -> None:
+        """Refusals newly remembered after a request (``RefusalRetry.succeeded``) go to the listener."""
+        if self.listener is not None:
+            for refusal in refusals:
+                self.listener(where, refusal.key)
 
     def of(self, where: tuple[str, str]) -> frozenset[str]:
         return frozenset(self._refused.get(where, ()))

@@ -114,6 +114,8 @@ class Cooling:
         self.keys: dict[tuple[str, int | None], float] = {}  # a key refused for every model
         self.key_targets: dict[tuple[str, int | None, str], float] = {}  # a key refused for one model
         self.targets: dict[tuple[str, str, int | None, str], float] = {}  # (upstream, url, key, target)
+        # Told of whatever starts cooling longer (table's name, item, until): the shared store (state/shared.py).
+        self.listener: Callable[[str, object, float], None] | None = None
 
     def until(self, candidate: Candidate, now: float) -> float:
         """When the candidate stops cooling; ``now`` or earlier: it is not."""
@@ -137,27 +139,39 @@ class Cooling:
         candidate had answered, so a silence cools its model, not its replica.
         True when a credential was newly taken out."""
         if isinstance(error, UpstreamUnreachable) or (isinstance(error, UpstreamTimeout) and not after_content):
-            self._cool(self.urls, candidate.url, now + self.cooldown_s)
+            self._cool("urls", candidate.url, now + self.cooldown_s)
             return False
         status = status_of(error)
         upstream, key, target = candidate.upstream, candidate.key, candidate.target
         if status in KEY_REFUSED or status == NO_CREDIT:
             if clients_key or flagged(error):
                 return False
-            table, item = ((self.key_targets, (upstream, key, target)) if status == 403
-                           else (self.keys, (upstream, key)))
-            newly = table.get(item, 0.0) <= now  # type: ignore[call-overload]
-            self._cool(table, item, now + KEY_OUT_S)
+            name, item = (("key_targets", (upstream, key, target)) if status == 403 else ("keys", (upstream, key)))
+            newly = getattr(self, name).get(item, 0.0) <= now
+            self._cool(name, item, now + KEY_OUT_S)
             return newly
         if status == 429 and clients_key:
             return False
         seconds = retry_after(error) if status == 429 else self.cooldown_s
-        self._cool(self.targets, (upstream, candidate.url, key, target), now + seconds)
+        self._cool("targets", (upstream, candidate.url, key, target), now + seconds)
         return False
 
-    @staticmethod
-    def _cool(table: dict, item: object, until: float) -> None:
-        table[item] = max(table.get(item, 0.0), until)
+    TABLES = ("urls", "keys", "key_targets", "targets")
+
+    def _cool(self, name: str, item: object, until: float) -> None:
+        if self.apply(name, item, until) and self.listener is not None:
+            self.listener(name, item, until)
+
+    def apply(self, name: str, item: object, until: float) -> bool:
+        """Cool ``item`` of table ``name`` until then (what another instance saw,
+        too); whether that is longer than it cooled."""
+        if name not in self.TABLES:
+            return False
+        table = getattr(self, name)
+        if until <= table.get(item, 0.0):
+            return False
+        table[item] = until
+        return True
 
     def count(self, now: float) -> int:
         """How many things cool now (the gauge)."""

@@ -4,7 +4,9 @@ the protocol each speaks, and what failover learns while the proxy runs."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+import trio
 
 from ..config.routes import Route
 from ..config.settings import Config, ConfigError
@@ -14,7 +16,15 @@ from ..core.errors import UpstreamError
 from .balancer import Balancer, conversation_of
 from .failover import Candidate, Cooling, Decision, after_failure, candidates
 from .pool import Pool, tls_context
+from ..translate.refusals import Refusals
 from .protocols import PROTOCOLS, Call, Origin, UpstreamProtocol
+
+
+# How long what one instance learned about a model (a refused field, the protocol it needs) is
+# shared for: long enough for every instance, short enough that a backend's upgrade is noticed.
+LEARNED_S = 24 * 3600.0
+
+Listener = Callable[[str, object, float], None]  # (what, item, until): what starts being known, and until when
 
 
 class Upstreams:
@@ -37,6 +47,7 @@ class Upstreams:
         self.protocols: dict[str, UpstreamProtocol] = {name: build(config) for name, build in PROTOCOLS.items()}
         # (upstream, target model) -> the protocol it turned out to need (a chat model only on /responses).
         self.switched: dict[tuple[str, str], str] = {}
+        self.listener: Listener | None = None  # (share)
         self.cooling = Cooling(config.failover_cooldown)
         self.balancer = Balancer()
         # With a proxy token, what clients present is that token: never sent on.
@@ -76,7 +87,32 @@ class Upstreams:
         its (upstream, target) while the proxy runs; and whether that is news."""
         news = self.switched.get((candidate.upstream, candidate.target)) != protocol
         self.switched[candidate.upstream, candidate.target] = protocol
+        if news and self.listener is not None:
+            self.listener("switched", (candidate.upstream, candidate.target, protocol),
+                          trio.current_time() + LEARNED_S)
         return replace(candidate, protocol=protocol), news
+
+    def share(self, listener: Listener) -> None:
+        """Tell ``listener`` whatever failover starts to know from now on (what
+        cools, refused fields, switched protocols): the shared store (state/shared.py)."""
+        self.listener = self.cooling.listener = listener
+        for name, protocol in self.protocols.items():
+            refusals: Refusals | None = getattr(protocol, "refusals", None)
+            if refusals is not None:
+                refusals.listener = (lambda where, key, name=name:
+                                     listener(f"refused:{name}", (*where, key), trio.current_time() + LEARNED_S))
+
+    def apply(self, what: str, item: Any, until: float) -> None:
+        """What another instance learned (``share``'s items): into this one's memory."""
+        if what in Cooling.TABLES:
+            self.cooling.apply(what, item, until)
+        elif what == "switched" and isinstance(item, tuple) and len(item) == 3 and item[2] in self.protocols:
+            upstream, target, protocol = item
+            self.switched[upstream, target] = protocol
+        elif what.startswith("refused:") and isinstance(item, tuple) and len(item) == 3:
+            refusals = getattr(self.protocols.get(what.removeprefix("refused:")), "refusals", None)
+            if refusals is not None:
+                refusals.learn((item[0], item[1]), item[2])
 
     def as_switched(self, candidate: Candidate) -> Candidate:
         """The candidate in the protocol its (upstream, target) turned out to need, if it did."""

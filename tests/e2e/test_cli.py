@@ -25,6 +25,7 @@ from tests.support.http import messages_body
         (["--model-mapping", "claude-3"], {}, "model-mapping"),
         ([], {"TARGET_URL": "api.openai.com/v1"}, "target-url"),
         (["--bogus"], {}, "unrecognized arguments: --bogus"),
+        ([], {"STATE_URL": "http://:pw@cache:6379"}, "state-url"),
     ],
 )
 async def test_bad_settings_print_one_line_and_exit_2(args, env, setting):

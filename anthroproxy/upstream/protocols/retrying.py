@@ -37,7 +37,10 @@ async def send_retrying(call: Call, refusals: Refusals, translation: Translation
             call.origin.retrying(error.kind)
             log.info("request %s: %s refused %s (%s); retrying without it", call.request_id, candidate,
                      refusal.key, error.message)
-    for refusal in retry.succeeded() if retry is not None else ():
-        log.warning("%s refused %s: left out of requests to that model from now on", candidate,
-                    describe_refusal(refusal))
+    if retry is not None:
+        new = retry.succeeded()
+        for refusal in new:
+            log.warning("%s refused %s: left out of requests to that model from now on", candidate,
+                        describe_refusal(refusal))
+        refusals.tell((candidate.upstream, candidate.target), new)
     return answer

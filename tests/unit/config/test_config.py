@@ -464,3 +464,24 @@ def test_protocols_auth_and_targets_as_asked(tmp_path):
 def test_protocol_settings_that_cannot_work_name_themselves(tmp_path, edit, message):
     with pytest.raises(ConfigError, match=message):
         load_upstreams(tmp_path, PROTOCOLS.replace(*edit), {"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o"})
+
+
+def test_the_state_url_from_flag_environment_and_file(tmp_path):
+    assert load_config(["--state-url", "redis://127.0.0.1:6379/0"], {}, None).state_url == "redis://127.0.0.1:6379/0"
+    assert load_config([], {"STATE_URL": "rediss://cache.internal"}, None).state_url == "rediss://cache.internal"
+    file = tmp_path / "team.toml"
+    file.write_text('state_url = "redis://:${REDIS_PASSWORD}@cache:6380/2"\n')
+    config = load_config(["--config", str(file)], {"REDIS_PASSWORD": "pw-secret"}, None)
+    assert config.state_url == "redis://:pw-secret@cache:6380/2"
+    assert "pw-secret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://:pw-secret@cache:6379", "redis://:pw-secret@", "redis://:pw-secret@cache:port/0",
+     "redis://:pw-secret@cache:6379/zero", "redis://:pw-secret@cache:6379/0?timeout=1", "cache:6379"],
+)
+def test_a_malformed_state_url_names_the_setting_and_not_the_password(url):
+    with pytest.raises(ConfigError, match="^state-url: ") as caught:
+        load_config(["--state-url", url], {}, None)
+    assert "pw-secret" not in str(caught.value) and "\n" not in str(caught.value)

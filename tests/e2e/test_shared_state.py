@@ -1,0 +1,215 @@
+"""Instances that share what cools through a real Redis server (state_url), and
+what happens when the server is away."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import trio
+
+from anthroproxy.testing.fake_upstream import FakeUpstream, Reply
+from tests.backends.redis import RedisServer, RedisUnavailable
+from tests.support.cli import start_cli, stop
+from tests.support.proxy import post, proxy_for
+
+BODY = {"model": "claude-sonnet-4-6", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def redis(password: str | None = None) -> RedisServer:
+    try:
+        return RedisServer(password=password).start()
+    except RedisUnavailable as exc:
+        pytest.fail(f"a Redis server is needed for these tests and could not be had: {exc}")
+
+
+@pytest.fixture
+def store():
+    server = redis()
+    yield server
+    server.stop()
+
+
+async def upstreams(nursery) -> tuple[FakeUpstream, FakeUpstream]:
+    found = FakeUpstream(), FakeUpstream()
+    for fake in found:
+        await nursery.start(fake.serve)
+    return found
+
+
+async def instance(nursery, tmp_path, name: str, primary: FakeUpstream, fallback: FakeUpstream, state_url: str):
+    folder = tmp_path / name
+    folder.mkdir()
+    return await proxy_for(nursery, folder, f'''
+state_url = "{state_url}"
+[upstreams.main]
+url = "{primary.url}"
+api_key = "sk-main"
+[upstreams.spare]
+url = "{fallback.url}"
+api_key = "sk-spare"
+[models]
+"claude-*" = {{ upstream = "main", target = "m1", fallbacks = [ "m2@spare" ] }}
+''')
+
+
+async def health(proxy) -> dict:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"http://127.0.0.1:{proxy.port}/health")).json()
+
+
+async def test_a_429_seen_by_one_instance_cools_the_candidate_for_the_other_within_100_ms(nursery, tmp_path, store):
+    primary, fallback = await upstreams(nursery)
+    one = await instance(nursery, tmp_path, "one", primary, fallback, store.url)
+    two = await instance(nursery, tmp_path, "two", primary, fallback, store.url)
+    assert (await health(one))["state"] == "ok" and (await health(two))["state"] == "ok"
+    primary.queue(Reply.error(429, "slow down", "rate_limit_error", headers=[("retry-after", "30")]))
+    assert (await post(one, BODY)).status_code == 200  # (from the fallback)
+    seen = trio.current_time()
+    with trio.fail_after(0.1):
+        while (await health(two))["upstreams"]["main"]["state"] != "cooling":
+            await trio.sleep(0.002)
+    assert trio.current_time() - seen < 0.1
+    assert (await post(two, BODY)).status_code == 200
+    assert len(primary.requests) == 1 and len(fallback.requests) == 2
+    cooling = (await health(two))["upstreams"]["main"]["cooling_s"]
+    assert 25 < next(iter(cooling.values())) <= 30
+
+
+async def configured(nursery, tmp_path, name: str, toml: str, state_url: str):
+    folder = tmp_path / name
+    folder.mkdir()
+    return await proxy_for(nursery, folder, f'state_url = "{state_url}"\n{toml}')
+
+
+async def test_a_key_revoked_for_one_instance_is_never_tried_by_the_other(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    toml = f'''
+[upstreams.pool]
+url = "{fake.url}"
+api_key = ["sk-one", "sk-two"]
+[models]
+"claude-*" = "m1@pool"
+'''
+    one = await configured(nursery, tmp_path, "one", toml, store.url)
+    two = await configured(nursery, tmp_path, "two", toml, store.url)
+    fake.queue(Reply.error(401, "invalid key", "authentication_error"))
+    assert (await post(one, BODY)).status_code == 200
+    revoked, good = (r.headers["authorization"] for r in fake.requests)
+    await trio.sleep(0.1)
+    for _ in range(4):  # (the keys take turns: without the news, two of these would go with the revoked key)
+        assert (await post(two, BODY)).status_code == 200
+    assert [r.headers["authorization"] for r in fake.requests[2:]] == [good] * 4
+
+
+async def test_a_field_one_instance_found_refused_is_left_out_by_the_other(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    toml = f'''
+[upstreams.openai]
+url = "{fake.url}"
+[models]
+"claude-*" = "gpt-5-chat-latest@openai"
+'''
+    one = await configured(nursery, tmp_path, "one", toml, store.url)
+    two = await configured(nursery, tmp_path, "two", toml, store.url)
+    fake.queue(Reply.error(400, "Unsupported parameter: 'reasoning_effort' is not supported with this model."))
+    thinking = {**BODY, "thinking": {"type": "enabled", "budget_tokens": 2048}}
+    assert (await post(one, thinking)).status_code == 200
+    await trio.sleep(0.1)
+    assert (await post(two, thinking)).status_code == 200
+    assert [r.json.get("reasoning_effort") for r in fake.requests] == ["low", None, None]
+
+
+async def test_a_model_one_instance_found_only_on_responses_is_asked_there_by_the_other(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    toml = f'''
+[upstreams.openai]
+url = "{fake.url}"
+[models]
+"claude-*" = "gpt-5-codex@openai"
+'''
+    one = await configured(nursery, tmp_path, "one", toml, store.url)
+    two = await configured(nursery, tmp_path, "two", toml, store.url)
+    fake.queue(Reply.error(404, "This model is only supported in v1/responses and not in v1/chat/completions."))
+    assert (await post(one, BODY)).status_code == 200
+    await trio.sleep(0.1)
+    assert (await post(two, BODY)).status_code == 200
+    assert [r.path for r in fake.requests] == ["/v1/chat/completions", "/v1/responses", "/v1/responses"]
+
+
+async def test_an_instance_that_starts_later_reads_what_cools_already(nursery, tmp_path, store):
+    primary, fallback = await upstreams(nursery)
+    one = await instance(nursery, tmp_path, "one", primary, fallback, store.url)
+    primary.queue(Reply.error(429, "slow down", "rate_limit_error", headers=[("retry-after", "30")]))
+    assert (await post(one, BODY)).status_code == 200
+    await trio.sleep(0.05)
+    late = await instance(nursery, tmp_path, "late", primary, fallback, store.url)
+    assert (await health(late))["upstreams"]["main"]["state"] == "cooling"
+
+
+async def test_without_the_store_the_proxy_serves_on_its_own_and_catches_up_when_it_returns(nursery, tmp_path,
+                                                                                          caplog):
+    server = RedisServer()  # (not started yet)
+    primary, fallback = await upstreams(nursery)
+    one = await instance(nursery, tmp_path, "one", primary, fallback, server.url)
+    assert (await health(one))["state"] == "unavailable"
+    assert (await post(one, BODY)).status_code == 200
+    warnings = [r for r in caplog.records if "state backend" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"
+    server.start()
+    try:
+        with trio.fail_after(10):
+            while (await health(one))["state"] != "ok":
+                await trio.sleep(0.05)
+        server.stop()  # (lost mid-run)
+        with trio.fail_after(10):
+            while (await health(one))["state"] != "unavailable":
+                assert (await post(one, BODY)).status_code == 200
+                await trio.sleep(0.05)
+        with trio.fail_after(1):
+            assert (await post(one, BODY)).status_code == 200
+    finally:
+        server.stop()
+
+
+async def test_a_wrong_password_is_one_error_line_and_no_password_anywhere(nursery, tmp_path, caplog):
+    server = redis(password="right-horse-battery")
+    try:
+        primary, fallback = await upstreams(nursery)
+        good = await instance(nursery, tmp_path, "good", primary, fallback, server.url)
+        bad_url = server.url.replace("right-horse-battery", "wrong-staple")
+        bad = await instance(nursery, tmp_path, "bad", primary, fallback, bad_url)
+        assert (await health(good))["state"] == "ok"
+        assert (await health(bad))["state"] == "unavailable" and (await post(bad, BODY)).status_code == 200
+        errors = [r for r in caplog.records if r.levelname == "ERROR" and "password" in r.getMessage()]
+        assert len(errors) == 1
+        shown = caplog.text + json.dumps(await health(good)) + json.dumps(await health(bad))
+        assert "right-horse-battery" not in shown and "wrong-staple" not in shown
+    finally:
+        server.stop()
+
+
+async def test_with_two_workers_a_429_seen_by_one_cools_the_candidate_for_the_other(nursery, tmp_path, store):
+    primary, fallback = await upstreams(nursery)
+    (tmp_path / "proxy.toml").write_text(f'''
+[upstreams.main]
+url = "{primary.url}"
+[upstreams.spare]
+url = "{fallback.url}"
+[models]
+"claude-*" = {{ upstream = "main", target = "m1", fallbacks = [ "m2@spare" ] }}
+''')
+    cli = await start_cli(nursery, "--config", str(tmp_path / "proxy.toml"), "--port", "0", "--workers", "2",
+                          "--state-url", store.url, "--log-level", "INFO")
+    try:
+        primary.queue(Reply.error(429, "slow down", "rate_limit_error", headers=[("retry-after", "30")]))
+        for _ in range(10):  # (new connections: each lands on either worker)
+            async with httpx.AsyncClient() as client:
+                answer = await client.post(f"http://127.0.0.1:{cli.port}/v1/messages", json=BODY)
+            assert answer.status_code == 200
+            await trio.sleep(0.1)
+        assert len(primary.requests) == 1 and len(fallback.requests) == 10
+    finally:
+        assert await stop(cli) == 0
+    assert "sk-" not in cli.log and store.url not in cli.log
