@@ -3,6 +3,7 @@ the protocol each speaks, and what failover learns while the proxy runs."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
@@ -49,7 +50,8 @@ class Upstreams:
         self.switched: dict[tuple[str, str], str] = {}
         self.listener: Listener | None = None  # (share)
         self.cooling = Cooling(config.failover_cooldown)
-        self.balancer = Balancer()
+        # (Several instances or workers: each starts its key turns at a random key, to spread over them.)
+        self.balancer = Balancer(random.randrange if config.state_url or config.workers != 1 else None)
         # With a proxy token, what clients present is that token: never sent on.
         self.pass_client_key = config.auth_token is None and not config.clients  # (else the key is the proxy's)
         # Every configured key and credential-like header value: redacted from errors.

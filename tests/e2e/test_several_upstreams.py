@@ -15,6 +15,7 @@ import trio
 from anthroproxy import serve
 from anthroproxy.config import load_config
 from anthroproxy.testing.fake_upstream import FakeUpstream, Reply, chunk, completion, error_chunk, text_chunks
+from anthroproxy.upstream.balancer import rendezvous
 from tests.support.events import check_grammar, parse_events, text_of
 from tests.support.proxy import in_thread, sdk
 
@@ -353,20 +354,23 @@ url = ["{fakes['spare'].url}", "{fakes['local'].url}"]
 ''')
 
 
-async def test_replicas_least_busy_first(nursery, tmp_path, fakes):
-    """One replica holds a slow answer: the next requests go to the other,
-    not in turn to both."""
+async def test_a_conversation_leaves_its_replica_when_that_one_is_clearly_busier(nursery, tmp_path, fakes):
+    """One replica holds slow answers. New conversations that belong to it
+    (their rendezvous choice) go there until it has BUSIER_BY more requests in
+    flight than the other; then to the other."""
     proxy = await proxy_with(nursery, tmp_path, replicas_config(fakes))
     fakes["spare"].default = lambda request: with_head_delay(Reply.json(completion("slow")), 30)
     url = f"http://127.0.0.1:{proxy.port}/v1/messages"
+    urls = (fakes["local"].url, fakes["spare"].url)
+    sessions = [s for s in map(str, range(200)) if rendezvous(f"session:{s}", urls) == fakes["spare"].url][:4]
     async with httpx.AsyncClient(timeout=10) as client:
         async with trio.open_nursery() as requests:
-            for index in range(4):
+            for index, session in enumerate(sessions):
                 answered = trio.Event()
 
-                async def ask(index=index, answered=answered) -> None:
-                    await client.post(url, json={"model": "claude-sonnet-4", "max_tokens": 5,
-                                                 "messages": [{"role": "user", "content": f"conversation {index}"}]})
+                async def ask(session=session, answered=answered) -> None:
+                    await client.post(url, json={"model": "claude-sonnet-4", "max_tokens": 5, "messages": ASK},
+                                      headers={"x-claude-code-session-id": session})
                     answered.set()
 
                 local_before = len(fakes["local"].requests)
@@ -376,7 +380,7 @@ async def test_replicas_least_busy_first(nursery, tmp_path, fakes):
                         await trio.sleep(0.01)  # (either replica may take it: no single fake to wait on)
                     if len(fakes["local"].requests) > local_before:
                         await answered.wait()
-            assert (len(fakes["spare"].requests), len(fakes["local"].requests)) == (1, 3)
+            assert (len(fakes["spare"].requests), len(fakes["local"].requests)) == (2, 2)
             requests.cancel_scope.cancel()
 
 
@@ -468,8 +472,10 @@ api_keys = ["k-one-1234", "k-two-1234", "k-three-12"]
 read_timeout = 0.3
 '''))
     fakes["spare"].default = lambda request: with_head_delay(Reply.json(completion("too late")), 5)
-    for _ in range(2):
-        message = await in_thread(create(proxy))
+    urls = (fakes["spare"].url, fakes["local"].url)
+    session = next(s for s in map(str, range(100)) if rendezvous(f"session:{s}", urls) == fakes["spare"].url)
+    for _ in range(2):  # (a conversation whose replica is the silent one)
+        message = await in_thread(create(proxy, extra_headers={"x-claude-code-session-id": session}))
         assert message.content[0].text.startswith("Hello from")
     assert (len(fakes["spare"].requests), len(fakes["local"].requests)) == (1, 2)
 

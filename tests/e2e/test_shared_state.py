@@ -213,3 +213,24 @@ url = "{fallback.url}"
     finally:
         assert await stop(cli) == 0
     assert "sk-" not in cli.log and store.url not in cli.log
+
+
+async def test_the_same_conversation_lands_on_the_same_replica_from_either_instance(nursery, tmp_path, store):
+    replicas = await upstreams(nursery)
+    toml = f'''
+[upstreams.local]
+url = ["{replicas[0].url}", "{replicas[1].url}"]
+[models]
+"claude-*" = "qwen@local"
+'''
+    one = await configured(nursery, tmp_path, "one", toml, store.url)
+    two = await configured(nursery, tmp_path, "two", toml, store.url)
+    served = []
+    for session in map(str, range(8)):
+        for proxy in (one, two, one, two):
+            before = [len(r.requests) for r in replicas]
+            assert (await post(proxy, BODY, headers={"x-claude-code-session-id": session})).status_code == 200
+            served.append((session, [len(r.requests) for r in replicas] != [before[0] + 1, before[1]]))
+    for session in map(str, range(8)):
+        assert len({second for s, second in served if s == session}) == 1  # four turns, one replica
+    assert {second for _, second in served} == {True, False}  # (and the conversations use both)

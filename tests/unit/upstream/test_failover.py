@@ -6,7 +6,7 @@ import pytest
 from anthroproxy.config.routes import Choice, Needs, Route, Routes, needs_of
 from anthroproxy.config.spec import SpecError, UpstreamSpec, expand
 from anthroproxy.core.errors import UpstreamHTTPError, UpstreamProtocolError, UpstreamTimeout, UpstreamUnreachable
-from anthroproxy.upstream.balancer import Balancer, conversation_of
+from anthroproxy.upstream.balancer import Balancer, conversation_of, rendezvous
 from anthroproxy.upstream.failover import (
     KEY_OUT_S,
     NEXT,
@@ -279,6 +279,25 @@ def test_replicas_least_busy_first_and_a_conversation_sticks_to_its_own():
     cooling.failed(Candidate("local", "http://l2/v1", None, "qwen"), UpstreamUnreachable("x"), now=0)
     assert order(conversation="conv-1", now=1) == ["http://l1/v1"]  # cooling: it moves
     assert order(conversation="conv-2", now=31) == ["http://l1/v1", "http://l2/v1"]
+
+
+def test_a_new_conversation_goes_to_its_rendezvous_replica_the_same_in_every_instance():
+    urls = tuple(f"http://r{n}/v1" for n in range(5))
+    spec = UpstreamSpec(name="many", urls=urls)
+    homes = {}
+    for n in range(200):
+        conversation = f"session:{n}"
+        chosen = {Balancer().replicas(spec, {}, conversation, Cooling(), 0)[0] for _ in range(3)}  # three instances
+        assert chosen == {rendezvous(conversation, urls)}
+        homes[conversation] = chosen.pop()
+    assert {urls.count(url) for url in homes.values()} == {1} and len(set(homes.values())) == 5  # spread over all
+    fewer = urls[1:]  # a replica taken away: only its conversations move
+    assert all(rendezvous(c, fewer) == home for c, home in homes.items() if home != urls[0])
+
+
+def test_with_several_instances_the_key_turns_start_anywhere():
+    firsts = {Balancer(first_key=lambda n, i=i: i % n).keys(SPECS["ds"])[0] for i in range(3)}
+    assert firsts == {0, 1, 2}
 
 
 def test_when_all_fail_the_last_failure_a_429_with_the_shortest_stated_retry_after():
