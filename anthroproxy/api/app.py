@@ -121,11 +121,11 @@ class ProxyApp:
     def _count_usage(self, access: AccessRecord) -> None:
         """A message answered: the client's usage, and its token limits."""
         state = self.clients
-        state.usage.record(access.client or "-", access.model or "-", access.upstream or "-", access.usage)
+        state.record(access.client or "-", access.model or "-", access.upstream or "-", access.usage)
         client = state.clients.by_name.get(access.client) if access.client else None
         if client is not None:
             usage = access.usage
-            state.limits.spent(client, sum(usage.get(key, 0) for key in COUNTED_TOKENS))
+            state.spent(client, sum(usage.get(key, 0) for key in COUNTED_TOKENS))
 
     @staticmethod
     def _record(request: server.Request) -> AccessRecord:

@@ -101,14 +101,14 @@ def permit(ctx: RequestContext, model: str) -> None:
         raise PermissionDenied(f"client {client.name} may not use model {model!r}")
 
 
-def admit(ctx: RequestContext, model: str) -> None:
+async def admit(ctx: RequestContext, model: str) -> None:
     """The client may use the model, and is within its limits now (counted);
     the limits' state goes out as anthropic-ratelimit-* headers."""
     permit(ctx, model)
     client = ctx.client
     if client is None or not client.limited or ctx.clients is None:
         return
-    refusal, headers = ctx.clients.limits.check(client)
+    refusal, headers = await ctx.clients.admit(client)
     if refusal is not None:
         raise RateLimited(refusal.message, headers=(("retry-after", str(refusal.retry_after)), *headers))
     ctx.responder.headers.extend(headers)
@@ -118,13 +118,13 @@ async def usage(ctx: RequestContext) -> None:
     """Usage per client, model, upstream and UTC day, 31 days: a client's own
     rows, or (the --auth-token holder, or no client keys at all) everyone's."""
     state = ctx.clients
-    rows = state.usage.rows(ctx.client.name if ctx.client is not None else None) if state is not None else []
+    rows = await state.rows(ctx.client.name if ctx.client is not None else None) if state is not None else []
     await ctx.send_json(200, {"data": rows})
 
 
 async def messages(ctx: RequestContext) -> None:
     body = checked_body(ctx)
-    admit(ctx, body["model"])
+    await admit(ctx, body["model"])
     dispatch = Dispatch.start(ctx, body)
     ctx.access.stream = bool(body.get("stream"))
     log.debug("request %s: model %s, route %s (%s), %d messages, %d tools, max_tokens %s, stream %s",

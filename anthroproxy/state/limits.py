@@ -29,6 +29,55 @@ class Refusal:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A client's counts now: the last minute's requests and tokens (with when
+    the oldest of each was counted), and the tokens of the UTC day."""
+
+    requests: int = 0
+    first_request: float | None = None
+    tokens: int = 0
+    first_token: float | None = None
+    today: int = 0
+
+
+def refusal(client: ClientSpec, window: Window, now: float) -> Refusal | None:
+    """Why the client may not send a request now, if it may not (the budget,
+    then requests, then tokens); the same test the shared store's script makes."""
+    headers = ratelimit_headers(client, window, now)
+    if client.daily_tokens is not None and window.today >= client.daily_tokens:
+        wait = max(1, int((now // DAY_S + 1) * DAY_S - now))
+        return Refusal("daily_tokens", f"client {client.name} has used its daily budget of "
+                       f"{client.daily_tokens} tokens; it resets at 00:00 UTC, in {_span(wait)}", wait, headers)
+    if client.rpm is not None and window.requests >= client.rpm:
+        wait = max(1, int((window.first_request or now) + WINDOW_S - now + 0.999))
+        return Refusal("rpm", f"client {client.name} is over its limit of {client.rpm} requests per minute",
+                       wait, headers)
+    if client.tpm is not None and window.tokens >= client.tpm:
+        wait = max(1, int((window.first_token or now) + WINDOW_S - now + 0.999))
+        return Refusal("tpm", f"client {client.name} is over its limit of {client.tpm} tokens per minute",
+                       wait, headers)
+    return None
+
+
+def ratelimit_headers(client: ClientSpec, window: Window, now: float) -> tuple[tuple[str, str], ...]:
+    """Anthropic's ``anthropic-ratelimit-*`` headers for the client's limits."""
+    headers: list[tuple[str, str]] = []
+    if client.rpm is not None:
+        headers += [("anthropic-ratelimit-requests-limit", str(client.rpm)),
+                    ("anthropic-ratelimit-requests-remaining", str(max(0, client.rpm - window.requests))),
+                    ("anthropic-ratelimit-requests-reset", _rfc3339(_reset(window.first_request, now)))]
+    if client.tpm is not None:
+        headers += [("anthropic-ratelimit-tokens-limit", str(client.tpm)),
+                    ("anthropic-ratelimit-tokens-remaining", str(max(0, client.tpm - window.tokens))),
+                    ("anthropic-ratelimit-tokens-reset", _rfc3339(_reset(window.first_token, now)))]
+    return tuple(headers)
+
+
+def _reset(first: float | None, now: float) -> float:
+    return first + WINDOW_S if first is not None else now
+
+
 @dataclass(slots=True)
 class _Counts:
     requests: deque[float] = field(default_factory=deque)  # when each request of the last minute began
@@ -36,8 +85,14 @@ class _Counts:
     day: int = 0  # the UTC day ``today`` counts
     today: int = 0  # tokens spent that day
 
+    def window(self) -> Window:
+        return Window(len(self.requests), self.requests[0] if self.requests else None,
+                      sum(tokens for _, tokens in self.tokens), self.tokens[0][0] if self.tokens else None, self.today)
+
 
 class Limits:
+    """The limits of one process (and of every instance's when the store is away)."""
+
     def __init__(self, clock=time.time) -> None:
         self._clock = clock  # wall-clock seconds: the daily budget resets at 00:00 UTC
         self._counts: dict[str, _Counts] = {}
@@ -48,26 +103,12 @@ class Limits:
         now = self._clock()
         counts = self._counts.setdefault(client.name, _Counts())
         self._expire(counts, now)
-        headers = self._headers(client, counts, now)
-        if client.daily_tokens is not None and counts.today >= client.daily_tokens:
-            reset = (counts.day + 1) * DAY_S
-            wait = max(1, int(reset - now))
-            return Refusal("daily_tokens", f"client {client.name} has used its daily budget of "
-                           f"{client.daily_tokens} tokens; it resets at 00:00 UTC, in {_span(wait)}",
-                           wait, headers), headers
-        if client.rpm is not None and len(counts.requests) >= client.rpm:
-            wait = max(1, int(counts.requests[0] + WINDOW_S - now + 0.999))
-            return Refusal("rpm", f"client {client.name} is over its limit of {client.rpm} requests per minute",
-                           wait, headers), headers
-        used = sum(tokens for _, tokens in counts.tokens)
-        if client.tpm is not None and used >= client.tpm:
-            wait = max(1, int(counts.tokens[0][0] + WINDOW_S - now + 0.999))
-            return Refusal("tpm", f"client {client.name} is over its limit of {client.tpm} tokens per minute",
-                           wait, headers), headers
+        refused = refusal(client, counts.window(), now)
+        if refused is not None:
+            return refused, refused.headers
         if client.rpm is not None:
             counts.requests.append(now)
-            headers = self._headers(client, counts, now)
-        return None, headers
+        return None, ratelimit_headers(client, counts.window(), now)
 
     def spent(self, client: ClientSpec, tokens: int) -> None:
         """A request of the client's is over, having used ``tokens`` (input and output)."""
@@ -90,23 +131,6 @@ class Limits:
         day = int(now // DAY_S)
         if day != counts.day:
             counts.day, counts.today = day, 0
-
-    @staticmethod
-    def _headers(client: ClientSpec, counts: _Counts, now: float) -> tuple[tuple[str, str], ...]:
-        """Anthropic's ``anthropic-ratelimit-*`` headers for the client's limits."""
-        headers: list[tuple[str, str]] = []
-        if client.rpm is not None:
-            reset = counts.requests[0] + WINDOW_S if counts.requests else now
-            headers += [("anthropic-ratelimit-requests-limit", str(client.rpm)),
-                        ("anthropic-ratelimit-requests-remaining", str(max(0, client.rpm - len(counts.requests)))),
-                        ("anthropic-ratelimit-requests-reset", _rfc3339(reset))]
-        if client.tpm is not None:
-            used = sum(tokens for _, tokens in counts.tokens)
-            reset = counts.tokens[0][0] + WINDOW_S if counts.tokens else now
-            headers += [("anthropic-ratelimit-tokens-limit", str(client.tpm)),
-                        ("anthropic-ratelimit-tokens-remaining", str(max(0, client.tpm - used))),
-                        ("anthropic-ratelimit-tokens-reset", _rfc3339(reset))]
-        return tuple(headers)
 
 
 def _rfc3339(seconds: float) -> str:

@@ -21,6 +21,7 @@ hash again when it comes back.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from typing import Any, Callable, Protocol
 
@@ -29,20 +30,17 @@ import trio
 from coredis.exceptions import AuthenticationError, RedisError
 from coredis.retry import NoRetryPolicy
 
+from ..config.clients import ClientSpec
 from ..observe.logs import log
+from .limits import DAY_S, Window
+from .scripts import ADMIT, CHANNEL, LEARN, LEARNED, READ_USAGE, RECORD, SPEND, limit_keys, usage_key
+from .usage import DAYS_KEPT, FIELDS, day_of, newest_first
 
-HASH = "anthroproxy:learned"  # field: JSON [what, item]; value: until, in wall-clock seconds
-CHANNEL = "anthroproxy:learned"
 CONNECT_TIMEOUT_S = 1.0
 WRITE_TIMEOUT_S = 1.0  # (the writer's own task: no request waits for it)
+ADMIT_TIMEOUT_S = 0.05  # the longest a request waits for the store's word on its client's limits
 BACKOFF_S = (0.1, 5.0)  # first and longest wait before reconnecting
-# Keeps the longer end when two instances cool one item; publishes the change.
-COOL = """
-local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('PUBLISH', KEYS[2], ARGV[3])
-return 1
-"""
+QUEUED = 10_000  # writes kept while the store is away (sent when it returns); more are dropped
 
 
 class Mirror(Protocol):
@@ -59,15 +57,48 @@ class SharedState:
         self.url = url
         self.mirror = mirror
         self.available = False
-        self._queue_in, self._queue_out = trio.open_memory_channel[tuple[str, object, float]](10_000)
+        self._redis: Any = None  # (the client, while connected)
+        self._scripts: dict[str, Any] = {}
+        self._queue_in, self._queue_out = trio.open_memory_channel[tuple](QUEUED)
         mirror.share(self._changed)
+
+    def _queue(self, *write: object) -> None:
+        try:
+            self._queue_in.send_nowait(write)
+        except trio.WouldBlock:
+            pass  # (the store has been away long: the oldest writes were kept, these are lost)
 
     def _changed(self, name: str, item: object, until: float) -> None:
         """The mirror learned something: queued for the store, never waited for."""
-        try:
-            self._queue_in.send_nowait((name, item, until))
-        except trio.WouldBlock:
-            pass  # (the store is away and the queue full: the hash is written again on reconnection)
+        self._queue("learn", name, item, time.time() + (until - trio.current_time()))
+
+    async def admit(self, client: ClientSpec, now: float) -> tuple[bool, Window]:
+        """Whether the client's request may go (counted if so), and its window,
+        by the store's one atomic script. Raises when the store does not answer
+        (the caller bounds the wait and falls back to its own limits)."""
+        if not self.available:
+            raise ConnectionError("the state backend is unavailable")
+        admitted, requests, first_request, tokens, first_token, today = await self._scripts["admit"](
+            keys=limit_keys(client.name, int(now // DAY_S)),
+            args=[int(now * 1000), _limit(client.rpm), _limit(client.tpm), _limit(client.daily_tokens),
+                  f"{int(now * 1000)}-{secrets.token_hex(6)}"])
+        return bool(admitted), Window(int(requests), _seconds(first_request), int(tokens), _seconds(first_token),
+                                      int(today))
+
+    def spent(self, client: ClientSpec, tokens: int, now: float) -> None:
+        """A request of the client's used ``tokens``: queued for the store."""
+        if tokens > 0 and (client.tpm or client.daily_tokens):
+            self._queue("spend", client.name, tokens, client.tpm is not None, now)
+
+    def record(self, client: str, model: str, upstream: str, counts: list[int], now: float) -> None:
+        """A request's usage (``usage.FIELDS`` counts): queued for the store."""
+        self._queue("record", day_of(now), [client, model, upstream], counts)
+
+    async def usage(self, now: float) -> list[dict[str, object]]:
+        """Every instance's usage rows of the last DAYS_KEPT days, from the store."""
+        if not self.available:
+            raise ConnectionError("the state backend is unavailable")
+        return usage_rows(await self._scripts["read_usage"](keys=usage_keys(now), args=[]))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the mirror in step with the store until cancelled. Started once
@@ -80,20 +111,21 @@ class SharedState:
                 async with client, client.pubsub(channels=[CHANNEL], ignore_subscribe_messages=True,
                                                           retry_policy=NoRetryPolicy()) as messages:
                     # (Subscribed first, then read: nothing published meanwhile is missed.)
-                    cool = client.register_script(COOL)
-                    await client.script_load(COOL)
+                    self._scripts = {name: client.register_script(script) for name, script in SCRIPTS.items()}
+                    for script in SCRIPTS.values():
+                        await client.script_load(script)
                     await self._load(client)
-                    self.available, wait = True, BACKOFF_S[0]
+                    self._redis, self.available, wait = client, True, BACKOFF_S[0]
                     if reported:
-                        log.warning("state backend %s is back: shared state again", _shown(self.url))
+                        log.warning("state backend %s is back: shared state again", shown_url(self.url))
                     reported = False
                     task_status.started()
                     task_status = trio.TASK_STATUS_IGNORED
                     async with trio.open_nursery() as nursery:
                         nursery.start_soon(self._listen, messages)
-                        await self._write(cool)
+                        await self._write()
             except* Exception as group:  # (coredis raises groups from its task group; a cancel goes on up)
-                self.available = False
+                self._redis, self.available = None, False
                 # (Cancelled, the proxy stopping: coredis's cleanup may complain, and the cancel goes on up.)
                 if not reported and trio.current_effective_deadline() != float("-inf"):
                     _report(self.url, group)
@@ -106,7 +138,7 @@ class SharedState:
     async def _load(self, client: Any) -> None:
         now_wall, now = time.time(), trio.current_time()
         stale = []
-        for field, value in (await client.hgetall(HASH)).items():
+        for field, value in (await client.hgetall(LEARNED)).items():
             until_wall = float(value)
             if until_wall <= now_wall:
                 stale.append(field)
@@ -114,7 +146,7 @@ class SharedState:
             name, item = _decode(field)
             self.mirror.apply(name, item, now + (until_wall - now_wall))
         if stale:
-            await client.hdel(HASH, stale)
+            await client.hdel(LEARNED, stale)
 
     async def _listen(self, messages: Any) -> None:
         async for message in messages:
@@ -122,12 +154,62 @@ class SharedState:
             name, item = _decode(field)
             self.mirror.apply(name, item, trio.current_time() + (until_wall - time.time()))
 
-    async def _write(self, cool: Any) -> None:
-        async for name, item, until in self._queue_out:
-            field = json.dumps([name, item])
-            until_wall = time.time() + (until - trio.current_time())
+    async def _write(self) -> None:
+        scripts = self._scripts
+        async for kind, *write in self._queue_out:
             with trio.fail_after(WRITE_TIMEOUT_S):  # (a store that stops answering is a lost one: reconnect)
-                await cool(keys=[HASH, CHANNEL], args=[field, until_wall, json.dumps([field, until_wall])])
+                if kind == "learn":
+                    name, item, until_wall = write
+                    field = json.dumps([name, item])
+                    await scripts["learn"](keys=[LEARNED, CHANNEL],
+                                           args=[field, until_wall, json.dumps([field, until_wall])])
+                elif kind == "spend":
+                    client, tokens, per_minute, now = write
+                    requests_key, tokens_key, day_key = limit_keys(client, int(now // DAY_S))
+                    await scripts["spend"](keys=[tokens_key, day_key],
+                                           args=[int(now * 1000), tokens, secrets.token_hex(6), int(per_minute)])
+                else:
+                    day, names, counts = write
+                    pairs = [item for field, count in zip(FIELDS, counts) if count
+                             for item in (json.dumps([*names, field]), count)]
+                    await scripts["record"](keys=[usage_key(day)], args=pairs)
+
+
+async def read_usage(url: str, now: float) -> list[dict[str, object]]:
+    """Every instance's usage rows straight from the store at ``url`` (``anthroproxy usage --config``)."""
+    client = coredis.Redis.from_url(url, decode_responses=True, retry_policy=NoRetryPolicy(),
+                                    connect_timeout=CONNECT_TIMEOUT_S)
+    async with client:
+        return usage_rows(await client.eval(READ_USAGE, keys=usage_keys(now), args=[]))
+
+
+def usage_keys(now: float) -> list[str]:
+    return [usage_key(day_of(now - back * 86400)) for back in range(DAYS_KEPT)]
+
+
+def usage_rows(found: list[Any]) -> list[dict[str, object]]:
+    """READ_USAGE's answer as usage rows."""
+    rows: dict[tuple[str, ...], dict[str, object]] = {}
+    for key, pairs in zip(found[::2], found[1::2]):
+        day = key.rsplit(":", 1)[1]
+        for field, value in zip(pairs[::2], pairs[1::2]):
+            client, model, upstream, name = json.loads(field)
+            row = rows.setdefault((day, client, model, upstream), {
+                "date": day, "client": client, "model": model, "upstream": upstream, **dict.fromkeys(FIELDS, 0)})
+            if name in FIELDS:
+                row[name] = int(value)
+    return newest_first(list(rows.values()))
+
+
+SCRIPTS = {"learn": LEARN, "admit": ADMIT, "spend": SPEND, "record": RECORD, "read_usage": READ_USAGE}
+
+
+def _limit(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def _seconds(milliseconds: str) -> float | None:
+    return float(milliseconds) / 1000 if milliseconds else None
 
 
 def _decode(field: str) -> tuple[str, object]:
@@ -135,7 +217,7 @@ def _decode(field: str) -> tuple[str, object]:
     return name, tuple(item) if isinstance(item, list) else item
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """The store's address without its password."""
     scheme, _, rest = url.partition("://")
     return f"{scheme}://{rest.rpartition('@')[2]}"
@@ -148,8 +230,8 @@ def _report(url: str, exc: BaseException) -> None:
     cause = found[0] if found else exc
     if isinstance(cause, AuthenticationError):
         log.error("state backend %s refused the password: serving on this process's own state, retrying",
-                  _shown(url))
+                  shown_url(url))
     else:
         what = type(cause).__name__ if isinstance(cause, (RedisError, OSError)) else "an error"
         log.warning("state backend %s is unavailable (%s: %s): serving on this process's own state, reconnecting",
-                    _shown(url), what, str(cause)[:200])
+                    shown_url(url), what, str(cause)[:200])

@@ -4,6 +4,9 @@ what happens when the server is away."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
 
 import httpx
 import pytest
@@ -234,3 +237,125 @@ url = ["{replicas[0].url}", "{replicas[1].url}"]
     for session in map(str, range(8)):
         assert len({second for s, second in served if s == session}) == 1  # four turns, one replica
     assert {second for _, second in served} == {True, False}  # (and the conversations use both)
+
+
+def limited(fake: FakeUpstream, **limits: int) -> str:
+    settings = "\n".join(f"{name} = {value}" for name, value in limits.items())
+    return f'''
+[upstreams.main]
+url = "{fake.url}"
+[models]
+"claude-*" = "m1@main"
+[clients.alice]
+key = "alice-key"
+{settings}
+[clients.bob]
+key = "bob-key"
+'''
+
+
+ALICE = {"x-api-key": "alice-key"}
+
+
+async def test_rpm_lets_exactly_its_count_through_across_two_instances(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    one = await configured(nursery, tmp_path, "one", limited(fake, rpm=10), store.url)
+    two = await configured(nursery, tmp_path, "two", limited(fake, rpm=10), store.url)
+    statuses = []
+
+    async def ask(proxy) -> None:
+        statuses.append((await post(proxy, BODY, headers=ALICE)).status_code)
+
+    async with trio.open_nursery() as burst:
+        for index in range(20):
+            burst.start_soon(ask, (one, two)[index % 2])
+    assert sorted(statuses) == [200] * 10 + [429] * 10
+    assert len(fake.requests) == 10
+    refused = await post(two, BODY, headers=ALICE)
+    assert refused.status_code == 429 and refused.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert 0 < int(refused.headers["retry-after"]) <= 60
+
+
+async def test_tokens_per_minute_and_the_daily_budget_hold_across_instances(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)  # (each answer: 10 tokens in, 5 out)
+    one = await configured(nursery, tmp_path, "one", limited(fake, tpm=40), store.url)
+    two = await configured(nursery, tmp_path, "two", limited(fake, tpm=40), store.url)
+    for proxy in (one, two, one):
+        assert (await post(proxy, BODY, headers=ALICE)).status_code == 200
+        await trio.sleep(0.05)  # (what a request spent is written after it)
+    refused = await post(two, BODY, headers=ALICE)
+    assert refused.status_code == 429 and "40 tokens per minute" in refused.json()["error"]["message"]
+
+    three = await configured(nursery, tmp_path, "three", limited(fake, daily_tokens=30), store.url + "1")
+    four = await configured(nursery, tmp_path, "four", limited(fake, daily_tokens=30), store.url + "1")
+    for proxy in (three, four):
+        assert (await post(proxy, BODY, headers=ALICE)).status_code == 200
+        await trio.sleep(0.05)
+    refused = await post(three, BODY, headers=ALICE)
+    assert refused.status_code == 429 and "resets at 00:00 UTC" in refused.json()["error"]["message"]
+
+
+async def test_usage_shows_every_instances_requests(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    one = await configured(nursery, tmp_path, "one", limited(fake), store.url)
+    two = await configured(nursery, tmp_path, "two", limited(fake), store.url)
+    for proxy, key in ((one, "alice-key"), (two, "alice-key"), (two, "bob-key")):
+        assert (await post(proxy, BODY, headers={"x-api-key": key})).status_code == 200
+    await trio.sleep(0.1)
+    async with httpx.AsyncClient() as client:
+        mine = (await client.get(f"http://127.0.0.1:{one.port}/v1/usage", headers=ALICE)).json()["data"]
+    assert [(row["client"], row["requests"], row["input_tokens"], row["output_tokens"]) for row in mine] == [
+        ("alice", 2, 20, 10)]
+    (tmp_path / "team.toml").write_text(f'state_url = "${{TEAM_STATE}}"\n{limited(fake)}')
+    printed = await trio.run_process([sys.executable, "-m", "anthroproxy", "usage", "--config",
+                                      str(tmp_path / "team.toml")], env={**os.environ, "TEAM_STATE": store.url},
+                                     capture_stdout=True)
+    lines = printed.stdout.decode().splitlines()
+    assert lines[0].split()[:5] == ["date", "client", "model", "upstream", "requests"]
+    assert sorted(line.split()[1:5] for line in lines[1:]) == [["alice", "claude-sonnet-4-6", "main", "2"],
+                                                               ["bob", "claude-sonnet-4-6", "main", "1"]]
+    store.stop()
+    gone = await trio.run_process([sys.executable, "-m", "anthroproxy", "usage", "--config",
+                                   str(tmp_path / "team.toml")], env={**os.environ, "TEAM_STATE": store.url},
+                                  capture_stderr=True, check=False)
+    assert gone.returncode == 1 and b"cannot read the state backend" in gone.stderr
+
+
+async def test_a_store_that_hangs_or_dies_never_holds_a_limited_clients_request(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    one = await configured(nursery, tmp_path, "one", limited(fake, rpm=3), store.url)
+    assert (await post(one, BODY, headers=ALICE)).status_code == 200
+    store.process.send_signal(signal.SIGSTOP)  # (answers nothing, closes nothing)
+    try:
+        with trio.fail_after(2):  # (without the bound on the wait, this would hang)
+            assert (await post(one, BODY, headers=ALICE)).status_code == 200
+    finally:
+        store.process.send_signal(signal.SIGCONT)
+    store.stop()
+    with trio.fail_after(2):
+        assert (await post(one, BODY, headers=ALICE)).status_code == 200
+        assert (await post(one, BODY, headers=ALICE)).status_code == 429  # (this process's own count: 3 a minute)
+    assert (await health(one))["state"] == "unavailable"
+
+
+async def test_with_two_workers_rpm_lets_exactly_its_count_through(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    (tmp_path / "proxy.toml").write_text(limited(fake, rpm=10))
+    cli = await start_cli(nursery, "--config", str(tmp_path / "proxy.toml"), "--port", "0", "--workers", "2",
+                          "--state-url", store.url, "--log-level", "INFO")
+    statuses, pids = [], set()
+
+    async def ask() -> None:
+        async with httpx.AsyncClient() as client:  # (a connection each: the kernel spreads them over the workers)
+            answer = await client.post(f"http://127.0.0.1:{cli.port}/v1/messages", json=BODY, headers=ALICE)
+            statuses.append(answer.status_code)
+            pids.add((await client.get(f"http://127.0.0.1:{cli.port}/health")).json()["pid"])
+
+    try:
+        async with trio.open_nursery() as burst:
+            for _ in range(20):
+                burst.start_soon(ask)
+    finally:
+        assert await stop(cli) == 0
+    assert sorted(statuses) == [200] * 10 + [429] * 10 and len(pids) == 2
+    assert "alice-key" not in cli.log

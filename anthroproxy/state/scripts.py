@@ -1,0 +1,91 @@
+"""What the shared store (shared.py) runs, as Lua scripts: each one atomic in
+Redis or Valkey, so that limits hold across every instance at once.
+
+Keys, all under ``anthroproxy:``: ``learned`` (a hash: what failover learned,
+and until when) and its channel; per client, ``limits:NAME:requests`` and
+``limits:NAME:tokens`` (sorted sets of the last minute, scored by when in
+milliseconds; a token member ends in ``:COUNT``) and ``limits:NAME:day:N``
+(the tokens of UTC day N); ``usage:YYYY-MM-DD`` (a hash per day: a JSON
+[client, model, upstream, field] to its count).
+"""
+
+from __future__ import annotations
+
+PREFIX = "anthroproxy:"
+LEARNED = PREFIX + "learned"  # field: JSON [what, item]; value: until, in wall-clock seconds
+CHANNEL = PREFIX + "learned"
+USAGE_KEPT_S = 32 * 86400
+
+
+def limit_keys(client: str, day: int) -> list[str]:
+    base = f"{PREFIX}limits:{client}:"
+    return [base + "requests", base + "tokens", f"{base}day:{day}"]
+
+
+def usage_key(day: str) -> str:
+    return f"{PREFIX}usage:{day}"
+
+
+# Keeps the longer end when two instances learn one item; publishes the change.
+LEARN = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return 1
+"""
+
+# A request of a client's: the same test as limits.refusal (the budget, requests,
+# tokens), and counted when it may go. ARGV: now (ms), rpm, tpm, daily budget
+# (-1: none), a unique member. Returns admitted, then the window after it.
+ADMIT = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
+local rpm, tpm, daily = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local today = tonumber(redis.call('GET', KEYS[3]) or '0')
+local requests = redis.call('ZCARD', KEYS[1])
+local tokens = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  tokens = tokens + tonumber(string.match(member, ':(%d+)$'))
+end
+local admitted = 0
+if not ((daily >= 0 and today >= daily) or (rpm >= 0 and requests >= rpm) or (tpm >= 0 and tokens >= tpm)) then
+  admitted = 1
+  if rpm >= 0 then
+    redis.call('ZADD', KEYS[1], now, ARGV[5])
+    redis.call('PEXPIRE', KEYS[1], 61000)
+    requests = requests + 1
+  end
+end
+local first_request = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or ''
+local first_token = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2] or ''
+return {admitted, requests, tostring(first_request), tokens, tostring(first_token), today}
+"""
+
+# Tokens a request of a client's used. ARGV: now (ms), tokens, a unique member, whether tpm counts (1/0).
+SPEND = """
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3] .. ':' .. ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], 61000)
+end
+redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], 172800)
+return 1
+"""
+
+# A request's usage: ARGV pairs of (field, count) into the day's hash, kept 32 days.
+RECORD = """
+for i = 1, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], tonumber(%d))
+return 1
+""" % USAGE_KEPT_S
+
+# Every day's usage hash named, in one round trip: [key, fields-and-values] pairs.
+READ_USAGE = """
+local found = {}
+for _, key in ipairs(KEYS) do
+  table.insert(found, key)
+  table.insert(found, redis.call('HGETALL', key))
+end
+return found
+"""
