@@ -359,3 +359,22 @@ async def test_with_two_workers_rpm_lets_exactly_its_count_through(nursery, tmp_
         assert await stop(cli) == 0
     assert sorted(statuses) == [200] * 10 + [429] * 10 and len(pids) == 2
     assert "alice-key" not in cli.log
+
+
+async def test_what_an_instance_learned_while_the_store_was_away_reaches_the_others_when_it_returns(
+        nursery, tmp_path):
+    server = RedisServer()  # (not started yet)
+    primary, fallback = await upstreams(nursery)
+    one = await instance(nursery, tmp_path, "one", primary, fallback, server.url)
+    two = await instance(nursery, tmp_path, "two", primary, fallback, server.url)
+    primary.queue(Reply.error(429, "slow down", "rate_limit_error", headers=[("retry-after", "60")]))
+    assert (await post(one, BODY)).status_code == 200  # (learned while the store is away)
+    assert (await health(two))["upstreams"]["main"]["state"] == "ok"
+    server.start()
+    try:
+        with trio.fail_after(15):  # (the instances reconnect with backoff)
+            while (await health(two))["upstreams"]["main"]["state"] != "cooling":
+                await trio.sleep(0.05)
+        assert (await health(one))["state"] == (await health(two))["state"] == "ok"
+    finally:
+        server.stop()
