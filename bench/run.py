@@ -6,6 +6,8 @@
     python bench/run.py --compare "{python} bench/ccr.py --port {port} --upstream {upstream}" \
         --compare-name claude-code-router      # the peer to beat
     python bench/run.py --upstream http://127.0.0.1:8000/v1 --model Qwen/Qwen3-8B   # your own server
+    python bench/run.py --protocols   # only the upstream protocols (issue 20)
+    python bench/run.py --state       # only shared state: in process and on a real Redis (issue 21)
 
 Three processes on loopback: the fake upstream (bench/upstream.py), the proxy
 (``python -m anthroproxy``) and the load driver (bench/driver.py). For each
@@ -30,6 +32,7 @@ import importlib.metadata
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -80,6 +83,16 @@ PIPE = "trio byte pipe"
 PROTOCOL_SWEEP = {1: 12, 128: 256}  # (C=1: 36 first events a path, over 3 rounds; 18 varied by 0.2 ms run to run)
 QUICK_PROTOCOL_SWEEP = {1: 3, 128: 128}
 PROTOCOL_ROUNDS, QUICK_PROTOCOL_ROUNDS = 3, 2
+# Shared state (issue 21), with --state: the proxy with its state in process and on a real Redis, each with no
+# client keys and with a limited client (the driver's key; limits it never reaches), whose every request the store
+# admits by a script: the one round trip a request waits for.
+_LIMITED = '[clients.bench]\nkey = "bench"\nrpm = 1000000000\ntpm = 1000000000000\n'
+STATE_PATHS = {
+    "in process": 'target_url = "{base}/v1"\n',
+    "state-url": 'state_url = "{state_url}"\ntarget_url = "{base}/v1"\n',
+    "in process, limited client": 'target_url = "{base}/v1"\n' + _LIMITED,
+    "state-url, limited client": 'state_url = "{state_url}"\ntarget_url = "{base}/v1"\n' + _LIMITED,
+}
 # In front of a real server (--upstream): requests per run at each concurrency, and what is asked.
 UPSTREAM_SWEEP = {1: 8, 4: 16}
 UPSTREAM_PROMPT = "Write a few sentences about the sea."
@@ -275,6 +288,8 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only print the table and draw the plot of --out")
     parser.add_argument("--protocols", action="store_true",
                         help="only the upstream protocols' part (results to results/protocols.json unless --out)")
+    parser.add_argument("--state", action="store_true",
+                        help="only the shared-state part: state in process and on a real Redis (issue 21)")
     parser.add_argument("--upstream", metavar="URL", help="measure in front of this OpenAI-compatible server instead")
     parser.add_argument("--model", help="the upstream's model, with --upstream")
     parser.add_argument("--prompt", default=UPSTREAM_PROMPT, help="what to ask it, with --upstream")
@@ -298,7 +313,7 @@ def main() -> int:
     try:
         targets = [("anthroproxy", ANTHROPROXY, levels, True),
                    ("anthroproxy --workers 2", WORKERS, WORKERS_SWEEP, False)]
-        if args.protocols:
+        if args.protocols or args.state:
             targets = []
         elif args.compare:
             targets.append((args.compare_name, args.compare, levels, True))
@@ -316,7 +331,7 @@ def main() -> int:
                 report["targets"][name] = entry
             finally:
                 stop(process)
-        for name, (command, api) in REFERENCES.items() if not args.protocols else ():
+        for name, (command, api) in REFERENCES.items() if not (args.protocols or args.state) else ():
             print(f"reference: {name}", flush=True)
             process, port = start_proxy(command, upstream)
             try:
@@ -325,14 +340,19 @@ def main() -> int:
                                                    QUICK_SWEEP if args.quick else REFERENCE_SWEEP, chunks, api=api)
             finally:
                 stop(process)
-        report["protocols"] = protocols(upstream, chunks, args.quick)
+        if not args.state:
+            report["protocols"] = protocols(upstream, chunks, args.quick)
+        if args.state or not args.protocols:
+            report["state"] = shared_state(upstream, chunks, args.quick)
     finally:
         stop(upstream_process)
-    if not args.protocols:
+    if not (args.protocols or args.state):
         from micro import translation_timings  # noqa: E402 (bench/ is not a package)
 
         report["translation"] = translation_timings()
-    out = Path(args.out) if args.out != parser.get_default("out") or not args.protocols else RESULTS / "protocols.json"
+    out = Path(args.out)
+    if args.out == parser.get_default("out") and (args.protocols or args.state):
+        out = RESULTS / ("protocols.json" if args.protocols else "state.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(table(report))
@@ -345,32 +365,63 @@ def protocols(upstream: str, chunks: int, quick: bool) -> dict:
     """The proxy in front of each upstream protocol, and the trio byte pipe, all
     running at once and driven in interleaved rounds (A B C D, then D C B A),
     each against the fake upstream's own answer in that protocol, straight."""
+    print(f"upstream protocols: {', '.join(PROTOCOLS)}, and the {PIPE} (Anthropic stream)", flush=True)
+    return interleaved(upstream, chunks, quick, PROTOCOLS, pipe=True, extras=True)
+
+
+def shared_state(upstream: str, chunks: int, quick: bool) -> dict:
+    """In-process state against a real Redis (--state-url), with and without a
+    limited client (whose every request the store admits), driven in the same
+    interleaved rounds (issue 21)."""
+    server = shutil.which("valkey-server") or shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("--state needs redis-server or valkey-server (Debian: apt-get install redis-server)")
+    port = free_port()
+    redis = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, redis)
+        print(f"shared state: {', '.join(STATE_PATHS)} ({Path(server).name} on port {port})", flush=True)
+        paths = {name: (config.replace("{state_url}", f"redis://127.0.0.1:{port}/0"), "openai")
+                 for name, config in STATE_PATHS.items()}
+        return interleaved(upstream, chunks, quick, paths, pipe=False, extras=False)
+    finally:
+        stop(redis)
+
+
+def interleaved(upstream: str, chunks: int, quick: bool, configs: dict[str, tuple[str, str]], *, pipe: bool,
+                extras: bool) -> dict:
+    """Proxies from ``configs`` (name: config file, the API its direct baseline
+    speaks), and the trio byte pipe if asked, all running at once, driven in
+    interleaved rounds; ``extras``: non-streaming requests and open streams too."""
     levels = QUICK_PROTOCOL_SWEEP if quick else PROTOCOL_SWEEP
     rounds = QUICK_PROTOCOL_ROUNDS if quick else PROTOCOL_ROUNDS
     base = upstream.removesuffix("/v1")
-    print(f"upstream protocols: {', '.join(PROTOCOLS)}, and the {PIPE} (Anthropic stream), "
-          f"{rounds} interleaved rounds", flush=True)
+    print(f"  {rounds} interleaved rounds", flush=True)
     processes: dict[str, tuple[subprocess.Popen, int]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            for name, (config, _) in PROTOCOLS.items():
-                path = Path(scratch) / f"{name}.toml"
+            for name, (config, _) in configs.items():
+                path = Path(scratch) / f"{len(processes)}.toml"
                 path.write_text(config.format(base=base))
                 processes[name] = start_proxy(PROTOCOL_COMMAND.replace("{config}", shlex.quote(str(path))), upstream)
-            processes[PIPE] = start_proxy(REFERENCES[PIPE][0], upstream)
+            if pipe:
+                processes[PIPE] = start_proxy(REFERENCES[PIPE][0], upstream)
             for name, (_, port) in processes.items():
                 drive(f"http://127.0.0.1:{port}", "anthropic", 16, 64)  # warm-up: imports, pools, caches
             paths: dict[str, dict] = {name: {"sweep": {}} for name in processes}
-            directs = {name: api for name, (_, api) in PROTOCOLS.items()} | {PIPE: "anthropic"}
+            directs = {name: api for name, (_, api) in configs.items()} | {PIPE: "anthropic"}
             for concurrency, requests in levels.items():
                 sides = {name: (Side(), Side()) for name in processes}
-                runs = [(name, "direct") for name in PROTOCOLS] + [(name, "proxy") for name in processes]
+                apis = list(dict.fromkeys(api for _, api in configs.values()))  # (one direct run serves each path of its API)
+                runs = [(api, "direct") for api in apis] + [(name, "proxy") for name in processes]
                 for round_ in range(rounds):
                     for name, side in runs if round_ % 2 == 0 else runs[::-1]:
                         if side == "direct":
-                            run = drive(base, directs[name], concurrency, requests)
-                            for path in [name] + ([PIPE] if directs[name] == directs[PIPE] else []):
-                                sides[path][0].add(run, requests * chunks)
+                            run = drive(base, name, concurrency, requests)
+                            for path in processes:
+                                if directs[path] == name:
+                                    sides[path][0].add(run, requests * chunks)
                             continue
                         process, port = processes[name]
                         before = cpu_seconds(process.pid)
@@ -382,14 +433,16 @@ def protocols(upstream: str, chunks: int, quick: bool) -> dict:
                     paths[name]["sweep"][concurrency] = {"direct": d, "proxy": p}
                     print(f"  C={concurrency} {name}: added TTFT p50 {p['added_ttft_ms']['p50']} ms, "
                           f"CPU {p['cpu_us_per_chunk']} us/chunk, lost {p['lost_events']}", flush=True)
-            for name, (_, api) in PROTOCOLS.items():
+            if not extras:
+                return {"rounds": rounds, "paths": paths}
+            for name, (_, api) in configs.items():
                 process, port = processes[name]
                 paths[name]["json_requests"] = json_rate(upstream, process.pid, port, api)
             # The open streams of the three at once (each process's RSS is its own): a third of the wait.
-            with ThreadPoolExecutor(len(PROTOCOLS)) as pool:
+            with ThreadPoolExecutor(len(configs)) as pool:
                 held = {name: pool.submit(hold, processes[name][0].pid, processes[name][1],
-                                          HOLD_STREAMS if not quick else 300) for name in PROTOCOLS}
-            for name in PROTOCOLS:
+                                          HOLD_STREAMS if not quick else 300) for name in configs}
+            for name in configs:
                 paths[name]["hold"] = held[name].result()
                 print(f"  {name}: {paths[name]['hold']['streams']} open streams, "
                       f"{paths[name]['hold']['rss_per_stream_kib']} KiB each; non-streaming "
@@ -504,6 +557,8 @@ def table(report: dict) -> str:
             lines.append(f"| {target} | {measured} | {'met' if met else 'NOT MET'} |")
     if report.get("protocols"):
         lines += protocol_table(report["protocols"])
+    if report.get("state"):
+        lines += state_table(report["state"])
     failed = failures(report)
     lines.append("\nERRORS (these figures are not valid): " + "; ".join(failed) if failed else "\nno request failed")
     if "translation" in report:
@@ -605,6 +660,47 @@ def protocol_checks(protocols: dict) -> list[tuple[str, str, bool]]:
     return checks
 
 
+def state_table(state: dict) -> list[str]:
+    paths = state["paths"]
+    lines = [f"\nshared state (issue 21): the proxy with its state in process and on a real Redis (--state-url), "
+             f"with no client keys and with a limited client, driven in {state['rounds']} interleaved rounds",
+             "| C | path | direct TTFT p50 ms | proxy TTFT p50/p99 ms | added p50/p99 ms | CPU us/chunk "
+             "| events/s proxy (direct) | lost |",
+             "|---|---|---|---|---|---|---|---|"]
+    for concurrency in next(iter(paths.values()))["sweep"]:
+        for name, entry in paths.items():
+            d, p = entry["sweep"][concurrency]["direct"], entry["sweep"][concurrency]["proxy"]
+            lines.append(f"| {concurrency} | {name} | {d['ttft_ms']['p50']} | {p['ttft_ms']['p50']}/{p['ttft_ms']['p99']} "
+                         f"| {p['added_ttft_ms']['p50']}/{p['added_ttft_ms']['p99']} | {p['cpu_us_per_chunk']} "
+                         f"| {p['events_per_s']} ({d['events_per_s']}) | {p['lost_events']} |")
+    lines.append("\ntargets (issue 21), from this run:")
+    lines.append("| target | measured | |")
+    lines.append("|---|---|---|")
+    for target, measured, met in state_checks(state):
+        lines.append(f"| {target} | {measured} | {'met' if met else 'NOT MET'} |")
+    return lines
+
+
+def state_checks(state: dict) -> list[tuple[str, str, bool]]:
+    """Issue 21's targets: the store against in-process state, with and without a limited client."""
+    paths = state["paths"]
+    levels = next(iter(paths.values()))["sweep"]
+    top, one = max(levels, key=int), min(levels, key=int)
+    checks = []
+    for local, shared in (("in process", "state-url"), ("in process, limited client", "state-url, limited client")):
+        added = {name: paths[name]["sweep"][one]["proxy"]["added_ttft_ms"]["p50"] for name in (local, shared)}
+        cpu = {name: paths[name]["sweep"][top]["proxy"]["cpu_us_per_chunk"] for name in (local, shared)}
+        more = round(added[shared] - added[local], 2)
+        checks.append((f"{shared}: added TTFT p50 at C={one} within 0.2 ms of {local}",
+                       f"{added[shared]} vs {added[local]} ms ({more:+} ms)", more <= 0.2))
+        checks.append((f"{shared}: CPU per chunk at C={top} within 5% of {local}",
+                       f"{cpu[shared]} vs {cpu[local]} us ({cpu[shared] / cpu[local]:.3f}x)",
+                       cpu[shared] <= 1.05 * cpu[local]))
+    lost = sum(row["proxy"]["lost_events"] for entry in paths.values() for row in entry["sweep"].values())
+    checks.append(("0 events lost on every path", str(lost), lost == 0))
+    return checks
+
+
 def failures(report: dict) -> list[str]:
     """Every run in which a request failed, so no rate is read off a broken run."""
     found = []
@@ -612,6 +708,7 @@ def failures(report: dict) -> list[str]:
     runs += list(report.get("references", {}).items())
     protocol_paths = report.get("protocols", {}).get("paths", {})
     runs += [(f"protocol {name}", entry["sweep"]) for name, entry in protocol_paths.items()]
+    runs += [(f"state {name}", entry["sweep"]) for name, entry in report.get("state", {}).get("paths", {}).items()]
     for name, rows in runs:
         for concurrency, row in rows.items():
             for side in ("direct", "proxy"):

@@ -27,10 +27,11 @@ from typing import Any, Iterator
 import trio
 
 from ..config.routes import Route, needs_of
-from ..core.errors import ProxyError, UpstreamError, redact
+from ..core.errors import ProxyError, RateLimited, UpstreamError, redact
 from ..observe.logs import log
 from ..upstream.failover import Candidate, Decision, last_failure, status_of
 from ..upstream.protocols import Call, Prepared, SwitchProtocol, UpstreamProtocol
+from ..state.client_state import Admission
 from .context import RequestContext
 
 
@@ -43,11 +44,13 @@ class Dispatch:
     conversation: str | None  # None: no replicas to stick to
     candidates: list[Candidate]
     counting: bool = False
+    admission: Admission | None = None  # a limited client's, decided before the first upstream call
     errors: list[UpstreamError] = field(default_factory=list)
     _prepared: dict[tuple[str, str, str], Prepared] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, ctx: RequestContext, body: dict[str, Any], *, counting: bool = False) -> Dispatch:
+    def start(cls, ctx: RequestContext, body: dict[str, Any], *, counting: bool = False,
+              admission: Admission | None = None) -> Dispatch:
         """The route the request takes, and its candidates in order."""
         routes = ctx.routes(body["model"])
         # (Walking a 1 MiB request takes a few tenths of a millisecond: only where a scenario or a replica asks.)
@@ -55,9 +58,21 @@ class Dispatch:
         conversation = ctx.upstreams.conversation(route, ctx.headers, body)
         candidates = ctx.upstreams.plan(route, conversation, trio.current_time())
         ctx.access.model, ctx.access.model_route = body["model"], route_name
-        dispatch = cls(ctx, body, route_name, route, conversation, candidates, counting)
+        dispatch = cls(ctx, body, route_name, route, conversation, candidates, counting, admission)
         dispatch._note(candidates[0])
         return dispatch
+
+    async def admitted(self) -> None:
+        """Before the first upstream call: the client's limits let the request
+        go (the store's answer, asked at admission, read now), or it stops
+        here with a 429; the limits' state goes out as anthropic-ratelimit-*."""
+        admission, self.admission = self.admission, None
+        if admission is None:
+            return
+        refusal, headers = await admission.decided()
+        if refusal is not None:
+            raise RateLimited(refusal.message, headers=(("retry-after", str(refusal.retry_after)), *headers))
+        self.ctx.responder.headers.extend(headers)
 
     def __iter__(self) -> Iterator[Candidate]:
         while self.candidates:

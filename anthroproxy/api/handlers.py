@@ -16,10 +16,11 @@ from urllib.parse import unquote
 import trio
 
 from ..core import ids
-from ..core.errors import InvalidRequest, NotFound, PermissionDenied, RateLimited, UpstreamError
+from ..core.errors import InvalidRequest, NotFound, PermissionDenied, ProxyError, UpstreamError
 from ..observe.logs import log
 from ..upstream.protocols import SwitchProtocol
 from .context import RequestContext, is_authorized
+from ..state.client_state import Admission
 from .dispatch import Dispatch
 from .models import model_info, model_page, page_params
 from .streaming import stream_message
@@ -101,17 +102,14 @@ def permit(ctx: RequestContext, model: str) -> None:
         raise PermissionDenied(f"client {client.name} may not use model {model!r}")
 
 
-async def admit(ctx: RequestContext, model: str) -> None:
-    """The client may use the model, and is within its limits now (counted);
-    the limits' state goes out as anthropic-ratelimit-* headers."""
-    permit(ctx, model)
+async def admission(ctx: RequestContext) -> Admission | None:
+    """A limited client's request: whether it is within its limits now begins
+    to be decided (``Dispatch.admitted`` reads the answer before the upstream
+    is called)."""
     client = ctx.client
     if client is None or not client.limited or ctx.clients is None:
-        return
-    refusal, headers = await ctx.clients.admit(client)
-    if refusal is not None:
-        raise RateLimited(refusal.message, headers=(("retry-after", str(refusal.retry_after)), *headers))
-    ctx.responder.headers.extend(headers)
+        return None
+    return await ctx.clients.admission(client)
 
 
 async def usage(ctx: RequestContext) -> None:
@@ -123,9 +121,15 @@ async def usage(ctx: RequestContext) -> None:
 
 
 async def messages(ctx: RequestContext) -> None:
-    body = checked_body(ctx)
-    await admit(ctx, body["model"])
-    dispatch = Dispatch.start(ctx, body)
+    admitting = await admission(ctx)  # (first: the store's round trip runs while the rest is done)
+    try:
+        body = checked_body(ctx)
+        permit(ctx, body["model"])
+    except ProxyError:
+        if admitting is not None:
+            admitting.release()
+        raise
+    dispatch = Dispatch.start(ctx, body, admission=admitting)
     ctx.access.stream = bool(body.get("stream"))
     log.debug("request %s: model %s, route %s (%s), %d messages, %d tools, max_tokens %s, stream %s",
               ctx.access.request_id, body["model"], dispatch.route_name, dispatch.route, len(body["messages"]),
@@ -141,6 +145,7 @@ async def complete_message(ctx: RequestContext, body: dict[str, Any], dispatch: 
         protocol, prepared = dispatch.prepared(candidate)
         call = dispatch.call(candidate)
         try:
+            await dispatch.admitted()
             answer = await protocol.open(call, prepared)
             message, as_it_came = await protocol.message(call, answer, prepared, message_id=ids.message_id())
         except SwitchProtocol as switch:

@@ -74,6 +74,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
                 if attempt is not None:
                     await close_attempt(attempt)
                 protocol, prepared = dispatch.prepared(candidate)
+                await dispatch.admitted()
                 attempt = Attempt(candidate, protocol, prepared,
                                   protocol.relay(prepared, message_id=message_id, started=started))
                 keepalive.watch(attempt.relay, dispatch.read_timeout(candidate))

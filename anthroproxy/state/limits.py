@@ -82,12 +82,13 @@ def _reset(first: float | None, now: float) -> float:
 class _Counts:
     requests: deque[float] = field(default_factory=deque)  # when each request of the last minute began
     tokens: deque[tuple[float, int]] = field(default_factory=deque)  # (when, how many) of the last minute
+    tokens_sum: int = 0  # what ``tokens`` holds (kept as it changes: no check adds it up)
     day: int = 0  # the UTC day ``today`` counts
     today: int = 0  # tokens spent that day
 
     def window(self) -> Window:
         return Window(len(self.requests), self.requests[0] if self.requests else None,
-                      sum(tokens for _, tokens in self.tokens), self.tokens[0][0] if self.tokens else None, self.today)
+                      self.tokens_sum, self.tokens[0][0] if self.tokens else None, self.today)
 
 
 class Limits:
@@ -119,6 +120,7 @@ class Limits:
         self._expire(counts, now)
         if client.tpm is not None:
             counts.tokens.append((now, tokens))
+            counts.tokens_sum += tokens
         counts.today += tokens
 
     @staticmethod
@@ -127,7 +129,7 @@ class Limits:
         while counts.requests and counts.requests[0] <= since:
             counts.requests.popleft()
         while counts.tokens and counts.tokens[0][0] <= since:
-            counts.tokens.popleft()
+            counts.tokens_sum -= counts.tokens.popleft()[1]
         day = int(now // DAY_S)
         if day != counts.day:
             counts.day, counts.today = day, 0

@@ -4,8 +4,9 @@ Redis or Valkey, so that limits hold across every instance at once.
 Keys, all under ``anthroproxy:``: ``learned`` (a hash: what failover learned,
 and until when) and its channel; per client, ``limits:NAME:requests`` and
 ``limits:NAME:tokens`` (sorted sets of the last minute, scored by when in
-milliseconds; a token member ends in ``:COUNT``) and ``limits:NAME:day:N``
-(the tokens of UTC day N); ``usage:YYYY-MM-DD`` (a hash per day: a JSON
+milliseconds; a token member ends in ``:COUNT``), ``limits:NAME:tokens_sum``
+(what the tokens set holds, kept as it changes, so no admission adds it up)
+and ``limits:NAME:day:N`` (the tokens of UTC day N); ``usage:YYYY-MM-DD`` (a hash per day: a JSON
 [client, model, upstream, field] to its count).
 """
 
@@ -18,8 +19,9 @@ USAGE_KEPT_S = 32 * 86400
 
 
 def limit_keys(client: str, day: int) -> list[str]:
+    """The client's requests and tokens of the last minute, the day's tokens, and the minute's token sum."""
     base = f"{PREFIX}limits:{client}:"
-    return [base + "requests", base + "tokens", f"{base}day:{day}"]
+    return [base + "requests", base + "tokens", f"{base}day:{day}", base + "tokens_sum"]
 
 
 def usage_key(day: str) -> str:
@@ -40,14 +42,17 @@ return 1
 ADMIT = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
+if #expired > 0 then
+  local gone = 0
+  for _, member in ipairs(expired) do gone = gone + tonumber(string.match(member, ':(%d+)$')) end
+  redis.call('DECRBY', KEYS[4], gone)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
+end
 local rpm, tpm, daily = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local today = tonumber(redis.call('GET', KEYS[3]) or '0')
 local requests = redis.call('ZCARD', KEYS[1])
-local tokens = 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  tokens = tokens + tonumber(string.match(member, ':(%d+)$'))
-end
+local tokens = tonumber(redis.call('GET', KEYS[4]) or '0')
 local admitted = 0
 if not ((daily >= 0 and today >= daily) or (rpm >= 0 and requests >= rpm) or (tpm >= 0 and tokens >= tpm)) then
   admitted = 1
@@ -62,11 +67,13 @@ local first_token = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2] or ''
 return {admitted, requests, tostring(first_request), tokens, tostring(first_token), today}
 """
 
-# Tokens a request of a client's used. ARGV: now (ms), tokens, a unique member, whether tpm counts (1/0).
+# Tokens a request of a client's used (KEYS: tokens, day, token sum). ARGV: now (ms), tokens, a unique member, whether tpm counts (1/0).
 SPEND = """
 if ARGV[4] == '1' then
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3] .. ':' .. ARGV[2])
+  redis.call('INCRBY', KEYS[3], ARGV[2])
   redis.call('PEXPIRE', KEYS[1], 61000)
+  redis.call('PEXPIRE', KEYS[3], 61000)
 end
 redis.call('INCRBY', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], 172800)

@@ -32,6 +32,7 @@ from coredis.retry import NoRetryPolicy
 
 from ..config.clients import ClientSpec
 from ..observe.logs import log
+from .lean import LeanConnection, Ticket
 from .limits import DAY_S, Window
 from .scripts import ADMIT, CHANNEL, LEARN, LEARNED, READ_USAGE, RECORD, SPEND, limit_keys, usage_key
 from .usage import DAYS_KEPT, FIELDS, day_of, newest_first
@@ -40,6 +41,7 @@ CONNECT_TIMEOUT_S = 1.0
 WRITE_TIMEOUT_S = 1.0  # (the writer's own task: no request waits for it)
 ADMIT_TIMEOUT_S = 0.05  # the longest a request waits for the store's word on its client's limits
 BACKOFF_S = (0.1, 5.0)  # first and longest wait before reconnecting
+WRITE_BATCH = 256  # queued writes sent in one go
 QUEUED = 10_000  # writes kept while the store is away (sent when it returns); more are dropped
 
 
@@ -58,13 +60,14 @@ class SharedState:
         self.mirror = mirror
         self.available = False
         self._redis: Any = None  # (the client, while connected)
+        self._lean: LeanConnection | None = None  # (the request path's connection, while connected)
         self._scripts: dict[str, Any] = {}
         self._queue_in, self._queue_out = trio.open_memory_channel[tuple](QUEUED)
         mirror.share(self._changed)
 
-    def _queue(self, *write: object) -> None:
+    def _queue(self, kind: str, *write: object) -> None:
         try:
-            self._queue_in.send_nowait(write)
+            self._queue_in.send_nowait((kind, *write))
         except trio.WouldBlock:
             pass  # (the store has been away long: the oldest writes were kept, these are lost)
 
@@ -72,18 +75,23 @@ class SharedState:
         """The mirror learned something: queued for the store, never waited for."""
         self._queue("learn", name, item, time.time() + (until - trio.current_time()))
 
-    async def admit(self, client: ClientSpec, now: float) -> tuple[bool, Window]:
-        """Whether the client's request may go (counted if so), and its window,
-        by the store's one atomic script. Raises when the store does not answer
-        (the caller bounds the wait and falls back to its own limits)."""
-        if not self.available:
+    async def send_admit(self, client: ClientSpec, now: float) -> tuple[Ticket, str]:
+        """Ask the store, by its one atomic script, whether the client's request
+        may go (counted if so): sent now, answered to the ticket (``admitted``
+        reads it); and the request's entry, for ``release``. Raises when the store is away."""
+        lean = self._lean
+        if lean is None or not self.available:
             raise ConnectionError("the state backend is unavailable")
-        admitted, requests, first_request, tokens, first_token, today = await self._scripts["admit"](
-            keys=limit_keys(client.name, int(now // DAY_S)),
-            args=[int(now * 1000), _limit(client.rpm), _limit(client.tpm), _limit(client.daily_tokens),
-                  f"{int(now * 1000)}-{secrets.token_hex(6)}"])
-        return bool(admitted), Window(int(requests), _seconds(first_request), int(tokens), _seconds(first_token),
-                                      int(today))
+        member = f"{int(now * 1000)}-{secrets.token_hex(6)}"
+        ticket = await lean.send("EVALSHA", self._scripts["admit"].sha, 4, *limit_keys(client.name, int(now // DAY_S)),
+                                 int(now * 1000), _limit(client.rpm), _limit(client.tpm),
+                                 _limit(client.daily_tokens), member)
+        return ticket, member
+
+    def release(self, client: ClientSpec, member: str, now: float) -> None:
+        """Take back a request ``send_admit`` counted: queued (after the admission on the wire)."""
+        if client.rpm is not None:
+            self._queue("release", client.name, member, now)
 
     def spent(self, client: ClientSpec, tokens: int, now: float) -> None:
         """A request of the client's used ``tokens``: queued for the store."""
@@ -115,17 +123,20 @@ class SharedState:
                     for script in SCRIPTS.values():
                         await client.script_load(script)
                     await self._load(client)
-                    self._redis, self.available, wait = client, True, BACKOFF_S[0]
-                    if reported:
-                        log.warning("state backend %s is back: shared state again", shown_url(self.url))
-                    reported = False
-                    task_status.started()
-                    task_status = trio.TASK_STATUS_IGNORED
+                    lean = LeanConnection(self.url)
                     async with trio.open_nursery() as nursery:
+                        with trio.fail_after(CONNECT_TIMEOUT_S):
+                            await nursery.start(lean.run)
+                        self._redis, self._lean, self.available, wait = client, lean, True, BACKOFF_S[0]
+                        if reported:
+                            log.warning("state backend %s is back: shared state again", shown_url(self.url))
+                        reported = False
+                        task_status.started()
+                        task_status = trio.TASK_STATUS_IGNORED
                         nursery.start_soon(self._listen, messages)
                         await self._write()
             except* Exception as group:  # (coredis raises groups from its task group; a cancel goes on up)
-                self._redis, self.available = None, False
+                self._redis, self._lean, self.available = None, None, False
                 # (Cancelled, the proxy stopping: coredis's cleanup may complain, and the cancel goes on up.)
                 if not reported and trio.current_effective_deadline() != float("-inf"):
                     _report(self.url, group)
@@ -155,24 +166,39 @@ class SharedState:
             self.mirror.apply(name, item, trio.current_time() + (until_wall - time.time()))
 
     async def _write(self) -> None:
-        scripts = self._scripts
-        async for kind, *write in self._queue_out:
+        """What is queued, in batches: one write of every command waiting, then their answers."""
+        lean, queue = self._lean, self._queue_out
+        assert lean is not None
+        async for first in queue:
+            batch = [first]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(queue.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            tickets = await lean.send_many([self._command(*write) for write in batch])
             with trio.fail_after(WRITE_TIMEOUT_S):  # (a store that stops answering is a lost one: reconnect)
-                if kind == "learn":
-                    name, item, until_wall = write
-                    field = json.dumps([name, item])
-                    await scripts["learn"](keys=[LEARNED, CHANNEL],
-                                           args=[field, until_wall, json.dumps([field, until_wall])])
-                elif kind == "spend":
-                    client, tokens, per_minute, now = write
-                    requests_key, tokens_key, day_key = limit_keys(client, int(now // DAY_S))
-                    await scripts["spend"](keys=[tokens_key, day_key],
-                                           args=[int(now * 1000), tokens, secrets.token_hex(6), int(per_minute)])
-                else:
-                    day, names, counts = write
-                    pairs = [item for field, count in zip(FIELDS, counts) if count
-                             for item in (json.dumps([*names, field]), count)]
-                    await scripts["record"](keys=[usage_key(day)], args=pairs)
+                for ticket in tickets:
+                    await ticket.answer()
+
+    def _command(self, kind: str, *write: Any) -> tuple[Any, ...]:
+        """A queued write as the script call that makes it."""
+        sha = self._scripts[kind].sha if kind in self._scripts else ""
+        if kind == "learn":
+            name, item, until_wall = write
+            field = json.dumps([name, item])
+            return ("EVALSHA", sha, 2, LEARNED, CHANNEL, field, until_wall, json.dumps([field, until_wall]))
+        if kind == "release":
+            client, member, now = write
+            return ("ZREM", limit_keys(client, int(now // DAY_S))[0], member)
+        if kind == "spend":
+            client, tokens, per_minute, now = write
+            _, tokens_key, day_key, sum_key = limit_keys(client, int(now // DAY_S))
+            return ("EVALSHA", sha, 3, tokens_key, day_key, sum_key, int(now * 1000), tokens, secrets.token_hex(6),
+                    int(per_minute))
+        day, names, counts = write
+        pairs = [item for field, count in zip(FIELDS, counts) if count for item in (json.dumps([*names, field]), count)]
+        return ("EVALSHA", sha, 1, usage_key(day), *pairs)
 
 
 async def read_usage(url: str, now: float) -> list[dict[str, object]]:
@@ -202,6 +228,13 @@ def usage_rows(found: list[Any]) -> list[dict[str, object]]:
 
 
 SCRIPTS = {"learn": LEARN, "admit": ADMIT, "spend": SPEND, "record": RECORD, "read_usage": READ_USAGE}
+
+
+async def admitted(ticket: Ticket) -> tuple[bool, Window]:
+    """The store's answer to ``send_admit``: whether the request may go, and the client's window."""
+    admitted, requests, first_request, tokens, first_token, today = await ticket.answer()
+    return bool(admitted), Window(int(requests), _seconds(first_request), int(tokens), _seconds(first_token),
+                                  int(today))
 
 
 def _limit(value: int | None) -> int:

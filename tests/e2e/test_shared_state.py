@@ -248,6 +248,7 @@ url = "{fake.url}"
 "claude-*" = "m1@main"
 [clients.alice]
 key = "alice-key"
+models = ["claude-*"]
 {settings}
 [clients.bob]
 key = "bob-key"
@@ -274,6 +275,8 @@ async def test_rpm_lets_exactly_its_count_through_across_two_instances(nursery, 
     refused = await post(two, BODY, headers=ALICE)
     assert refused.status_code == 429 and refused.headers["anthropic-ratelimit-requests-remaining"] == "0"
     assert 0 < int(refused.headers["retry-after"]) <= 60
+    streamed = await post(one, {**BODY, "stream": True}, headers=ALICE)  # (refused before any event)
+    assert streamed.status_code == 429 and streamed.json()["error"]["type"] == "rate_limit_error"
 
 
 async def test_tokens_per_minute_and_the_daily_budget_hold_across_instances(nursery, tmp_path, store):
@@ -286,8 +289,8 @@ async def test_tokens_per_minute_and_the_daily_budget_hold_across_instances(nurs
     refused = await post(two, BODY, headers=ALICE)
     assert refused.status_code == 429 and "40 tokens per minute" in refused.json()["error"]["message"]
 
-    three = await configured(nursery, tmp_path, "three", limited(fake, daily_tokens=30), store.url + "1")
-    four = await configured(nursery, tmp_path, "four", limited(fake, daily_tokens=30), store.url + "1")
+    three = await configured(nursery, tmp_path, "three", limited(fake, daily_tokens=30), store.url.removesuffix("/0") + "/1")
+    four = await configured(nursery, tmp_path, "four", limited(fake, daily_tokens=30), store.url.removesuffix("/0") + "/1")
     for proxy in (three, four):
         assert (await post(proxy, BODY, headers=ALICE)).status_code == 200
         await trio.sleep(0.05)
@@ -378,3 +381,12 @@ async def test_what_an_instance_learned_while_the_store_was_away_reaches_the_oth
         assert (await health(one))["state"] == (await health(two))["state"] == "ok"
     finally:
         server.stop()
+
+
+async def test_a_request_refused_for_its_body_or_model_is_not_counted_against_rpm(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    one = await configured(nursery, tmp_path, "one", limited(fake, rpm=2), store.url)
+    for bad in (b"{not json", json.dumps({**BODY, "max_tokens": "many"}).encode(), {**BODY, "model": "gpt-4o"}):
+        assert (await post(one, bad, headers=ALICE)).status_code in (400, 403)
+    await trio.sleep(0.05)  # (taken back by the writer)
+    assert [(await post(one, BODY, headers=ALICE)).status_code for _ in range(3)] == [200, 200, 429]
