@@ -31,14 +31,21 @@ async def serve(config: Config, *, reuse_port: bool = False,
             log.warning("listening on %s without --auth-token: anyone who can reach it can use the upstream%s",
                         config.host, " keys" if keyed else "")
 
-    async with Upstreams(config) as upstreams, trio.open_nursery() as nursery:
-        app = ProxyApp(config, upstreams)
-        if config.state_url is not None:
-            app.clients.store = SharedState(config.state_url, upstreams)
-            await nursery.start(app.clients.store.run)
-        await serve_http(http_settings(config), app, reuse_port=reuse_port, on_listening=check,
-                         task_status=task_status)
-        nursery.cancel_scope.cancel()
+    try:
+        async with Upstreams(config) as upstreams, trio.open_nursery() as nursery:
+            app = ProxyApp(config, upstreams)
+            if config.state_url is not None:
+                app.clients.store = SharedState(config.state_url, upstreams)
+                await nursery.start(app.clients.store.run)
+            await serve_http(http_settings(config), app, reuse_port=reuse_port, on_listening=check,
+                             task_status=task_status)
+            nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # A port that cannot be had reaches the caller as the OSError itself, not wrapped by the nursery
+        # the state backend runs in: the command line names it in one line, and embedders catch OSError.
+        if len(group.exceptions) == 1 and isinstance(group.exceptions[0], OSError):
+            raise group.exceptions[0] from None
+        raise
 
 
 def http_settings(config: Config) -> HTTPSettings:

@@ -19,6 +19,7 @@ import pytest
 import trio
 
 from anthroproxy import Config, serve
+from anthroproxy.upstream.balancer import rendezvous
 from tests.backends import llamacpp
 from tests.support.llama import started
 from tests.support.events import check_grammar, parse_events, text_of
@@ -227,10 +228,10 @@ async def test_a_client_that_leaves_mid_stream_stops_the_servers_generation(prox
 
 
 async def test_replicas_keep_a_conversation_where_its_prefix_is_cached(nursery, llama):
-    """Two servers as replicas of one upstream. A conversation begins on the
-    second while the first is busy; its next turn, with both idle, would go to
-    the first (least busy, then config order) but sticks to the second, where
-    the server reads its prefix from the cache."""
+    """Two servers as replicas of one upstream. A conversation whose home (its
+    rendezvous replica) is the second begins there while the first is busy with
+    another; its next turn, with both idle, goes back to the second, not to the
+    first in config order, and the server reads its prefix from the cache."""
     from anthroproxy.config.spec import UpstreamSpec
 
     second = started("tiny", context=4096)
@@ -238,18 +239,22 @@ async def test_replicas_keep_a_conversation_where_its_prefix_is_cached(nursery, 
         proxy = await proxy_for(nursery, llama, model_mapping="claude-*:tiny@replicas",
                                 upstreams=(UpstreamSpec(name="replicas", urls=(llama.url, second.url)),))
         long = [{"role": "user", "content": "Some context to keep. " * 80}]
+        urls = (llama.url, second.url)
+        homes = {url: {"x-claude-code-session-id": next(s for s in map(str, range(100))
+                                                        if rendezvous(f"session:{s}", urls) == url)} for url in urls}
         async with httpx.AsyncClient(timeout=60) as client:
             body = {"model": "claude-x", "max_tokens": 60000, "messages": RAMBLE, "stream": True}
-            async with client.stream("POST", f"http://127.0.0.1:{proxy.port}/v1/messages", json=body) as busy:
+            async with client.stream("POST", f"http://127.0.0.1:{proxy.port}/v1/messages", json=body,
+                                     headers=homes[llama.url]) as busy:
                 await anext(pieces := busy.aiter_bytes())  # the first replica is under way with another conversation
-                await in_thread(create(proxy, messages=long, max_tokens=5))
+                await in_thread(create(proxy, messages=long, max_tokens=5, extra_headers=homes[second.url]))
                 slots = (await client.get(llama.root + "/slots")).json()
                 assert slots[0]["is_processing"], "the first replica finished too soon to be busy"
                 await pieces.aclose()
             with trio.fail_after(10):  # (the client left: the server stops)
                 while (await client.get(llama.root + "/slots")).json()[0]["is_processing"]:
                     await trio.sleep(0.02)
-        again = await in_thread(create(proxy, max_tokens=5, messages=[
+        again = await in_thread(create(proxy, max_tokens=5, extra_headers=homes[second.url], messages=[
             *long, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "and more"}]))
         assert again.usage.cache_read_input_tokens > 400
     finally:

@@ -488,8 +488,10 @@ async def test_a_replica_that_failed_cools_alone(nursery, tmp_path, fakes):
 url = ["{fakes['spare'].url}", "{fakes['local'].url}"]
 '''))
     fakes["spare"].queue(Reply.error(503, "one replica is down"))
-    for turn in range(3):
-        await in_thread(create(proxy, messages=[{"role": "user", "content": f"new conversation {turn}"}]))
+    urls = (fakes["spare"].url, fakes["local"].url)
+    sessions = [s for s in map(str, range(200)) if rendezvous(f"session:{s}", urls) == fakes["spare"].url][:3]
+    for session in sessions:  # (new conversations whose home is the replica that fails)
+        await in_thread(create(proxy, extra_headers={"x-claude-code-session-id": session}))
     assert (len(fakes["spare"].requests), len(fakes["local"].requests), len(fakes["main"].requests)) == (1, 3, 0)
 
 
@@ -561,10 +563,11 @@ async def test_health_shows_upstreams_only_with_the_token_and_no_credentials_in_
 url = ["{spare}", "{local}"]
 '''), auth_token="proxy-token")
     fakes["spare"].queue(Reply.error(503, "down"))
+    session = next(s for s in map(str, range(100)) if rendezvous(f"session:{s}", (spare, local)) == spare)
     async with httpx.AsyncClient(timeout=10) as client:
         url = f"http://127.0.0.1:{proxy.port}"
-        await client.post(f"{url}/v1/messages", headers={"x-api-key": "proxy-token"},
-                          json={"model": "claude-sonnet-4", "max_tokens": 5, "messages": ASK})
+        await client.post(f"{url}/v1/messages", headers={"x-api-key": "proxy-token", "x-claude-code-session-id": session},
+                          json={"model": "claude-sonnet-4", "max_tokens": 5, "messages": ASK})  # (to the spare first)
         anonymous = (await client.get(f"{url}/health")).json()
         known = (await client.get(f"{url}/health", headers={"authorization": "Bearer proxy-token"})).json()
     assert anonymous["status"] == "ok" and "upstreams" not in anonymous
