@@ -31,7 +31,7 @@ from ..core.errors import ProxyError, RateLimited, UpstreamError, redact
 from ..observe.logs import log
 from ..upstream.failover import Candidate, Decision, last_failure, status_of
 from ..upstream.protocols import Call, Prepared, SwitchProtocol, UpstreamProtocol
-from ..state.client_state import Admission
+from ..state.admission import Admission
 from .context import RequestContext
 
 

@@ -20,7 +20,7 @@ from ..core.errors import InvalidRequest, NotFound, PermissionDenied, ProxyError
 from ..observe.logs import log
 from ..upstream.protocols import SwitchProtocol
 from .context import RequestContext, is_authorized
-from ..state.client_state import Admission
+from ..state.admission import Admission
 from .dispatch import Dispatch
 from .models import model_info, model_page, page_params
 from .streaming import stream_message

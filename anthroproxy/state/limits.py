@@ -103,7 +103,7 @@ class Limits:
         send either way). A request that may go is counted at once."""
         now = self._clock()
         counts = self._counts.setdefault(client.name, _Counts())
-        self._expire(counts, now)
+        expire(counts, now)
         refused = refusal(client, counts.window(), now)
         if refused is not None:
             return refused, refused.headers
@@ -117,22 +117,22 @@ class Limits:
             return
         now = self._clock()
         counts = self._counts.setdefault(client.name, _Counts())
-        self._expire(counts, now)
+        expire(counts, now)
         if client.tpm is not None:
             counts.tokens.append((now, tokens))
             counts.tokens_sum += tokens
         counts.today += tokens
 
-    @staticmethod
-    def _expire(counts: _Counts, now: float) -> None:
-        since = now - WINDOW_S
-        while counts.requests and counts.requests[0] <= since:
-            counts.requests.popleft()
-        while counts.tokens and counts.tokens[0][0] <= since:
-            counts.tokens_sum -= counts.tokens.popleft()[1]
-        day = int(now // DAY_S)
-        if day != counts.day:
-            counts.day, counts.today = day, 0
+def expire(counts: _Counts, now: float) -> None:
+    """What left the minute goes; a new UTC day starts its budget at 0."""
+    since = now - WINDOW_S
+    while counts.requests and counts.requests[0] <= since:
+        counts.requests.popleft()
+    while counts.tokens and counts.tokens[0][0] <= since:
+        counts.tokens_sum -= counts.tokens.popleft()[1]
+    day = int(now // DAY_S)
+    if day != counts.day:
+        counts.day, counts.today = day, 0
 
 
 def _rfc3339(seconds: float) -> str:

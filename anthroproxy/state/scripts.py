@@ -16,6 +16,7 @@ PREFIX = "anthroproxy:"
 LEARNED = PREFIX + "learned"  # field: JSON [what, item]; value: until, in wall-clock seconds
 CHANNEL = PREFIX + "learned"
 USAGE_KEPT_S = 32 * 86400
+CREDIT_ROOM = 4  # credits are granted while the minute has this many times as many requests left
 
 
 def limit_keys(client: str, day: int) -> list[str]:
@@ -37,8 +38,14 @@ return 1
 """
 
 # A request of a client's: the same test as limits.refusal (the budget, requests,
-# tokens), and counted when it may go. ARGV: now (ms), rpm, tpm, daily budget
-# (-1: none), a unique member. Returns admitted, then the window after it.
+# tokens), and counted when it may go. KEYS: limit_keys. ARGV: now (ms), rpm, tpm,
+# daily budget (-1: none), a unique member, credits wanted, 1 to only reserve
+# credits (no request). Credits are requests counted ahead for the instance to
+# admit by itself, MEMBER:c1..cN, granted only while the client is far from
+# every limit (CREDIT_ROOM times the credits left in its minute, under a
+# quarter of its tokens and budget), so that near a limit every request is
+# decided here, one at a time. Returns admitted, the window after it, and the
+# credits granted.
 ADMIT = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
@@ -50,24 +57,34 @@ if #expired > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
 end
 local rpm, tpm, daily = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local want, reserve_only = tonumber(ARGV[6]), ARGV[7] == '1'
 local today = tonumber(redis.call('GET', KEYS[3]) or '0')
 local requests = redis.call('ZCARD', KEYS[1])
 local tokens = tonumber(redis.call('GET', KEYS[4]) or '0')
 local admitted = 0
-if not ((daily >= 0 and today >= daily) or (rpm >= 0 and requests >= rpm) or (tpm >= 0 and tokens >= tpm)) then
+local within = not ((daily >= 0 and today >= daily) or (rpm >= 0 and requests >= rpm) or (tpm >= 0 and tokens >= tpm))
+if within and not reserve_only then
   admitted = 1
   if rpm >= 0 then
     redis.call('ZADD', KEYS[1], now, ARGV[5])
-    redis.call('PEXPIRE', KEYS[1], 61000)
     requests = requests + 1
   end
 end
+local granted = 0
+if within and want > 0 and rpm >= 0 and rpm - requests >= CREDIT_ROOM * want
+    and (tpm < 0 or tokens * 4 < tpm) and (daily < 0 or today * 4 < daily) then
+  for i = 1, want do redis.call('ZADD', KEYS[1], now, ARGV[5] .. ':c' .. i) end
+  requests = requests + want
+  granted = want
+end
+if admitted == 1 or granted > 0 then redis.call('PEXPIRE', KEYS[1], 61000) end
 local first_request = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2] or ''
 local first_token = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2] or ''
-return {admitted, requests, tostring(first_request), tokens, tostring(first_token), today}
-"""
+return {admitted, requests, tostring(first_request), tokens, tostring(first_token), today, granted}
+""".replace("CREDIT_ROOM", str(CREDIT_ROOM))
 
-# Tokens a request of a client's used (KEYS: tokens, day, token sum). ARGV: now (ms), tokens, a unique member, whether tpm counts (1/0).
+# Tokens a request of a client's used (KEYS: tokens, day, token sum, the channel). ARGV: now (ms),
+# tokens, a unique member, whether tpm counts (1/0), the news for the other instances.
 SPEND = """
 if ARGV[4] == '1' then
   redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3] .. ':' .. ARGV[2])
@@ -77,6 +94,7 @@ if ARGV[4] == '1' then
 end
 redis.call('INCRBY', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], 172800)
+redis.call('PUBLISH', KEYS[4], ARGV[5])
 return 1
 """
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 import coredis
 import trio
@@ -61,6 +61,10 @@ class SharedState:
         self.available = False
         self._redis: Any = None  # (the client, while connected)
         self._lean: LeanConnection | None = None  # (the request path's connection, while connected)
+        self._nursery: trio.Nursery | None = None  # (the connection's, while connected)
+        # Told of every request's tokens, from every instance (client, tokens, when): ClientState's figures.
+        self.spent_listener: Callable[[str, int, float], None] | None = None
+        self.connections = 0  # (how many times it connected: what was known before may be stale)
         self._scripts: dict[str, Any] = {}
         self._queue_in, self._queue_out = trio.open_memory_channel[tuple](QUEUED)
         mirror.share(self._changed)
@@ -75,23 +79,33 @@ class SharedState:
         """The mirror learned something: queued for the store, never waited for."""
         self._queue("learn", name, item, time.time() + (until - trio.current_time()))
 
-    async def send_admit(self, client: ClientSpec, now: float) -> tuple[Ticket, str]:
+    async def send_admit(self, client: ClientSpec, now: float, *, credits: int = 0,
+                         reserve_only: bool = False) -> tuple[Ticket, str]:
         """Ask the store, by its one atomic script, whether the client's request
-        may go (counted if so): sent now, answered to the ticket (``admitted``
-        reads it); and the request's entry, for ``release``. Raises when the store is away."""
+        may go (counted if so), with ``credits`` more counted ahead if the client
+        is far from its limits: sent now, answered to the ticket (``admitted``
+        reads it); and the request's entry (credits are ENTRY:c1...). Raises
+        when the store is away."""
         lean = self._lean
         if lean is None or not self.available:
             raise ConnectionError("the state backend is unavailable")
         member = f"{int(now * 1000)}-{secrets.token_hex(6)}"
         ticket = await lean.send("EVALSHA", self._scripts["admit"].sha, 4, *limit_keys(client.name, int(now // DAY_S)),
                                  int(now * 1000), _limit(client.rpm), _limit(client.tpm),
-                                 _limit(client.daily_tokens), member)
+                                 _limit(client.daily_tokens), member, credits, int(reserve_only))
         return ticket, member
 
-    def release(self, client: ClientSpec, member: str, now: float) -> None:
-        """Take back a request ``send_admit`` counted: queued (after the admission on the wire)."""
-        if client.rpm is not None:
-            self._queue("release", client.name, member, now)
+    def start_soon(self, task: Callable[..., Awaitable[None]], *args: object) -> bool:
+        """Run ``task`` beside the connection (a credits' refill); False when the store is away."""
+        if self._nursery is None or not self.available:
+            return False
+        self._nursery.start_soon(task, *args)
+        return True
+
+    def release(self, client: ClientSpec, members: list[str], now: float) -> None:
+        """Take back requests ``send_admit`` counted (or credits): queued (after the admission on the wire)."""
+        if client.rpm is not None and members:
+            self._queue("release", client.name, members, now)
 
     def spent(self, client: ClientSpec, tokens: int, now: float) -> None:
         """A request of the client's used ``tokens``: queued for the store."""
@@ -127,7 +141,9 @@ class SharedState:
                     async with trio.open_nursery() as nursery:
                         with trio.fail_after(CONNECT_TIMEOUT_S):
                             await nursery.start(lean.run)
-                        self._redis, self._lean, self.available, wait = client, lean, True, BACKOFF_S[0]
+                        self._redis, self._lean, self._nursery = client, lean, nursery
+                        self.available, wait = True, BACKOFF_S[0]
+                        self.connections += 1
                         if reported:
                             log.warning("state backend %s is back: shared state again", shown_url(self.url))
                         reported = False
@@ -136,7 +152,7 @@ class SharedState:
                         nursery.start_soon(self._listen, messages)
                         await self._write()
             except* Exception as group:  # (coredis raises groups from its task group; a cancel goes on up)
-                self._redis, self._lean, self.available = None, None, False
+                self._redis, self._lean, self._nursery, self.available = None, None, None, False
                 # (Cancelled, the proxy stopping: coredis's cleanup may complain, and the cancel goes on up.)
                 if not reported and trio.current_effective_deadline() != float("-inf"):
                     _report(self.url, group)
@@ -161,7 +177,13 @@ class SharedState:
 
     async def _listen(self, messages: Any) -> None:
         async for message in messages:
-            field, until_wall = json.loads(message["data"])
+            news = json.loads(message["data"])
+            if isinstance(news, dict):  # (a request's tokens, for the clients' token figures)
+                client, tokens, when = news["spent"]
+                if self.spent_listener is not None:
+                    self.spent_listener(client, tokens, when)
+                continue
+            field, until_wall = news
             name, item = _decode(field)
             self.mirror.apply(name, item, trio.current_time() + (until_wall - time.time()))
 
@@ -189,13 +211,13 @@ class SharedState:
             field = json.dumps([name, item])
             return ("EVALSHA", sha, 2, LEARNED, CHANNEL, field, until_wall, json.dumps([field, until_wall]))
         if kind == "release":
-            client, member, now = write
-            return ("ZREM", limit_keys(client, int(now // DAY_S))[0], member)
+            client, members, now = write
+            return ("ZREM", limit_keys(client, int(now // DAY_S))[0], *members)
         if kind == "spend":
             client, tokens, per_minute, now = write
             _, tokens_key, day_key, sum_key = limit_keys(client, int(now // DAY_S))
-            return ("EVALSHA", sha, 3, tokens_key, day_key, sum_key, int(now * 1000), tokens, secrets.token_hex(6),
-                    int(per_minute))
+            return ("EVALSHA", sha, 4, tokens_key, day_key, sum_key, CHANNEL, int(now * 1000), tokens,
+                    secrets.token_hex(6), int(per_minute), json.dumps({"spent": [client, tokens, now]}))
         day, names, counts = write
         pairs = [item for field, count in zip(FIELDS, counts) if count for item in (json.dumps([*names, field]), count)]
         return ("EVALSHA", sha, 1, usage_key(day), *pairs)
@@ -230,11 +252,12 @@ def usage_rows(found: list[Any]) -> list[dict[str, object]]:
 SCRIPTS = {"learn": LEARN, "admit": ADMIT, "spend": SPEND, "record": RECORD, "read_usage": READ_USAGE}
 
 
-async def admitted(ticket: Ticket) -> tuple[bool, Window]:
-    """The store's answer to ``send_admit``: whether the request may go, and the client's window."""
-    admitted, requests, first_request, tokens, first_token, today = await ticket.answer()
+async def admitted(ticket: Ticket) -> tuple[bool, Window, int]:
+    """The store's answer to ``send_admit``: whether the request may go, the
+    client's window, and the credits granted."""
+    admitted, requests, first_request, tokens, first_token, today, granted = await ticket.answer()
     return bool(admitted), Window(int(requests), _seconds(first_request), int(tokens), _seconds(first_token),
-                                  int(today))
+                                  int(today)), int(granted)
 
 
 def _limit(value: int | None) -> int:

@@ -13,6 +13,8 @@ import pytest
 import trio
 
 from anthroproxy.testing.fake_upstream import FakeUpstream, Reply
+from anthroproxy.state.admission import CREDITS
+from anthroproxy.upstream.balancer import rendezvous
 from tests.backends.redis import RedisServer, RedisUnavailable
 from tests.support.cli import start_cli, stop
 from tests.support.proxy import post, proxy_for
@@ -228,13 +230,17 @@ url = ["{replicas[0].url}", "{replicas[1].url}"]
 '''
     one = await configured(nursery, tmp_path, "one", toml, store.url)
     two = await configured(nursery, tmp_path, "two", toml, store.url)
+    urls = (replicas[0].url, replicas[1].url)
+    homes = [rendezvous(f"session:{s}", urls) for s in map(str, range(100))]
+    sessions = [str(n) for n, home in enumerate(homes) if home == urls[0]][:4] + \
+        [str(n) for n, home in enumerate(homes) if home == urls[1]][:4]  # (conversations of both replicas)
     served = []
-    for session in map(str, range(8)):
+    for session in sessions:
         for proxy in (one, two, one, two):
             before = [len(r.requests) for r in replicas]
             assert (await post(proxy, BODY, headers={"x-claude-code-session-id": session})).status_code == 200
             served.append((session, [len(r.requests) for r in replicas] != [before[0] + 1, before[1]]))
-    for session in map(str, range(8)):
+    for session in sessions:
         assert len({second for s, second in served if s == session}) == 1  # four turns, one replica
     assert {second for _, second in served} == {True, False}  # (and the conversations use both)
 
@@ -390,3 +396,29 @@ async def test_a_request_refused_for_its_body_or_model_is_not_counted_against_rp
         assert (await post(one, bad, headers=ALICE)).status_code in (400, 403)
     await trio.sleep(0.05)  # (taken back by the writer)
     assert [(await post(one, BODY, headers=ALICE)).status_code for _ in range(3)] == [200, 200, 429]
+
+
+async def requests_counted(store: RedisServer, client: str) -> int:
+    import coredis
+
+    async with coredis.Redis.from_url(store.url) as redis:
+        return await redis.zcard(f"anthroproxy:limits:{client}:requests")
+
+
+async def test_far_from_its_rpm_a_client_is_admitted_on_credits_and_never_past_it(nursery, tmp_path, store):
+    fake, _ = await upstreams(nursery)
+    one = await configured(nursery, tmp_path, "one", limited(fake, rpm=100), store.url)
+    two = await configured(nursery, tmp_path, "two", limited(fake, rpm=100), store.url)
+    assert (await post(one, BODY, headers=ALICE)).status_code == 200
+    assert await requests_counted(store, "alice") == 1 + CREDITS  # (counted ahead: the next ones ask nobody)
+    statuses = []
+
+    async def ask(proxy) -> None:
+        statuses.append((await post(proxy, BODY, headers=ALICE)).status_code)
+
+    async with trio.open_nursery() as burst:
+        for index in range(160):
+            burst.start_soon(ask, (one, two)[index % 2])
+    admitted = 1 + statuses.count(200)
+    assert 100 - 2 * CREDITS <= admitted <= 100 and await requests_counted(store, "alice") <= 100
+    assert set(statuses) == {200, 429}
