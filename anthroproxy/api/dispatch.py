@@ -29,9 +29,9 @@ import trio
 from ..config.routes import Route, needs_of
 from ..core.errors import ProxyError, RateLimited, UpstreamError, redact
 from ..observe.logs import log
+from ..state.admission import Admission
 from ..upstream.failover import Candidate, Decision, last_failure, status_of
 from ..upstream.protocols import Call, Prepared, SwitchProtocol, UpstreamProtocol
-from ..state.admission import Admission
 from .context import RequestContext
 
 

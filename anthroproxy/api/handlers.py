@@ -18,9 +18,9 @@ import trio
 from ..core import ids
 from ..core.errors import InvalidRequest, NotFound, PermissionDenied, ProxyError, UpstreamError
 from ..observe.logs import log
+from ..state.admission import Admission
 from ..upstream.protocols import SwitchProtocol
 from .context import RequestContext, is_authorized
-from ..state.admission import Admission
 from .dispatch import Dispatch
 from .models import model_info, model_page, page_params
 from .streaming import stream_message

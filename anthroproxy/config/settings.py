@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from .capabilities import Capabilities, CapabilitiesError, CapabilityTable
 from .clients import ClientSpec
@@ -216,6 +217,26 @@ def check_state_url(url: str) -> str:
     database = parts.path.strip("/")
     if database and not database.isdigit():
         raise ConfigError(f"state-url: the database is a number (/0), got {shown!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"state-url: takes no query string or fragment, got {shown!r}")
+    if parts.fragment:
+        raise ConfigError(f"state-url: takes no fragment, got {shown!r}")
+    check_tls_options(parts.scheme, parts.query, shown)
     return url
+
+
+TLS_OPTIONS = ("ssl_ca_certs", "ssl_cert_reqs")
+
+
+def check_tls_options(scheme: str, query: str, shown: str) -> None:
+    """A rediss:// URL's options: ssl_ca_certs=PATH (the authorities to trust), ssl_cert_reqs=required|none."""
+    try:
+        options = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        options = [("", "")]
+    for name, value in options:
+        if name not in TLS_OPTIONS or scheme != "rediss":
+            raise ConfigError(f"state-url: the only options are {' and '.join(TLS_OPTIONS)}, with rediss://, "
+                              f"got {shown!r}")
+        if name == "ssl_cert_reqs" and value not in ("required", "none"):
+            raise ConfigError(f"state-url: ssl_cert_reqs is required or none, got {value!r}")
+        if name == "ssl_ca_certs" and not (value and Path(value).exists()):
+            raise ConfigError(f"state-url: ssl_ca_certs names no file or folder: {value!r}")

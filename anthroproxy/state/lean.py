@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import ssl
 from collections import deque
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import trio
 from coredis._packer import Packer
@@ -25,6 +26,34 @@ from coredis.exceptions import RedisError
 from coredis.parser import NotEnoughData, Parser
 
 RECEIVE_BYTES = 65536
+
+
+def tls_context(url: str) -> ssl.SSLContext | None:
+    """For rediss://, the one TLS context of every connection to the store:
+    the server's certificate verified, host name included, against the
+    system's authorities or those of ``?ssl_ca_certs=PATH`` (a file or a
+    folder); ``?ssl_cert_reqs=none`` verifies nothing. (coredis's own default
+    checks neither the host name nor that a certificate is sent.)"""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return None
+    options = dict(parse_qsl(parts.query))
+    authorities = options.get("ssl_ca_certs")
+    if authorities is None:
+        context = ssl.create_default_context()
+    elif Path(authorities).is_dir():
+        context = ssl.create_default_context(capath=authorities)
+    else:
+        context = ssl.create_default_context(cafile=authorities)
+    if options.get("ssl_cert_reqs") == "none":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def without_options(url: str) -> str:
+    """The URL without its TLS options (given to coredis with the context instead)."""
+    return urlsplit(url)._replace(query="").geturl()
 
 
 class Ticket:
@@ -62,8 +91,9 @@ class LeanConnection:
         connection is lost (raised) or the task cancelled."""
         parts = urlsplit(self.url)
         stream: trio.abc.Stream = await trio.open_tcp_stream(parts.hostname or "127.0.0.1", parts.port or 6379)
-        if parts.scheme == "rediss":
-            stream = trio.SSLStream(stream, ssl.create_default_context(), server_hostname=parts.hostname)
+        context = tls_context(self.url)
+        if context is not None:
+            stream = trio.SSLStream(stream, context, server_hostname=parts.hostname)
         try:
             self._stream = stream
             async with trio.open_nursery() as nursery:

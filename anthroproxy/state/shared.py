@@ -32,7 +32,7 @@ from coredis.retry import NoRetryPolicy
 
 from ..config.clients import ClientSpec
 from ..observe.logs import log
-from .lean import LeanConnection, Ticket
+from .lean import LeanConnection, Ticket, tls_context, without_options
 from .limits import DAY_S, Window
 from .scripts import ADMIT, CHANNEL, LEARN, LEARNED, READ_USAGE, RECORD, SPEND, limit_keys, usage_key
 from .usage import DAYS_KEPT, FIELDS, day_of, newest_first
@@ -128,8 +128,7 @@ class SharedState:
         wait, reported = BACKOFF_S[0], False
         while True:
             try:
-                client = coredis.Redis.from_url(self.url, decode_responses=True, retry_policy=NoRetryPolicy(),
-                                                connect_timeout=CONNECT_TIMEOUT_S)
+                client = store_client(self.url)
                 async with client, client.pubsub(channels=[CHANNEL], ignore_subscribe_messages=True,
                                                           retry_policy=NoRetryPolicy()) as messages:
                     # (Subscribed first, then read: nothing published meanwhile is missed.)
@@ -225,10 +224,15 @@ class SharedState:
 
 async def read_usage(url: str, now: float) -> list[dict[str, object]]:
     """Every instance's usage rows straight from the store at ``url`` (``anthroproxy usage --config``)."""
-    client = coredis.Redis.from_url(url, decode_responses=True, retry_policy=NoRetryPolicy(),
-                                    connect_timeout=CONNECT_TIMEOUT_S)
+    client = store_client(url)
     async with client:
         return usage_rows(await client.eval(READ_USAGE, keys=usage_keys(now), args=[]))
+
+
+def store_client(url: str) -> coredis.Redis:
+    """coredis's client for ``url``: no retries (the caller reconnects with backoff), TLS as tls_context says."""
+    return coredis.Redis.from_url(without_options(url), decode_responses=True, retry_policy=NoRetryPolicy(),
+                                  connect_timeout=CONNECT_TIMEOUT_S, ssl_context=tls_context(url))
 
 
 def usage_keys(now: float) -> list[str]:
@@ -289,5 +293,15 @@ def _report(url: str, exc: BaseException) -> None:
                   shown_url(url))
     else:
         what = type(cause).__name__ if isinstance(cause, (RedisError, OSError)) else "an error"
-        log.warning("state backend %s is unavailable (%s: %s): serving on this process's own state, reconnecting",
-                    shown_url(url), what, str(cause)[:200])
+        log.warning("state backend %s is unavailable (%s: %s%s): serving on this process's own state, reconnecting",
+                    shown_url(url), what, str(cause)[:200], _underneath(cause))
+
+
+def _underneath(error: BaseException) -> str:
+    """What lies under coredis's "Unable to establish a connection": a TLS
+    certificate that did not verify, a refused connection."""
+    seen, under = {id(error)}, error.__cause__ or error.__context__
+    while under is not None and id(under) not in seen and (under.__cause__ or under.__context__) is not None:
+        seen.add(id(under))
+        under = under.__cause__ or under.__context__
+    return f"; {type(under).__name__}: {str(under)[:200]}" if under is not None else ""

@@ -14,12 +14,11 @@ from ..config.settings import Config, ConfigError
 from ..config.spec import UpstreamSpec
 from ..core.credentials import client_key
 from ..core.errors import UpstreamError
+from ..translate.refusals import Refusals
 from .balancer import Balancer, conversation_of
 from .failover import Candidate, Cooling, Decision, after_failure, candidates
 from .pool import Pool, tls_context
-from ..translate.refusals import Refusals
 from .protocols import PROTOCOLS, Call, Origin, UpstreamProtocol
-
 
 # How long what one instance learned about a model (a refused field, the protocol it needs) is
 # shared for: long enough for every instance, short enough that a backend's upgrade is noticed.

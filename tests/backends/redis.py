@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 START_TIMEOUT_S = 10.0
 INSTALL_TIMEOUT_S = 600
@@ -43,15 +44,49 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def openssl() -> str:
+    found = shutil.which("openssl")
+    if found:
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "openssl"], env=env,
+                       capture_output=True, timeout=INSTALL_TIMEOUT_S)
+    if not shutil.which("openssl"):
+        raise RedisUnavailable("openssl is needed to make the TLS server's certificates, and could not be installed")
+    return shutil.which("openssl")  # type: ignore[return-value]
+
+
+def certificates(folder: Path) -> Path:
+    """A certificate authority of its own, and a server certificate it signed
+    for 127.0.0.1, in ``folder`` (ca.crt, server.crt, server.key)."""
+    def run(*argv: str) -> None:
+        done = subprocess.run([openssl(), *argv], cwd=folder, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RedisUnavailable(f"openssl {argv[0]} failed: {done.stderr[-2000:]}")
+
+    key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=anthroproxy test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    run("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
+    return folder
+
+
 @dataclass
 class RedisServer:
     password: str | None = None
     port: int = field(default_factory=free_port)
+    tls: Path | None = None  # a folder of certificates (certificates()): TLS only, on ``port``
     process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls / 'ca.crt'}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
@@ -59,6 +94,10 @@ class RedisServer:
                 "--daemonize", "no", "--loglevel", "warning"]
         if self.password:
             argv += ["--requirepass", self.password]
+        if self.tls:
+            argv += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.tls / "server.crt"),
+                     "--tls-key-file", str(self.tls / "server.key"), "--tls-ca-cert-file", str(self.tls / "ca.crt"),
+                     "--tls-auth-clients", "no"]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

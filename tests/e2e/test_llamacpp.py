@@ -21,8 +21,8 @@ import trio
 from anthroproxy import Config, serve
 from anthroproxy.upstream.balancer import rendezvous
 from tests.backends import llamacpp
-from tests.support.llama import started
 from tests.support.events import check_grammar, parse_events, text_of
+from tests.support.llama import started
 from tests.support.node import ensure_installed
 from tests.support.proxy import in_thread, sdk
 

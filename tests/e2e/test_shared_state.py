@@ -12,10 +12,10 @@ import httpx
 import pytest
 import trio
 
-from anthroproxy.testing.fake_upstream import FakeUpstream, Reply
 from anthroproxy.state.admission import CREDITS
+from anthroproxy.testing.fake_upstream import FakeUpstream, Reply
 from anthroproxy.upstream.balancer import rendezvous
-from tests.backends.redis import RedisServer, RedisUnavailable
+from tests.backends.redis import RedisServer, RedisUnavailable, certificates
 from tests.support.cli import start_cli, stop
 from tests.support.proxy import post, proxy_for
 
@@ -191,6 +191,33 @@ async def test_a_wrong_password_is_one_error_line_and_no_password_anywhere(nurse
         assert len(errors) == 1
         shown = caplog.text + json.dumps(await health(good)) + json.dumps(await health(bad))
         assert "right-horse-battery" not in shown and "wrong-staple" not in shown
+    finally:
+        server.stop()
+
+
+async def test_over_tls_instances_share_and_a_certificate_that_cannot_be_verified_is_a_store_away(
+        nursery, tmp_path, caplog):
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    try:
+        server = RedisServer(password="tls-horse-battery", tls=certificates(folder)).start()
+    except RedisUnavailable as exc:
+        pytest.fail(f"a Redis server with TLS is needed for this test and could not be had: {exc}")
+    try:
+        primary, fallback = await upstreams(nursery)
+        one = await instance(nursery, tmp_path, "one", primary, fallback, server.url)
+        two = await instance(nursery, tmp_path, "two", primary, fallback, server.url)
+        assert server.url.startswith("rediss://") and (await health(two))["state"] == "ok"
+        primary.queue(Reply.error(429, "slow down", "rate_limit_error", headers=[("retry-after", "30")]))
+        assert (await post(one, BODY)).status_code == 200
+        with trio.fail_after(1):
+            while (await health(two))["upstreams"]["main"]["state"] != "cooling":
+                await trio.sleep(0.005)
+        # (Without ssl_ca_certs, the system's authorities, which never signed the test's certificate.)
+        doubting = await instance(nursery, tmp_path, "doubting", primary, fallback, server.url.partition("?")[0])
+        assert (await health(doubting))["state"] == "unavailable" and (await post(doubting, BODY)).status_code == 200
+        assert any(r.levelname == "WARNING" and "certificate" in r.getMessage() for r in caplog.records), caplog.text
+        assert "tls-horse-battery" not in caplog.text
     finally:
         server.stop()
 

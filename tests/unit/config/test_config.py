@@ -476,10 +476,20 @@ def test_the_state_url_from_flag_environment_and_file(tmp_path):
     assert "pw-secret" not in repr(config)
 
 
+def test_a_rediss_state_url_takes_the_authorities_to_trust(tmp_path):
+    authorities = tmp_path / "ca.pem"
+    authorities.write_text("")
+    url = f"rediss://cache:6380/0?ssl_ca_certs={authorities}&ssl_cert_reqs=required"
+    assert load_config(["--state-url", url], {}, None).state_url == url
+
+
 @pytest.mark.parametrize(
     "url",
     ["http://:pw-secret@cache:6379", "redis://:pw-secret@", "redis://:pw-secret@cache:port/0",
-     "redis://:pw-secret@cache:6379/zero", "redis://:pw-secret@cache:6379/0?timeout=1", "cache:6379"],
+     "redis://:pw-secret@cache:6379/zero", "redis://:pw-secret@cache:6379/0?timeout=1", "cache:6379",
+     "redis://:pw-secret@cache:6379/0?ssl_cert_reqs=none", "rediss://:pw-secret@cache/0?ssl_cert_reqs=maybe",
+     "rediss://:pw-secret@cache/0?ssl_ca_certs=/no/such/ca.pem", "rediss://:pw-secret@cache/0?ssl_ca_certs",
+     "rediss://:pw-secret@cache/0?ssl_ca_certs="],
 )
 def test_a_malformed_state_url_names_the_setting_and_not_the_password(url):
     with pytest.raises(ConfigError, match="^state-url: ") as caught:
