@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import trustme
+
 START_TIMEOUT_S = 10.0
 INSTALL_TIMEOUT_S = 600
 
@@ -44,34 +46,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def openssl() -> str:
-    found = shutil.which("openssl")
-    if found:
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "openssl"], env=env,
-                       capture_output=True, timeout=INSTALL_TIMEOUT_S)
-    if not shutil.which("openssl"):
-        raise RedisUnavailable("openssl is needed to make the TLS server's certificates, and could not be installed")
-    return shutil.which("openssl")  # type: ignore[return-value]
-
-
 def certificates(folder: Path) -> Path:
-    """A certificate authority of its own, and a server certificate it signed
-    for 127.0.0.1, in ``folder`` (ca.crt, server.crt, server.key)."""
-    def run(*argv: str) -> None:
-        done = subprocess.run([openssl(), *argv], cwd=folder, capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            raise RedisUnavailable(f"openssl {argv[0]} failed: {done.stderr[-2000:]}")
-
-    key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    run("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=anthroproxy test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "server.ext")
+    """A certificate authority of its own (trustme), and a server certificate
+    it signed for 127.0.0.1, in ``folder``: ca.crt, server.crt, server.key."""
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    authority.cert_pem.write_to_path(str(folder / "ca.crt"))
+    issued.cert_chain_pems[0].write_to_path(str(folder / "server.crt"))
+    issued.private_key_pem.write_to_path(str(folder / "server.key"))
     return folder
 
 
