@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 
 import trio
 
@@ -15,6 +16,7 @@ from .config.settings import Config
 from .observe.logs import log
 from .server import HTTPSettings, Server, serve_http
 from .state import SharedState
+from .state.fleet import fleet_of
 from .upstream.upstreams import Upstreams
 
 
@@ -33,7 +35,8 @@ async def serve(config: Config, *, reuse_port: bool = False,
 
     try:
         async with Upstreams(config) as upstreams, trio.open_nursery() as nursery:
-            app = ProxyApp(config, upstreams)
+            app = ProxyApp(config, upstreams, fleet=fleet_of(os.environ))
+            await nursery.start(app.board.fleet.run)
             if config.state_url is not None:
                 app.clients.store = SharedState(config.state_url, upstreams)
                 await nursery.start(app.clients.store.run)

@@ -93,6 +93,10 @@ STATE_PATHS = {
     "in process, limited client": 'target_url = "{base}/v1"\n' + _LIMITED,
     "state-url, limited client": 'state_url = "{state_url}"\ntarget_url = "{base}/v1"\n' + _LIMITED,
 }
+# The live dashboard (issue 22), with --dashboards: the same proxy with no dashboard open and with five
+# (bench/watch.py holds their event streams), driven in interleaved rounds.
+DASHBOARDS = 5
+DASHBOARD_PATHS = {"no dashboard": 'target_url = "{base}/v1"\n', f"{DASHBOARDS} dashboards": 'target_url = "{base}/v1"\n'}
 # In front of a real server (--upstream): requests per run at each concurrency, and what is asked.
 UPSTREAM_SWEEP = {1: 8, 4: 16}
 UPSTREAM_PROMPT = "Write a few sentences about the sea."
@@ -290,6 +294,8 @@ def main() -> int:
                         help="only the upstream protocols' part (results to results/protocols.json unless --out)")
     parser.add_argument("--state", action="store_true",
                         help="only the shared-state part: state in process and on a real Redis (issue 21)")
+    parser.add_argument("--dashboards", action="store_true",
+                        help=f"only the dashboard's part: the proxy with none and with {DASHBOARDS} open (issue 22)")
     parser.add_argument("--upstream", metavar="URL", help="measure in front of this OpenAI-compatible server instead")
     parser.add_argument("--model", help="the upstream's model, with --upstream")
     parser.add_argument("--prompt", default=UPSTREAM_PROMPT, help="what to ask it, with --upstream")
@@ -313,7 +319,7 @@ def main() -> int:
     try:
         targets = [("anthroproxy", ANTHROPROXY, levels, True),
                    ("anthroproxy --workers 2", WORKERS, WORKERS_SWEEP, False)]
-        if args.protocols or args.state:
+        if args.protocols or args.state or args.dashboards:
             targets = []
         elif args.compare:
             targets.append((args.compare_name, args.compare, levels, True))
@@ -331,7 +337,7 @@ def main() -> int:
                 report["targets"][name] = entry
             finally:
                 stop(process)
-        for name, (command, api) in REFERENCES.items() if not (args.protocols or args.state) else ():
+        for name, (command, api) in REFERENCES.items() if not (args.protocols or args.state or args.dashboards) else ():
             print(f"reference: {name}", flush=True)
             process, port = start_proxy(command, upstream)
             try:
@@ -340,19 +346,21 @@ def main() -> int:
                                                    QUICK_SWEEP if args.quick else REFERENCE_SWEEP, chunks, api=api)
             finally:
                 stop(process)
-        if not args.state:
+        if not (args.state or args.dashboards):
             report["protocols"] = protocols(upstream, chunks, args.quick)
-        if args.state or not args.protocols:
+        if args.state or not (args.protocols or args.dashboards):
             report["state"] = shared_state(upstream, chunks, args.quick)
+        if args.dashboards or not (args.protocols or args.state):
+            report["dashboards"] = dashboards(upstream, chunks, args.quick)
     finally:
         stop(upstream_process)
-    if not (args.protocols or args.state):
+    if not (args.protocols or args.state or args.dashboards):
         from micro import translation_timings  # noqa: E402 (bench/ is not a package)
 
         report["translation"] = translation_timings()
     out = Path(args.out)
-    if args.out == parser.get_default("out") and (args.protocols or args.state):
-        out = RESULTS / ("protocols.json" if args.protocols else "state.json")
+    if args.out == parser.get_default("out") and (args.protocols or args.state or args.dashboards):
+        out = RESULTS / ("protocols.json" if args.protocols else "state.json" if args.state else "dashboards.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(table(report))
@@ -389,8 +397,22 @@ def shared_state(upstream: str, chunks: int, quick: bool) -> dict:
         stop(redis)
 
 
+def dashboards(upstream: str, chunks: int, quick: bool) -> dict:
+    """The proxy with no dashboard open and with DASHBOARDS open, in the same
+    interleaved rounds (issue 22: under 2% more CPU per chunk at C=128)."""
+    print(f"dashboards: {', '.join(DASHBOARD_PATHS)}", flush=True)
+    paths = {name: (config, "openai") for name, config in DASHBOARD_PATHS.items()}
+    found = interleaved(upstream, chunks, quick, paths, pipe=False, extras=False,
+                        watchers={f"{DASHBOARDS} dashboards": DASHBOARDS})
+    alone, watched = (found["paths"][name]["sweep"][128]["proxy"]["cpu_us_per_chunk"] for name in DASHBOARD_PATHS)
+    found["cpu_ratio_c128"] = round(watched / alone, 3)
+    print(f"  C=128 CPU per chunk with {DASHBOARDS} dashboards: {watched} vs {alone} us ({found['cpu_ratio_c128']}x; "
+          f"target < 1.02x: {'met' if found['cpu_ratio_c128'] < 1.02 else 'NOT met'})", flush=True)
+    return found
+
+
 def interleaved(upstream: str, chunks: int, quick: bool, configs: dict[str, tuple[str, str]], *, pipe: bool,
-                extras: bool) -> dict:
+                extras: bool, watchers: dict[str, int] | None = None) -> dict:
     """Proxies from ``configs`` (name: config file, the API its direct baseline
     speaks), and the trio byte pipe if asked, all running at once, driven in
     interleaved rounds; ``extras``: non-streaming requests and open streams too."""
@@ -399,6 +421,7 @@ def interleaved(upstream: str, chunks: int, quick: bool, configs: dict[str, tupl
     base = upstream.removesuffix("/v1")
     print(f"  {rounds} interleaved rounds", flush=True)
     processes: dict[str, tuple[subprocess.Popen, int]] = {}
+    held: list[subprocess.Popen] = []  # (dashboards kept open)
     with tempfile.TemporaryDirectory() as scratch:
         try:
             for name, (config, _) in configs.items():
@@ -409,6 +432,10 @@ def interleaved(upstream: str, chunks: int, quick: bool, configs: dict[str, tupl
                 processes[PIPE] = start_proxy(REFERENCES[PIPE][0], upstream)
             for name, (_, port) in processes.items():
                 drive(f"http://127.0.0.1:{port}", "anthropic", 16, 64)  # warm-up: imports, pools, caches
+            for name, count in (watchers or {}).items():
+                url = f"http://127.0.0.1:{processes[name][1]}/dashboard/events"
+                held.append(subprocess.Popen([sys.executable, str(Path(__file__).parent / "watch.py"), "--url", url,
+                                              "--count", str(count)]))
             paths: dict[str, dict] = {name: {"sweep": {}} for name in processes}
             directs = {name: api for name, (_, api) in configs.items()} | {PIPE: "anthropic"}
             for concurrency, requests in levels.items():
@@ -448,6 +475,8 @@ def interleaved(upstream: str, chunks: int, quick: bool, configs: dict[str, tupl
                       f"{paths[name]['hold']['rss_per_stream_kib']} KiB each; non-streaming "
                       f"{paths[name]['json_requests']['proxy']['requests_per_s']} req/s", flush=True)
         finally:
+            for process in held:
+                stop(process)
             for process, _ in processes.values():
                 stop(process)
     return {"rounds": rounds, "paths": paths}

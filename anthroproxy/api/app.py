@@ -4,6 +4,7 @@ Anthropic's error shape; then the access record and the counts."""
 
 from __future__ import annotations
 
+import time
 from typing import Awaitable
 
 import trio
@@ -16,16 +17,21 @@ from ..core import errors
 from ..core.credentials import client_key
 from ..core.errors import ProxyError, Unauthorized, UpstreamError, UpstreamHTTPError, error_body, redact
 from ..core.ids import request_id
+from ..observe.live import Live
 from ..observe.logs import AccessRecord, log, log_access
 from ..observe.metrics import Metrics
 from ..state import ClientState
+from ..state.fleet import Fleet
+from ..upstream.balancer import SESSION_HEADER
 from ..upstream.upstreams import Upstreams
 from .context import RequestContext, is_authorized, request_secrets
+from .dashboard import Board
 from .handlers import HANDLERS
 from .router import route
 
 # Routes answered without the proxy's auth token: probes and the scraper.
-OPEN_ROUTES = ("health", "root", "metrics")
+# (The dashboard's page, its files and whether it needs a key are open; its figures are not.)
+OPEN_ROUTES = ("health", "root", "metrics", "dashboard", "dashboard_access")
 # What a client's token limits count: the tokens the upstream reported (or the estimate).
 COUNTED_TOKENS = ("input_tokens", "cache_creation_input_tokens", "output_tokens")  # (cache reads not: as Anthropic counts)
 
@@ -41,10 +47,13 @@ SERVER_ERRORS: dict[type[server.HTTPError], type[ProxyError]] = {
 
 
 class ProxyApp:
-    def __init__(self, config: Config, upstreams: Upstreams, metrics: Metrics | None = None) -> None:
+    def __init__(self, config: Config, upstreams: Upstreams, metrics: Metrics | None = None,
+                 fleet: Fleet | None = None) -> None:
         self.config = config
         self.upstreams = upstreams
         self.metrics = metrics or Metrics()
+        self.board = Board(fleet or Fleet(Live()))
+        self.live = self.board.fleet.live
         self.routes = RouteCache(config.model_mapping, config.default_model)
         self.started_at = trio.current_time()
         self.clients = ClientState(Clients(config.clients))
@@ -58,6 +67,7 @@ class ProxyApp:
         if access.route not in OPEN_ROUTES:
             client = identify(self.config, self.clients.clients, request.headers)
             access.client = client.name if client is not None else None
+            access.session = request.headers.get(SESSION_HEADER)
         ctx = RequestContext(
             config=self.config,
             upstreams=self.upstreams,
@@ -73,6 +83,7 @@ class ProxyApp:
             interrupter=request.interrupter,
             client=client,
             clients=self.clients,
+            board=self.board,
         )
         return HANDLERS[access.route](ctx)
 
@@ -114,6 +125,8 @@ class ProxyApp:
         access.client_gone = request.client_gone and not request.responder.ended
         duration = trio.current_time() - access.started_at
         self.metrics.record(access, duration)
+        if access.route == "messages" and access.model is not None:
+            self.live.record(access, duration, time.time(), access.session)
         if access.route == "messages" and access.status == 200:
             self._count_usage(access)
         log_access(access, duration)

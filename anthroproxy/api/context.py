@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from .. import server
 from ..config.clients import ClientSpec
@@ -41,6 +42,7 @@ class RequestContext:
     # The client its key names ([clients]); None: no client keys, or the --auth-token holder (sees everything).
     client: ClientSpec | None = None
     clients: ClientState | None = None
+    board: Any = None  # (dashboard.py's Board, above this module: what the dashboard and the status line read)
 
     # ---- what a protocol sees of the request (upstream/protocols/base.py: Origin)
 

@@ -20,6 +20,7 @@ from ..core.errors import InvalidRequest, NotFound, PermissionDenied, ProxyError
 from ..observe.logs import log
 from ..state.admission import Admission
 from ..upstream.protocols import SwitchProtocol
+from . import dashboard
 from .context import RequestContext, is_authorized
 from .dispatch import Dispatch
 from .models import model_info, model_page, page_params
@@ -191,4 +192,8 @@ HANDLERS: dict[str, Handler] = {
     "health": health,
     "metrics": metrics,
     "usage": usage,
+    "dashboard": dashboard.page,
+    "dashboard_events": dashboard.events,
+    "dashboard_access": dashboard.access,
+    "session": dashboard.session,
 }

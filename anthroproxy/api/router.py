@@ -17,10 +17,15 @@ ROUTES: dict[str, dict[str, str]] = {
     "/api/hello": {"GET": "root"},  # Claude Code's start-up probe of the base URL
     "/health": {"GET": "health"},
     "/metrics": {"GET": "metrics"},
+    "/dashboard": {"GET": "dashboard"},
+    "/dashboard/events": {"GET": "dashboard_events"},
+    "/dashboard/access": {"GET": "dashboard_access"},
 }
 # Paths that end in a parameter: the handler reads it from the path.
 PREFIXES: dict[str, dict[str, str]] = {
     "/v1/models/": {"GET": "get_model"},
+    "/v1/sessions/": {"GET": "session"},
+    "/dashboard/": {"GET": "dashboard"},  # (its files)
 }
 
 

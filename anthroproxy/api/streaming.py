@@ -67,6 +67,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
     attempt: Attempt | None = None
     error: ProxyError | None = None
     ctx.metrics.active_streams.inc()
+    ctx.board.fleet.live.active_streams += 1
     try:
         try:
             for candidate in dispatch:
@@ -96,6 +97,7 @@ async def stream_message(ctx: RequestContext, body: dict[str, Any], dispatch: Di
             await attempt.answer.finish(UPSTREAM_DRAIN_S)
     finally:
         ctx.metrics.active_streams.dec()
+        ctx.board.fleet.live.active_streams -= 1
         if attempt is not None:
             await close_attempt(attempt)
 

@@ -81,6 +81,7 @@ class AccessRecord:
     upstream: str | None = None  # the upstream of the candidate that answered (or was tried last)
     failovers: int = 0  # candidates that failed before the one that answered
     client: str | None = None  # the client its key named ([clients]), if any
+    session: str | None = None  # Claude Code's session (x-claude-code-session-id): the dashboard's, never logged
 
     def upstream_failed(self, kind: str) -> None:
         """The upstream failed (an UpstreamError's ``kind``). Only a timeout

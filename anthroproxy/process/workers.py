@@ -38,6 +38,7 @@ from ..config.settings import Config, ConfigError
 from ..observe.logs import configure_logging, log
 from ..observe.metrics import MULTIPROCESS_DIR
 from ..server import Server, reuse_port_sockets
+from ..state.fleet import WORKERS_DIR
 from .runner import WORKER, cannot_start, log_startup, run
 
 RESTART_INTERVAL_S = 1.0
@@ -52,8 +53,10 @@ def run_workers(config: Config, count: int) -> int:
         return cannot_start(config.host, config.port, exc)
     port = reserved[0].getsockname()[1]
     metrics_dir = tempfile.mkdtemp(prefix="anthroproxy-metrics-")
-    before = os.environ.get(MULTIPROCESS_DIR)
-    os.environ[MULTIPROCESS_DIR] = metrics_dir  # read by the workers when they start
+    # Read by the workers when they start: where they count metrics, and share the dashboard's figures.
+    shared = {MULTIPROCESS_DIR: metrics_dir, WORKERS_DIR: os.path.join(metrics_dir, "live")}
+    before = {name: os.environ.get(name) for name in shared}
+    os.environ.update(shared)
     try:
         pool = WorkerPool(dataclasses.replace(config, port=port, workers=1), count, metrics_dir)
         return trio.run(pool.run)
@@ -61,10 +64,11 @@ def run_workers(config: Config, count: int) -> int:
         for sock in reserved:
             sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
-        if before is None:
-            os.environ.pop(MULTIPROCESS_DIR, None)
-        else:
-            os.environ[MULTIPROCESS_DIR] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class WorkerPool:

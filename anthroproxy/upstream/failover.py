@@ -116,6 +116,7 @@ class Cooling:
         self.targets: dict[tuple[str, str, int | None, str], float] = {}  # (upstream, url, key, target)
         # Told of whatever starts cooling longer (table's name, item, until): the shared store (state/shared.py).
         self.listener: Callable[[str, object, float], None] | None = None
+        self.reasons: dict[tuple[str, object], str] = {}  # why each item cools (the dashboard), no message text
 
     def until(self, candidate: Candidate, now: float) -> float:
         """When the candidate stops cooling; ``now`` or earlier: it is not."""
@@ -139,7 +140,7 @@ class Cooling:
         candidate had answered, so a silence cools its model, not its replica.
         True when a credential was newly taken out."""
         if isinstance(error, UpstreamUnreachable) or (isinstance(error, UpstreamTimeout) and not after_content):
-            self._cool("urls", candidate.url, now + self.cooldown_s)
+            self._cool("urls", candidate.url, now + self.cooldown_s, error.kind)
             return False
         status = status_of(error)
         upstream, key, target = candidate.upstream, candidate.key, candidate.target
@@ -148,21 +149,22 @@ class Cooling:
                 return False
             name, item = (("key_targets", (upstream, key, target)) if status == 403 else ("keys", (upstream, key)))
             newly = getattr(self, name).get(item, 0.0) <= now
-            self._cool(name, item, now + KEY_OUT_S)
+            self._cool(name, item, now + KEY_OUT_S, f"HTTP {status}: key taken out")
             return newly
         if status == 429 and clients_key:
             return False
         seconds = retry_after(error) if status == 429 else self.cooldown_s
-        self._cool("targets", (upstream, candidate.url, key, target), now + seconds)
+        self._cool("targets", (upstream, candidate.url, key, target), now + seconds,
+                   f"HTTP {status}" if status is not None else error.kind)
         return False
 
     TABLES = ("urls", "keys", "key_targets", "targets")
 
-    def _cool(self, name: str, item: object, until: float) -> None:
-        if self.apply(name, item, until) and self.listener is not None:
+    def _cool(self, name: str, item: object, until: float, why: str) -> None:
+        if self.apply(name, item, until, why) and self.listener is not None:
             self.listener(name, item, until)
 
-    def apply(self, name: str, item: object, until: float) -> bool:
+    def apply(self, name: str, item: object, until: float, why: str = "seen by another instance") -> bool:
         """Cool ``item`` of table ``name`` until then (what another instance saw,
         too); whether that is longer than it cooled."""
         if name not in self.TABLES:
@@ -171,6 +173,7 @@ class Cooling:
         if until <= table.get(item, 0.0):
             return False
         table[item] = until
+        self.reasons[(name, item)] = why
         return True
 
     def count(self, now: float) -> int:
@@ -207,10 +210,31 @@ class Cooling:
                 add(named(target, url, key), until)
         return {"state": "cooling", "cooling_s": cooling} if cooling else {"state": "ok"}
 
+    def board(self, spec: UpstreamSpec, now: float) -> dict[str, object]:
+        """For the dashboard: each replica, ok or cooling (seconds left and
+        why), and what else cools in this upstream: keys taken out, models."""
+        def entry(name: str, item: object, until: float, **what: object) -> dict[str, object]:
+            return {**what, "seconds": round(until - now, 1), "why": self.reasons.get((name, item), "")}
+
+        replicas = [entry("urls", url, self.urls[url], url=display_url(url)) if self.urls.get(url, 0.0) > now
+                    else {"url": display_url(url), "seconds": 0, "why": ""} for url in spec.urls]
+        keys = [entry("keys", item, until, key=item[1] + 1 if item[1] is not None else None)
+                for item, until in self.keys.items() if item[0] == spec.name and until > now]
+        models = [entry("key_targets", item, until, model=item[2], key=None if item[1] is None else item[1] + 1)
+                  for item, until in self.key_targets.items() if item[0] == spec.name and until > now]
+        models += [entry("targets", item, until, model=item[3], key=None if item[2] is None else item[2] + 1,
+                         url=display_url(item[1]) if len(spec.urls) > 1 else None)
+                   for item, until in self.targets.items() if item[0] == spec.name and until > now]
+        cooling = any(r["seconds"] for r in replicas) or keys or models
+        return {"state": "cooling" if cooling else "ok", "protocol": spec.protocol, "replicas": replicas,
+                "keys": len(spec.keys), "keys_out": keys, "models": models}
+
     def forget_expired(self, now: float) -> None:
-        for table in (self.urls, self.keys, self.key_targets, self.targets):
+        for name in self.TABLES:
+            table = getattr(self, name)
             for key in [key for key, until in table.items() if until <= now]:
                 del table[key]
+                self.reasons.pop((name, key), None)
 
 
 def retry_after(error: UpstreamError) -> float:

@@ -173,6 +173,10 @@ class Upstreams:
         """How many things cool now (replicas, keys, models)."""
         return self.cooling.count(now)
 
+    def board(self, now: float) -> dict[str, Any]:
+        """Each upstream's replicas, keys and models as the dashboard shows them."""
+        return {name: self.cooling.board(spec, now) for name, spec in self.specs.items()}
+
     def health(self, now: float) -> dict[str, Any]:
         """Each upstream's state, from what failover knows (it calls none of them)."""
         return {name: self.cooling.upstream_state(spec, now) for name, spec in self.specs.items()}
