@@ -32,6 +32,8 @@ from .router import route
 # Routes answered without the proxy's auth token: probes and the scraper.
 # (The dashboard's page, its files and whether it needs a key are open; its figures are not.)
 OPEN_ROUTES = ("health", "root", "metrics", "dashboard", "dashboard_access")
+# Claude Code's session ids are UUIDs: a longer one is not kept (10,000 huge ones would fill memory).
+MAX_SESSION_ID = 128
 # What a client's token limits count: the tokens the upstream reported (or the estimate).
 COUNTED_TOKENS = ("input_tokens", "cache_creation_input_tokens", "output_tokens")  # (cache reads not: as Anthropic counts)
 
@@ -67,7 +69,8 @@ class ProxyApp:
         if access.route not in OPEN_ROUTES:
             client = identify(self.config, self.clients.clients, request.headers)
             access.client = client.name if client is not None else None
-            access.session = request.headers.get(SESSION_HEADER)
+            session = request.headers.get(SESSION_HEADER)
+            access.session = session if session and len(session) <= MAX_SESSION_ID else None
         ctx = RequestContext(
             config=self.config,
             upstreams=self.upstreams,

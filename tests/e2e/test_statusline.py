@@ -97,6 +97,20 @@ key = "bob-key"
     assert other.status_code == 404 and other.json()["error"]["type"] == "not_found_error"
 
 
+async def test_a_session_id_too_long_or_strange_is_not_kept_and_never_a_500(nursery, tmp_path):
+    fake = FakeUpstream()
+    await nursery.start(fake.serve)
+    proxy = await proxy_for(nursery, tmp_path, f'target_url = "{fake.url}/v1"\n')
+    huge = "s" * 129
+    assert (await post(proxy, BODY, headers={"x-claude-code-session-id": huge})).status_code == 200
+    async with httpx.AsyncClient() as client:
+        base = f"http://127.0.0.1:{proxy.port}/v1/sessions/"
+        kept = await client.get(base + huge)
+        odd = [await client.get(base + path) for path in ("%ED%A0%80", "%00", "a/b", "x" * 5000)]
+    assert kept.status_code == 404
+    assert [answer.status_code for answer in odd] == [404] * 4, [answer.text for answer in odd]
+
+
 async def test_with_workers_the_dashboard_and_the_sessions_count_every_worker(nursery):
     fake = FakeUpstream()
     await nursery.start(fake.serve)
