@@ -69,8 +69,8 @@ class Board:
     async def snapshot(self, upstreams: Upstreams, clients: ClientState) -> dict[str, Any]:
         """Everyone's figures, made at most once a second."""
         now = time.time()
-        if int(now) != self._second:
-            self._second = int(now)  # (first: another watcher meanwhile takes the last second's)
+        if int(now) != self._second or not self._shared:
+            self._second = int(now)  # (first: another watcher meanwhile takes the last second's, if there is one)
             self.fleet.watched()
             merged = merge(self.fleet.parts(now))
             self._shared = {

@@ -227,3 +227,40 @@ async def test_at_most_32_dashboards_are_open_at_once(team):
                 break
             except AssertionError:
                 await trio.sleep(0.1)
+
+
+async def test_dashboards_opened_together_on_a_state_backend_each_get_their_clients_view(nursery, tmp_path):
+    """The first snapshot waits for the store's usage rows; dashboards that
+    open meanwhile wait for it too, rather than take an empty one."""
+    from tests.backends.redis import RedisServer, RedisUnavailable
+
+    try:
+        store = RedisServer().start()
+    except RedisUnavailable as exc:
+        pytest.fail(f"a Redis server is needed for this test and could not be had: {exc}")
+    try:
+        fake = FakeUpstream()
+        await nursery.start(fake.serve)
+        proxy = await proxy_for(nursery, tmp_path, f'''
+state_url = "{store.url}"
+target_url = "{fake.url}/v1"
+[clients.alice]
+key = "{KEYS['alice']}"
+[clients.bob]
+key = "{KEYS['bob']}"
+''')
+        await traffic(proxy, "alice", "bob")
+        seen: list[dict] = []
+
+        async def look(name: str) -> None:
+            seen.append(await snapshot(proxy, KEYS[name]))
+
+        async with trio.open_nursery() as lookers:
+            for name in ["alice", "bob"] * 4:
+                lookers.start_soon(look, name)
+        assert len(seen) == 8
+        for view in seen:
+            assert {row["client"] for row in view["recent"]} == {view["viewer"]}
+            assert [row["client"] for row in view["clients"]] == [view["viewer"]]
+    finally:
+        store.stop()
