@@ -421,7 +421,7 @@ def interleaved(upstream: str, chunks: int, quick: bool, configs: dict[str, tupl
     base = upstream.removesuffix("/v1")
     print(f"  {rounds} interleaved rounds", flush=True)
     processes: dict[str, tuple[subprocess.Popen, int]] = {}
-    held: list[subprocess.Popen] = []  # (dashboards kept open)
+    dashboards_open: list[subprocess.Popen] = []  # (bench/watch.py processes)
     with tempfile.TemporaryDirectory() as scratch:
         try:
             for name, (config, _) in configs.items():
@@ -434,7 +434,7 @@ def interleaved(upstream: str, chunks: int, quick: bool, configs: dict[str, tupl
                 drive(f"http://127.0.0.1:{port}", "anthropic", 16, 64)  # warm-up: imports, pools, caches
             for name, count in (watchers or {}).items():
                 url = f"http://127.0.0.1:{processes[name][1]}/dashboard/events"
-                held.append(subprocess.Popen([sys.executable, str(Path(__file__).parent / "watch.py"), "--url", url,
+                dashboards_open.append(subprocess.Popen([sys.executable, str(Path(__file__).parent / "watch.py"), "--url", url,
                                               "--count", str(count)]))
             paths: dict[str, dict] = {name: {"sweep": {}} for name in processes}
             directs = {name: api for name, (_, api) in configs.items()} | {PIPE: "anthropic"}
@@ -475,7 +475,7 @@ def interleaved(upstream: str, chunks: int, quick: bool, configs: dict[str, tupl
                       f"{paths[name]['hold']['rss_per_stream_kib']} KiB each; non-streaming "
                       f"{paths[name]['json_requests']['proxy']['requests_per_s']} req/s", flush=True)
         finally:
-            for process in held:
+            for process in dashboards_open:
                 stop(process)
             for process, _ in processes.values():
                 stop(process)
