@@ -35,11 +35,12 @@ async def serve(config: Config, *, reuse_port: bool = False,
 
     try:
         async with Upstreams(config) as upstreams, trio.open_nursery() as nursery:
-            app = ProxyApp(config, upstreams, fleet=fleet_of(os.environ))
+            store = SharedState(config.state_url, upstreams) if config.state_url is not None else None
+            app = ProxyApp(config, upstreams, fleet=fleet_of(os.environ, store))
             await nursery.start(app.board.fleet.run)
-            if config.state_url is not None:
-                app.clients.store = SharedState(config.state_url, upstreams)
-                await nursery.start(app.clients.store.run)
+            if store is not None:
+                app.clients.store = store
+                await nursery.start(store.run)
             await serve_http(http_settings(config), app, reuse_port=reuse_port, on_listening=check,
                              task_status=task_status)
             nursery.cancel_scope.cancel()

@@ -72,7 +72,7 @@ class Board:
         if int(now) != self._second or not self._shared:
             self._second = int(now)  # (first: another watcher meanwhile takes the last second's, if there is one)
             self.fleet.watched()
-            merged = merge(self.fleet.parts(now))
+            merged = merge(await self.fleet.parts(now))
             self._shared = {
                 "time": round(now, 3), "processes": merged["processes"], "active_streams": merged["active_streams"],
                 "upstreams": upstreams.board(trio.current_time()), **charts(merged), "recent": merged["recent"],
@@ -149,7 +149,7 @@ async def events(ctx: RequestContext) -> None:
 async def session(ctx: RequestContext) -> None:
     """A Claude Code session's totals over the last 24 hours (the status line)."""
     key = ctx.path.removeprefix("/v1/sessions/")
-    found = ctx.board.fleet.session(key, time.time())
+    found = await ctx.board.fleet.session(key, time.time())
     if found is None or (ctx.client is not None and found.get("client") != ctx.client.name):
         raise NotFound(f"no requests of session {key[:80]!r} in the last 24 hours")
     await ctx.send_json(200, {"type": "session", "id": key, **found})

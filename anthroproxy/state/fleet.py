@@ -1,6 +1,8 @@
 """The dashboard's and the status line's figures from every process that
-serves: this one alone (``Fleet``), or each worker of ``--workers`` through a
-folder the master made (``FolderFleet``).
+serves: this one alone (``Fleet``), each worker of ``--workers`` through a
+folder the master made (``FolderFleet``), or every instance (and worker) on
+one state backend (``StoreFleet``, over one of the others for when the store
+is away).
 
 A worker writes its share (observe/live.py: ``Live.part``) into the folder
 once a second, and only while someone watches: the worker serving a dashboard
@@ -8,6 +10,12 @@ touches WATCHING each second, and the others look at its time. So nobody
 watching costs one ``stat`` a second. Claude Code sessions' totals are written
 as they change (one small file per session and worker, at most once a second),
 for the status line to add up whichever worker it reaches.
+
+On a state backend the same goes through the store (shared.py): the instance
+serving a dashboard says so on the store's channel once a second, and while
+told so in the last FRESH_S the others write their share into one hash each
+second; each session's totals go into a hash per session, one field per
+instance. Nobody watching costs the store nothing but the sessions' writes.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import trio
 
 from ..observe.live import SESSION_LIFE_S, Live
 from ..observe.logs import log
+from .shared import SharedState
 
 WORKERS_DIR = "ANTHROPROXY_WORKERS_DIR"  # set by the master of --workers (process/workers.py)
 WATCHING = "watching"
@@ -39,15 +48,26 @@ class Fleet:
     def watched(self) -> None:
         """Someone watches the dashboard now (called once a second while so)."""
 
-    def parts(self, now: float) -> list[dict[str, Any]]:
+    async def parts(self, now: float) -> list[dict[str, Any]]:
         return [self.live.part(now)]
 
-    def session(self, key: str, now: float) -> dict[str, Any] | None:
+    async def session(self, key: str, now: float) -> dict[str, Any] | None:
+        return self.own_session(key, now)
+
+    def own_session(self, key: str, now: float) -> dict[str, Any] | None:
         found = self.live.session(key, now)
         return found.figures() if found is not None else None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Share what changed, once a second, until cancelled."""
         task_status.started()
+        while True:
+            await trio.sleep(1.0)
+            changed, self.live.changed_sessions = self.live.changed_sessions, set()
+            await self.tick(time.time(), changed)
+
+    async def tick(self, now: float, changed: set[str]) -> None:
+        """A second went by; ``changed`` names the sessions that changed in it."""
 
 
 class FolderFleet(Fleet):
@@ -59,11 +79,12 @@ class FolderFleet(Fleet):
         self.sessions_folder = folder / "sessions"
         self.sessions_folder.mkdir(parents=True, exist_ok=True)
         self.pid = os.getpid()
+        self.swept = time.time()
 
     def watched(self) -> None:
         (self.folder / WATCHING).touch()
 
-    def parts(self, now: float) -> list[dict[str, Any]]:
+    async def parts(self, now: float) -> list[dict[str, Any]]:
         found = [self.live.part(now)]
         for path in self.folder.glob("part-*.json"):
             if path.name != f"part-{self.pid}.json":
@@ -72,37 +93,27 @@ class FolderFleet(Fleet):
                     found.append(share)
         return found
 
-    def session(self, key: str, now: float) -> dict[str, Any] | None:
-        shares = [figures for figures in (_read(path) for path in self.sessions_folder.glob(f"{_digest(key)}-*.json")
-                                          if not path.name.endswith(f"-{self.pid}.json"))
-                  if figures is not None and figures["updated"] >= now - SESSION_LIFE_S]
-        own = super().session(key, now)
-        if own is not None:
-            shares.append(own)
-        return add_sessions(shares) if shares else None
+    async def session(self, key: str, now: float) -> dict[str, Any] | None:
+        shares = [_read(path) for path in self.sessions_folder.glob(f"{_digest(key)}-*.json")
+                  if not path.name.endswith(f"-{self.pid}.json")]
+        return with_own(self.own_session(key, now), shares, now)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
-        swept = time.time()
-        while True:
-            await trio.sleep(1.0)
-            try:
-                self._write_share()
-                if time.time() - swept > SWEEP_EVERY_S:
-                    swept = time.time()
-                    self._sweep(swept)
-            except OSError as error:  # (a full disk, a folder removed: the dashboard shows this worker alone)
-                log.debug("workers' folder: %s", error)
+    async def tick(self, now: float, changed: set[str]) -> None:
+        try:
+            self._write_share(now, changed)
+            if now - self.swept > SWEEP_EVERY_S:
+                self.swept = now
+                self._sweep(now)
+        except OSError as error:  # (a full disk, a folder removed: the dashboard shows this worker alone)
+            log.debug("workers' folder: %s", error)
 
-    def _write_share(self) -> None:
-        now = time.time()
+    def _write_share(self, now: float, changed: set[str]) -> None:
         try:
             watched = now - (self.folder / WATCHING).stat().st_mtime < FRESH_S
         except FileNotFoundError:
             watched = False
         if watched:
             _write(self.folder / f"part-{self.pid}.json", self.live.part(now))
-        changed, self.live.changed_sessions = self.live.changed_sessions, set()
         for key in changed:
             found = self.live.sessions.get(key)
             if found is not None:
@@ -112,6 +123,66 @@ class FolderFleet(Fleet):
         for path in self.sessions_folder.glob(f"*-{self.pid}.json"):
             if path.stat().st_mtime < now - SESSION_LIFE_S:
                 path.unlink(missing_ok=True)
+
+
+class StoreFleet(Fleet):
+    """Every instance on one state backend; ``local`` (this process, or the
+    workers' folder) while the store is away."""
+
+    def __init__(self, local: Fleet, store: SharedState) -> None:
+        super().__init__(local.live)
+        self.local, self.store = local, store
+        self.asked_until = 0.0  # (another instance's dashboard wants this one's share until then)
+        self.unsent: set[str] = set()  # (sessions whose totals the store has not had yet)
+        store.watch_listener = self._asked
+
+    def _asked(self, instance: str) -> None:
+        self.asked_until = time.time() + FRESH_S
+
+    def watched(self) -> None:
+        if self.store.available:
+            self.store.watching()
+        else:
+            self.local.watched()
+
+    async def parts(self, now: float) -> list[dict[str, Any]]:
+        try:
+            shares = await self.store.live_parts()
+        except Exception:  # (away, slow, or lost meanwhile, in whichever shape coredis says so: ours alone)
+            return await self.local.parts(now)
+        others = [part for part in map(_decoded, shares) if part is not None and now - part["at"] <= FRESH_S]
+        return [self.live.part(now), *others]
+
+    async def session(self, key: str, now: float) -> dict[str, Any] | None:
+        try:
+            shares = await self.store.session_shares(_digest(key))
+        except Exception:  # (as in parts)
+            return await self.local.session(key, now)
+        return with_own(self.own_session(key, now), [_decoded(share) for share in shares], now)
+
+    async def tick(self, now: float, changed: set[str]) -> None:
+        await self.local.tick(now, changed)
+        kept = self.live.sessions
+        self.unsent = {key for key in (self.unsent | changed if self.unsent else changed) if key in kept}
+        asked = now < self.asked_until
+        if not (asked or self.unsent) or not self.store.available:
+            return
+        sessions = {_digest(key): json.dumps(kept[key].figures(), separators=(",", ":")) for key in self.unsent}
+        part = json.dumps(self.live.part(now), separators=(",", ":")) if asked else ""
+        try:
+            await self.store.share_live(part, sessions)
+        except Exception as error:  # (as in parts; the sessions are sent again at the next tick)
+            log.debug("state backend: the dashboard's figures not shared: %s", error)
+        else:
+            self.unsent = set()
+
+
+def with_own(own: dict[str, Any] | None, shares: list[Any], now: float) -> dict[str, Any] | None:
+    """A session's totals: this process's own and the others' shares of the last 24 hours."""
+    found = [share for share in shares if share is not None and share["updated"] >= now - SESSION_LIFE_S]
+    if own is not None:
+        found.append(own)
+    return add_sessions(found) if found else None
 
 
 def add_sessions(shares: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,6 +206,13 @@ def _write(path: Path, data: object) -> None:
     os.replace(scratch, path)
 
 
+def _decoded(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def _read(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -151,7 +229,10 @@ def _read_fresh(path: Path, now: float) -> Any:
     return _read(path)
 
 
-def fleet_of(environ: dict[str, str] | os._Environ[str]) -> Fleet:
-    """A worker of --workers shares through the master's folder; a lone process has only itself."""
+def fleet_of(environ: dict[str, str] | os._Environ[str], store: SharedState | None = None) -> Fleet:
+    """Instances on a state backend share through it (and the workers' folder
+    while it is away); a worker of --workers shares through the master's
+    folder; a lone process has only itself."""
     folder = environ.get(WORKERS_DIR)
-    return FolderFleet(Live(), Path(folder)) if folder else Fleet(Live())
+    local = FolderFleet(Live(), Path(folder)) if folder else Fleet(Live())
+    return StoreFleet(local, store) if store is not None else local

@@ -7,7 +7,11 @@ and until when) and its channel; per client, ``limits:NAME:requests`` and
 milliseconds; a token member ends in ``:COUNT``), ``limits:NAME:tokens_sum``
 (what the tokens set holds, kept as it changes, so no admission adds it up)
 and ``limits:NAME:day:N`` (the tokens of UTC day N); ``usage:YYYY-MM-DD`` (a hash per day: a JSON
-[client, model, upstream, field] to its count).
+[client, model, upstream, field] to its count); for the dashboard and the
+status line (fleet.py), ``dashboard:parts`` (a hash: each instance's share of
+the figures, while someone watches, gone 10 s after the last write) and
+``session:DIGEST`` (a hash per Claude Code session: each instance's totals,
+kept 24 hours).
 """
 
 from __future__ import annotations
@@ -27,6 +31,13 @@ def limit_keys(client: str, day: int) -> list[str]:
 
 def usage_key(day: str) -> str:
     return f"{PREFIX}usage:{day}"
+
+
+DASHBOARD_PARTS = PREFIX + "dashboard:parts"  # field: an instance; value: its share (observe/live.py Live.part)
+
+
+def session_key(digest: str) -> str:
+    return f"{PREFIX}session:{digest}"
 
 
 # Keeps the longer end when two instances learn one item; publishes the change.
@@ -105,6 +116,21 @@ redis.call('EXPIRE', KEYS[1], tonumber(%d))
 return 1
 """ % USAGE_KEPT_S
 
+# An instance's share of the dashboard's figures (ARGV[2], unless empty) and
+# its totals of the sessions that changed (KEYS[2..], ARGV[3..]), under its
+# name (ARGV[1]). KEYS[1]: the dashboard's parts.
+SHARE = """
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], 10000)
+end
+for i = 2, #KEYS do
+  redis.call('HSET', KEYS[i], ARGV[1], ARGV[i + 1])
+  redis.call('EXPIRE', KEYS[i], 86400)
+end
+return 1
+"""
+
 # Every day's usage hash named, in one round trip: [key, fields-and-values] pairs.
 READ_USAGE = """
 local found = {}
@@ -114,3 +140,6 @@ for _, key in ipairs(KEYS) do
 end
 return found
 """
+
+SCRIPTS = {"learn": LEARN, "admit": ADMIT, "spend": SPEND, "record": RECORD, "read_usage": READ_USAGE,
+           "share": SHARE}

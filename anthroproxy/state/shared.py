@@ -34,7 +34,7 @@ from ..config.clients import ClientSpec
 from ..observe.logs import log
 from .lean import LeanConnection, Ticket, tls_context, without_options
 from .limits import DAY_S, Window
-from .scripts import ADMIT, CHANNEL, LEARN, LEARNED, READ_USAGE, RECORD, SPEND, limit_keys, usage_key
+from .scripts import CHANNEL, DASHBOARD_PARTS, LEARNED, READ_USAGE, SCRIPTS, limit_keys, session_key, usage_key
 from .usage import DAYS_KEPT, FIELDS, day_of, newest_first
 
 CONNECT_TIMEOUT_S = 1.0
@@ -43,6 +43,8 @@ ADMIT_TIMEOUT_S = 0.05  # the longest a request waits for the store's word on it
 BACKOFF_S = (0.1, 5.0)  # first and longest wait before reconnecting
 WRITE_BATCH = 256  # queued writes sent in one go
 QUEUED = 10_000  # writes kept while the store is away (sent when it returns); more are dropped
+SHARES_PER_CALL = 256  # sessions' totals written by one SHARE script call at most
+READ_TIMEOUT_S = 1.0  # the dashboard's and the status line's reads (else: this instance's own figures)
 
 
 class Mirror(Protocol):
@@ -64,6 +66,9 @@ class SharedState:
         self._nursery: trio.Nursery | None = None  # (the connection's, while connected)
         # Told of every request's tokens, from every instance (client, tokens, when): ClientState's figures.
         self.spent_listener: Callable[[str, int, float], None] | None = None
+        # Told when another instance's dashboard is watched (its name): fleet.py StoreFleet shares its figures.
+        self.watch_listener: Callable[[str], None] | None = None
+        self.instance = secrets.token_hex(8)  # (this process's name in the figures it shares)
         self.connections = 0  # (how many times it connected: what was known before may be stale)
         self._scripts: dict[str, Any] = {}
         self._queue_in, self._queue_out = trio.open_memory_channel[tuple](QUEUED)
@@ -122,6 +127,44 @@ class SharedState:
             raise ConnectionError("the state backend is unavailable")
         return usage_rows(await self._scripts["read_usage"](keys=usage_keys(now), args=[]))
 
+    def watching(self) -> None:
+        """This instance's dashboard is watched: the others are told (once a second while so)."""
+        if self.available:
+            self._queue("watching")
+
+    async def share_live(self, part: str, sessions: dict[str, str]) -> None:
+        """This instance's share of the dashboard's figures (JSON, or "" when
+        nobody watches) and its totals of the sessions named (digest: JSON).
+        Raises when the store is away."""
+        self._connected()
+        names = list(sessions)
+        with trio.fail_after(WRITE_TIMEOUT_S):
+            for start in range(0, max(len(names), 1), SHARES_PER_CALL):
+                chunk = names[start:start + SHARES_PER_CALL]
+                await self._scripts["share"](keys=[DASHBOARD_PARTS, *map(session_key, chunk)],
+                                             args=[self.instance, part if start == 0 else "",
+                                                   *(sessions[name] for name in chunk)])
+
+    async def live_parts(self) -> list[str]:
+        """The other instances' shares of the dashboard's figures (JSON; stale ones too)."""
+        return await self._others(DASHBOARD_PARTS)
+
+    async def session_shares(self, digest: str) -> list[str]:
+        """The other instances' totals of one session (JSON)."""
+        return await self._others(session_key(digest))
+
+    async def _others(self, key: str) -> list[str]:
+        client = self._connected()
+        with trio.fail_after(READ_TIMEOUT_S):
+            found = await client.hgetall(key)
+        return [value for name, value in found.items() if name != self.instance]
+
+    def _connected(self) -> Any:
+        client = self._redis
+        if client is None or not self.available:
+            raise ConnectionError("the state backend is unavailable")
+        return client
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep the mirror in step with the store until cancelled. Started once
         the first connection is made and read, or has failed (within a second or so)."""
@@ -177,6 +220,10 @@ class SharedState:
     async def _listen(self, messages: Any) -> None:
         async for message in messages:
             news = json.loads(message["data"])
+            if isinstance(news, dict) and "watching" in news:  # (another instance's dashboard)
+                if news["watching"] != self.instance and self.watch_listener is not None:
+                    self.watch_listener(news["watching"])
+                continue
             if isinstance(news, dict):  # (a request's tokens, for the clients' token figures)
                 client, tokens, when = news["spent"]
                 if self.spent_listener is not None:
@@ -209,6 +256,8 @@ class SharedState:
             name, item, until_wall = write
             field = json.dumps([name, item])
             return ("EVALSHA", sha, 2, LEARNED, CHANNEL, field, until_wall, json.dumps([field, until_wall]))
+        if kind == "watching":
+            return ("PUBLISH", CHANNEL, json.dumps({"watching": self.instance}))
         if kind == "release":
             client, members, now = write
             return ("ZREM", limit_keys(client, int(now // DAY_S))[0], *members)
@@ -251,9 +300,6 @@ def usage_rows(found: list[Any]) -> list[dict[str, object]]:
             if name in FIELDS:
                 row[name] = int(value)
     return newest_first(list(rows.values()))
-
-
-SCRIPTS = {"learn": LEARN, "admit": ADMIT, "spend": SPEND, "record": RECORD, "read_usage": READ_USAGE}
 
 
 async def admitted(ticket: Ticket) -> tuple[bool, Window, int]:

@@ -134,7 +134,9 @@ async def test_the_sdk_example_runs_against_a_proxy(proxy, fake, capsys):
     example = next(block for block in blocks("python", README) if "anthropic.Anthropic(" in block)
     assert 'base_url="http://127.0.0.1:8080"' in example
     code = example.replace("http://127.0.0.1:8080", f"http://127.0.0.1:{proxy.port}")
-    await in_thread(exec, code, {})
+    namespace: dict = {}
+    await in_thread(exec, code, namespace)
+    namespace["client"].close()  # (else its socket is left to the collector, which warns in a later test)
     assert capsys.readouterr().out == "Hello from anthroproxy's fake upstream! You said: Hi\n"
     assert fake.requests[-1].json["messages"][-1] == {"role": "user", "content": "Hi"}
 

@@ -455,3 +455,52 @@ async def test_far_from_its_rpm_a_client_is_admitted_on_credits_and_never_past_i
     admitted = 1 + statuses.count(200)
     assert 100 - 2 * CREDITS <= admitted <= 100 and await requests_counted(store, "alice") <= 100
     assert set(statuses) == {200, 429}
+
+
+async def dashboard_snapshot(proxy) -> dict:
+    async with httpx.AsyncClient(timeout=10) as client:
+        async with client.stream("GET", f"http://127.0.0.1:{proxy.port}/dashboard/events") as answer:
+            async for line in answer.aiter_lines():
+                if line.startswith("data: "):
+                    return json.loads(line[6:])
+    raise AssertionError("no snapshot")
+
+
+async def session_totals(proxy, session: str) -> dict:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return (await client.get(f"http://127.0.0.1:{proxy.port}/v1/sessions/{session}")).json()
+
+
+async def test_the_dashboard_and_the_sessions_count_every_instance_and_each_alone_while_the_store_is_away(
+        nursery, tmp_path):
+    server = redis()
+    try:
+        primary, fallback = await upstreams(nursery)
+        one = await instance(nursery, tmp_path, "one", primary, fallback, server.url)
+        two = await instance(nursery, tmp_path, "two", primary, fallback, server.url)
+        session = {"x-claude-code-session-id": "one-session-two-instances"}
+        for proxy, count in ((one, 3), (two, 2)):
+            for _ in range(count):
+                assert (await post(proxy, BODY, headers=session)).status_code == 200
+        with trio.fail_after(10):  # (the others share theirs once told that someone watches: a second or two)
+            while True:
+                shown = await dashboard_snapshot(one)
+                totals = [await session_totals(proxy, session["x-claude-code-session-id"]) for proxy in (one, two)]
+                if (shown["processes"] == 2 and len(shown["recent"]) == 5
+                        and [found.get("requests") for found in totals] == [5, 5]):
+                    break
+                await trio.sleep(0.2)
+        assert sum(shown["traffic"]["requests"]) * 10 == pytest.approx(5)
+        assert totals[0]["output_tokens"] == totals[1]["output_tokens"] > 0
+        assert len({row["request_id"] for row in shown["recent"]}) == 5  # (each request once)
+        server.stop()  # (away: each instance shows its own figures)
+        with trio.fail_after(10):
+            while (await health(one))["state"] != "unavailable":
+                await trio.sleep(0.05)
+        with trio.fail_after(3):  # (the snapshot of the second before may be served still)
+            while (alone := await dashboard_snapshot(one))["processes"] != 1:
+                await trio.sleep(0.2)
+        assert len(alone["recent"]) == 3
+        assert (await session_totals(two, session["x-claude-code-session-id"]))["requests"] == 2
+    finally:
+        server.stop()

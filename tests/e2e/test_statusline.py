@@ -10,9 +10,11 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 import trio
 
 from anthroproxy.testing.fake_upstream import FakeUpstream, Reply
+from tests.backends.redis import RedisServer, RedisUnavailable
 from tests.support.cli import start_cli, stop
 from tests.support.proxy import post, proxy_for
 
@@ -111,10 +113,18 @@ async def test_a_session_id_too_long_or_strange_is_not_kept_and_never_a_500(nurs
     assert [answer.status_code for answer in odd] == [404] * 4, [answer.text for answer in odd]
 
 
-async def test_with_workers_the_dashboard_and_the_sessions_count_every_worker(nursery):
+@pytest.mark.parametrize("shared_through", ["their folder", "a state backend"])
+async def test_with_workers_the_dashboard_and_the_sessions_count_every_worker(nursery, shared_through):
     fake = FakeUpstream()
     await nursery.start(fake.serve)
-    cli = await start_cli(nursery, "--port", "0", "--workers", "2", "--target-url", fake.url, "--log-level", "INFO")
+    store = None
+    if shared_through == "a state backend":
+        try:
+            store = RedisServer().start()
+        except RedisUnavailable as exc:
+            pytest.fail(f"a Redis server is needed for this test and could not be had: {exc}")
+    cli = await start_cli(nursery, "--port", "0", "--workers", "2", "--target-url", fake.url, "--log-level", "INFO",
+                          *(["--state-url", store.url] if store else []))
     base = f"http://127.0.0.1:{cli.port}"
     try:
         pids = set()
@@ -137,5 +147,13 @@ async def test_with_workers_the_dashboard_and_the_sessions_count_every_worker(nu
                 if totals.get("requests") == 12 and snapshot["processes"] == 2 and len(snapshot["recent"]) == 12:
                     break
                 await trio.sleep(0.2)
+        if store is not None:  # (the figures went through the store: a share each, one session)
+            import coredis
+
+            async with coredis.Redis.from_url(store.url, decode_responses=True) as redis:
+                assert await redis.hlen("anthroproxy:dashboard:parts") >= 1
+                assert len(await redis.keys("anthroproxy:session:*")) == 1
     finally:
         assert await stop(cli) == 0
+        if store is not None:
+            store.stop()
