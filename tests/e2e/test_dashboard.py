@@ -5,13 +5,23 @@ go to tests/artifacts/ (README's picture is one of them)."""
 from __future__ import annotations
 
 import json
+import sys
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
 
-from anthroproxy.testing.fake_upstream import FakeUpstream, Reply
+from anthroproxy.api.app import ProxyApp
+from anthroproxy.config.load import load_config
+from anthroproxy.observe import live as live_module
+from anthroproxy.observe.live import Live
+from anthroproxy.proxy import http_settings
+from anthroproxy.server import serve_http
+from anthroproxy.state.fleet import Fleet
+from anthroproxy.testing.fake_upstream import FakeUpstream, Reply, text_chunks
+from anthroproxy.upstream.upstreams import Upstreams
 from tests.backends.chromium import BrowserUnavailable, browser
 from tests.support.proxy import in_thread, post, proxy_for
 
@@ -264,3 +274,42 @@ key = "{KEYS['bob']}"
             assert [row["client"] for row in view["clients"]] == [view["viewer"]]
     finally:
         store.stop()
+
+
+class CountedLive(Live):
+    """The recording, with every use of it from outside its module counted."""
+
+    def __getattribute__(self, name: str):
+        if name != "uses" and sys._getframe(1).f_code.co_filename != live_module.__file__:
+            object.__getattribute__(self, "uses")[name] = object.__getattribute__(self, "uses").get(name, 0) + 1
+        return object.__getattribute__(self, name)
+
+
+async def test_recording_a_request_does_nothing_per_streamed_chunk(nursery):
+    """A 400-chunk answer touches the recording as often as a 4-chunk one:
+    once as it starts and ends (active streams), once when it is recorded."""
+    fake = FakeUpstream()
+    await nursery.start(fake.serve)
+    config = load_config(["--port", "0", "--target-url", f"{fake.url}/v1"], {}, None)
+    live = CountedLive()
+    live.uses = {}
+    upstreams = await nursery.start(running, Upstreams(config))
+    server = await nursery.start(partial(serve_http, http_settings(config), ProxyApp(config, upstreams,
+                                                                                     fleet=Fleet(live))))
+    uses = []
+    for chunks in (4, 400):
+        fake.queue(Reply.stream(text_chunks(["word "] * chunks), delay=0.001))  # (each chunk read alone)
+        live.uses = {}
+        answer = await post(server, {**BODY, "stream": True})
+        assert answer.text.count("text_delta") == chunks
+        with trio.fail_after(5):
+            while "record" not in live.uses:  # (recorded once the answer has ended)
+                await trio.sleep(0.01)
+        uses.append(live.uses)
+    assert uses[0] == uses[1] and uses[0]["record"] == 1
+
+
+async def running(upstreams: Upstreams, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async with upstreams:
+        task_status.started(upstreams)
+        await trio.sleep_forever()
