@@ -17,7 +17,7 @@ from ..core import errors
 from ..core.credentials import client_key
 from ..core.errors import ProxyError, Unauthorized, UpstreamError, UpstreamHTTPError, error_body, redact
 from ..core.ids import request_id
-from ..observe.live import Live
+from ..observe.live import Live, session_key
 from ..observe.logs import AccessRecord, log, log_access
 from ..observe.metrics import Metrics
 from ..state import ClientState
@@ -129,7 +129,8 @@ class ProxyApp:
         duration = trio.current_time() - access.started_at
         self.metrics.record(access, duration)
         if access.route == "messages" and access.model is not None:
-            self.live.record(access, duration, time.time(), access.session)
+            session = access.session and session_key(access.client, access.session)
+            self.live.record(access, duration, time.time(), session)
         if access.route == "messages" and access.status == 200:
             self._count_usage(access)
         log_access(access, duration)

@@ -19,7 +19,7 @@ import trio
 from ..config.clients import ClientSpec
 from ..core import jsonbytes
 from ..core.errors import NotFound, ProxyError, ShuttingDown
-from ..observe.live import charts, merge
+from ..observe.live import charts, merge, session_key
 from ..state import ClientState
 from ..state.fleet import Fleet
 from ..upstream.upstreams import Upstreams
@@ -149,7 +149,7 @@ async def events(ctx: RequestContext) -> None:
 async def session(ctx: RequestContext) -> None:
     """A Claude Code session's totals over the last 24 hours (the status line)."""
     key = ctx.path.removeprefix("/v1/sessions/")
-    found = await ctx.board.fleet.session(key, time.time())
-    if found is None or (ctx.client is not None and found.get("client") != ctx.client.name):
+    found = await ctx.board.fleet.session(session_key(ctx.client and ctx.client.name, key), time.time())
+    if found is None:
         raise NotFound(f"no requests of session {key[:80]!r} in the last 24 hours")
     await ctx.send_json(200, {"type": "session", "id": key, **found})

@@ -32,6 +32,12 @@ FIRST_EVENT_MS = (25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 200
                   20_000, 30_000, 60_000)
 
 
+def session_key(client: str | None, session: str) -> str:
+    """A Claude Code session under its client's name: one client's requests
+    never add to, nor read, another's session of the same id."""
+    return session if client is None else f"{client}\n{session}"
+
+
 @dataclass(slots=True)
 class Session:
     client: str | None

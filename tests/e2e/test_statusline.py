@@ -97,6 +97,14 @@ key = "bob-key"
         other = await client.get(url, headers={"x-api-key": "bob-key"})
     assert own.status_code == 200 and own.json()["requests"] == 1
     assert other.status_code == 404 and other.json()["error"]["type"] == "not_found_error"
+    # Bob sending Alice's session id counts in a session of his own: hers is not his to add to or read.
+    assert (await post(proxy, BODY, headers={"x-api-key": "bob-key", "x-claude-code-session-id": "s-a"})
+            ).status_code == 200
+    async with httpx.AsyncClient() as client:
+        hers = await client.get(url, headers={"x-api-key": "alice-key"})
+        his = await client.get(url, headers={"x-api-key": "bob-key"})
+    assert hers.json()["requests"] == 1 and hers.json()["client"] == "alice"
+    assert his.json()["requests"] == 1 and his.json()["client"] == "bob"
 
 
 async def test_a_session_id_too_long_or_strange_is_not_kept_and_never_a_500(nursery, tmp_path):
