@@ -37,6 +37,9 @@ WORKERS_DIR = "ANTHROPROXY_WORKERS_DIR"  # set by the master of --workers (proce
 WATCHING = "watching"
 FRESH_S = 3.0  # a share or a watch older than this is gone (its worker stopped, or nobody watches)
 SWEEP_EVERY_S = 600.0
+FORGET_S = 60.0  # an instance whose share has not changed for this long is taken out of the store's hash
+SHARES_PER_CALL = 256  # sessions' totals written by one script call at most
+PART_FIELDS = {"at": float, "active_streams": int, "seconds": list, "minutes": list, "recent": list}
 
 
 class Fleet:
@@ -127,38 +130,57 @@ class FolderFleet(Fleet):
 
 class StoreFleet(Fleet):
     """Every instance on one state backend; ``local`` (this process, or the
-    workers' folder) while the store is away."""
+    workers' folder) while the store is away or slow."""
 
     def __init__(self, local: Fleet, store: SharedState) -> None:
         super().__init__(local.live)
         self.local, self.store = local, store
         self.asked_until = 0.0  # (another instance's dashboard wants this one's share until then)
         self.unsent: set[str] = set()  # (sessions whose totals the store has not had yet)
+        # Each instance's share as last read: its "at", and when (here) that changed. Freshness is judged
+        # on this clock alone, so instances' clocks need not agree.
+        self.seen: dict[str, tuple[float, float]] = {}
         store.watch_listener = self._asked
 
     def _asked(self, instance: str) -> None:
         self.asked_until = time.time() + FRESH_S
 
     def watched(self) -> None:
-        if self.store.available:
-            self.store.watching()
-        else:
-            self.local.watched()
+        self.local.watched()  # (read when the store cannot be: the workers' shares are there too, then)
+        self.store.watching()
 
     async def parts(self, now: float) -> list[dict[str, Any]]:
         try:
             shares = await self.store.live_parts()
         except Exception:  # (away, slow, or lost meanwhile, in whichever shape coredis says so: ours alone)
             return await self.local.parts(now)
-        others = [part for part in map(_decoded, shares) if part is not None and now - part["at"] <= FRESH_S]
-        return [self.live.part(now), *others]
+        found, gone = [self.live.part(now)], []
+        for instance, text in shares.items():
+            part = _decoded(text)
+            if instance == self.store.instance or not _is_part(part):
+                continue
+            at, changed = self.seen.get(instance, (None, now))
+            if part["at"] != at:
+                self.seen[instance] = (part["at"], now)
+                changed = now
+            if now - changed <= FRESH_S:
+                found.append(part)
+            elif now - changed > FORGET_S:
+                gone.append(instance)
+        for instance in gone:
+            del self.seen[instance]
+        self.store.forget_parts(gone)
+        return found
 
     async def session(self, key: str, now: float) -> dict[str, Any] | None:
         try:
             shares = await self.store.session_shares(_digest(key))
         except Exception:  # (as in parts)
             return await self.local.session(key, now)
-        return with_own(self.own_session(key, now), [_decoded(share) for share in shares], now)
+        own = self.own_session(key, now)
+        if own is not None:  # (fresher than what this instance last wrote; else that, if it was let go here)
+            shares.pop(self.store.instance, None)
+        return with_own(own, [_decoded(share) for share in shares.values()], now)
 
     async def tick(self, now: float, changed: set[str]) -> None:
         await self.local.tick(now, changed)
@@ -167,14 +189,16 @@ class StoreFleet(Fleet):
         asked = now < self.asked_until
         if not (asked or self.unsent) or not self.store.available:
             return
-        sessions = {_digest(key): json.dumps(kept[key].figures(), separators=(",", ":")) for key in self.unsent}
         part = json.dumps(self.live.part(now), separators=(",", ":")) if asked else ""
+        waiting = list(self.unsent)
         try:
-            await self.store.share_live(part, sessions)
-        except Exception as error:  # (as in parts; the sessions are sent again at the next tick)
+            for start in range(0, max(len(waiting), 1), SHARES_PER_CALL):
+                keys = waiting[start:start + SHARES_PER_CALL]
+                await self.store.share_live(part if start == 0 else "", {
+                    _digest(key): json.dumps(kept[key].figures(), separators=(",", ":")) for key in keys})
+                self.unsent.difference_update(keys)
+        except Exception as error:  # (as in parts; what was not sent goes at the next tick)
             log.debug("state backend: the dashboard's figures not shared: %s", error)
-        else:
-            self.unsent = set()
 
 
 def with_own(own: dict[str, Any] | None, shares: list[Any], now: float) -> dict[str, Any] | None:
@@ -204,6 +228,11 @@ def _write(path: Path, data: object) -> None:
     scratch = path.with_name(f".{path.name}.tmp")
     scratch.write_text(json.dumps(data, separators=(",", ":")))
     os.replace(scratch, path)
+
+
+def _is_part(part: Any) -> bool:
+    """Whether a stored share has the shape observe/live.py makes (another version's may not)."""
+    return isinstance(part, dict) and all(isinstance(part.get(name), kind) for name, kind in PART_FIELDS.items())
 
 
 def _decoded(text: str) -> Any:

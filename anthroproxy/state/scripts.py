@@ -34,6 +34,9 @@ def usage_key(day: str) -> str:
 
 
 DASHBOARD_PARTS = PREFIX + "dashboard:parts"  # field: an instance; value: its share (observe/live.py Live.part)
+# Where the instance serving a dashboard says so: a channel of its own, which instances of an older version
+# (before it existed) neither hear nor stumble on.
+DASHBOARD_CHANNEL = PREFIX + "dashboard"
 
 
 def session_key(digest: str) -> str:

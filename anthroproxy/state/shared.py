@@ -32,9 +32,10 @@ from coredis.retry import NoRetryPolicy
 
 from ..config.clients import ClientSpec
 from ..observe.logs import log
+from . import scripts
 from .lean import LeanConnection, Ticket, tls_context, without_options
 from .limits import DAY_S, Window
-from .scripts import CHANNEL, DASHBOARD_PARTS, LEARNED, READ_USAGE, SCRIPTS, limit_keys, session_key, usage_key
+from .scripts import CHANNEL, LEARNED, READ_USAGE, SCRIPTS, limit_keys, usage_key
 from .usage import DAYS_KEPT, FIELDS, day_of, newest_first
 
 CONNECT_TIMEOUT_S = 1.0
@@ -43,7 +44,6 @@ ADMIT_TIMEOUT_S = 0.05  # the longest a request waits for the store's word on it
 BACKOFF_S = (0.1, 5.0)  # first and longest wait before reconnecting
 WRITE_BATCH = 256  # queued writes sent in one go
 QUEUED = 10_000  # writes kept while the store is away (sent when it returns); more are dropped
-SHARES_PER_CALL = 256  # sessions' totals written by one SHARE script call at most
 READ_TIMEOUT_S = 1.0  # the dashboard's and the status line's reads (else: this instance's own figures)
 
 
@@ -134,30 +134,30 @@ class SharedState:
 
     async def share_live(self, part: str, sessions: dict[str, str]) -> None:
         """This instance's share of the dashboard's figures (JSON, or "" when
-        nobody watches) and its totals of the sessions named (digest: JSON).
-        Raises when the store is away."""
+        nobody watches) and its totals of the sessions named (digest: JSON), in
+        one script call. Raises when the store is away."""
         self._connected()
-        names = list(sessions)
         with trio.fail_after(WRITE_TIMEOUT_S):
-            for start in range(0, max(len(names), 1), SHARES_PER_CALL):
-                chunk = names[start:start + SHARES_PER_CALL]
-                await self._scripts["share"](keys=[DASHBOARD_PARTS, *map(session_key, chunk)],
-                                             args=[self.instance, part if start == 0 else "",
-                                                   *(sessions[name] for name in chunk)])
+            await self._scripts["share"](keys=[scripts.DASHBOARD_PARTS, *map(scripts.session_key, sessions)],
+                                         args=[self.instance, part, *sessions.values()])
 
-    async def live_parts(self) -> list[str]:
-        """The other instances' shares of the dashboard's figures (JSON; stale ones too)."""
-        return await self._others(DASHBOARD_PARTS)
+    async def live_parts(self) -> dict[str, str]:
+        """Every instance's share of the dashboard's figures (JSON; stale ones too), by instance."""
+        return await self._read(scripts.DASHBOARD_PARTS)
 
-    async def session_shares(self, digest: str) -> list[str]:
-        """The other instances' totals of one session (JSON)."""
-        return await self._others(session_key(digest))
+    def forget_parts(self, instances: list[str]) -> None:
+        """Instances gone a while: their shares taken out (queued)."""
+        if instances and self.available:
+            self._queue("forget", instances)
 
-    async def _others(self, key: str) -> list[str]:
+    async def session_shares(self, digest: str) -> dict[str, str]:
+        """Every instance's totals of one session (JSON), by instance."""
+        return await self._read(scripts.session_key(digest))
+
+    async def _read(self, key: str) -> dict[str, str]:
         client = self._connected()
         with trio.fail_after(READ_TIMEOUT_S):
-            found = await client.hgetall(key)
-        return [value for name, value in found.items() if name != self.instance]
+            return await client.hgetall(key)
 
     def _connected(self) -> Any:
         client = self._redis
@@ -172,8 +172,9 @@ class SharedState:
         while True:
             try:
                 client = store_client(self.url)
-                async with client, client.pubsub(channels=[CHANNEL], ignore_subscribe_messages=True,
-                                                          retry_policy=NoRetryPolicy()) as messages:
+                channels = [CHANNEL, scripts.DASHBOARD_CHANNEL]
+                async with client, client.pubsub(channels=channels, ignore_subscribe_messages=True,
+                                                 retry_policy=NoRetryPolicy()) as messages:
                     # (Subscribed first, then read: nothing published meanwhile is missed.)
                     self._scripts = {name: client.register_script(script) for name, script in SCRIPTS.items()}
                     for script in SCRIPTS.values():
@@ -219,16 +220,20 @@ class SharedState:
 
     async def _listen(self, messages: Any) -> None:
         async for message in messages:
-            news = json.loads(message["data"])
-            if isinstance(news, dict) and "watching" in news:  # (another instance's dashboard)
-                if news["watching"] != self.instance and self.watch_listener is not None:
-                    self.watch_listener(news["watching"])
-                continue
-            if isinstance(news, dict):  # (a request's tokens, for the clients' token figures)
-                client, tokens, when = news["spent"]
-                if self.spent_listener is not None:
-                    self.spent_listener(client, tokens, when)
-                continue
+            try:
+                self._heard(message["channel"], json.loads(message["data"]))
+            except (KeyError, TypeError, ValueError) as error:  # (a newer version's news: not ours to act on)
+                log.debug("state backend: a message not understood on %s: %r", message.get("channel"), error)
+
+    def _heard(self, channel: str, news: Any) -> None:
+        if channel == scripts.DASHBOARD_CHANNEL:  # (another instance's dashboard is watched)
+            if news["watching"] != self.instance and self.watch_listener is not None:
+                self.watch_listener(news["watching"])
+        elif isinstance(news, dict):  # (a request's tokens, for the clients' token figures)
+            client, tokens, when = news["spent"]
+            if self.spent_listener is not None:
+                self.spent_listener(client, tokens, when)
+        else:
             field, until_wall = news
             name, item = _decode(field)
             self.mirror.apply(name, item, trio.current_time() + (until_wall - time.time()))
@@ -257,7 +262,9 @@ class SharedState:
             field = json.dumps([name, item])
             return ("EVALSHA", sha, 2, LEARNED, CHANNEL, field, until_wall, json.dumps([field, until_wall]))
         if kind == "watching":
-            return ("PUBLISH", CHANNEL, json.dumps({"watching": self.instance}))
+            return ("PUBLISH", scripts.DASHBOARD_CHANNEL, json.dumps({"watching": self.instance}))
+        if kind == "forget":
+            return ("HDEL", scripts.DASHBOARD_PARTS, *write[0])
         if kind == "release":
             client, members, now = write
             return ("ZREM", limit_keys(client, int(now // DAY_S))[0], *members)

@@ -504,3 +504,70 @@ async def test_the_dashboard_and_the_sessions_count_every_instance_and_each_alon
         assert (await session_totals(two, session["x-claude-code-session-id"]))["requests"] == 2
     finally:
         server.stop()
+
+
+async def test_news_an_instance_does_not_understand_leaves_it_connected(nursery, tmp_path, store, caplog):
+    """An instance of another version may publish what this one does not know
+    (a rolling upgrade): it is passed over, not a reason to reconnect."""
+    import coredis
+
+    primary, fallback = await upstreams(nursery)
+    one = await instance(nursery, tmp_path, "one", primary, fallback, store.url)
+    async with coredis.Redis.from_url(store.url) as redis:
+        for channel in ("anthroproxy:learned", "anthroproxy:dashboard"):
+            for news in ('{"what": "is this"}', "[1, 2, 3]", "not json", '{"watching": []}'):
+                await redis.publish(channel, news)
+    await trio.sleep(0.3)
+    assert (await health(one))["state"] == "ok"
+    assert not [r for r in caplog.records if "state backend" in r.getMessage() and r.levelname != "DEBUG"]
+    primary.queue(rate_limited(20))  # (and it still hears what it does understand)
+    two = await instance(nursery, tmp_path, "two", primary, fallback, store.url)
+    assert (await post(two, BODY)).status_code == 200
+    with trio.fail_after(1):
+        while (await health(one))["upstreams"]["main"]["state"] != "cooling":
+            await trio.sleep(0.01)
+
+
+async def test_a_gone_instances_share_leaves_the_dashboard_and_then_the_store(nursery, tmp_path, store, monkeypatch):
+    """A share that stops changing (its instance stopped) is left out after 3 s
+    by this instance's own clock, and taken out of the store after FORGET_S."""
+    import coredis
+
+    from anthroproxy.state import fleet
+
+    monkeypatch.setattr(fleet, "FORGET_S", 5.0)
+    primary, fallback = await upstreams(nursery)
+    one = await instance(nursery, tmp_path, "one", primary, fallback, store.url)
+    await instance(nursery, tmp_path, "two", primary, fallback, store.url)
+    ghost = {"at": 1.0, "active_streams": 0, "seconds": [], "minutes": [], "recent": []}  # (its clock is wrong, too)
+    async with coredis.Redis.from_url(store.url, decode_responses=True) as redis:
+        await redis.hset("anthroproxy:dashboard:parts", {"ghost": json.dumps(ghost), "odd": '{"at": "x"}'})
+        seen = []
+        with trio.fail_after(12):
+            while not seen or seen[-1] != 2 or await redis.hexists("anthroproxy:dashboard:parts", "ghost"):
+                seen.append((await dashboard_snapshot(one))["processes"])
+                await trio.sleep(0.25)
+    assert 3 in seen  # (new to this instance: shown until it has not changed for 3 s)
+
+
+async def test_sessions_counted_while_the_store_was_away_reach_it_when_it_returns(nursery, tmp_path):
+    from anthroproxy.state import fleet
+
+    server = RedisServer()  # (not started yet)
+    try:
+        primary, fallback = await upstreams(nursery)
+        one = await instance(nursery, tmp_path, "one", primary, fallback, server.url)
+        count = fleet.SHARES_PER_CALL + 44  # (more than one write carries)
+        async with httpx.AsyncClient(timeout=10) as client:
+            for index in range(count):
+                answer = await client.post(f"http://127.0.0.1:{one.port}/v1/messages", json=BODY,
+                                           headers={"x-api-key": "client-key", "x-claude-code-session-id": f"s{index}"})
+                assert answer.status_code == 200
+        server.start()
+        two = await instance(nursery, tmp_path, "two", primary, fallback, server.url)
+        with trio.fail_after(10):
+            for index in (0, count // 2, count - 1):
+                while (await session_totals(two, f"s{index}")).get("requests") != 1:
+                    await trio.sleep(0.1)
+    finally:
+        server.stop()
