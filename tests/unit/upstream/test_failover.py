@@ -249,6 +249,27 @@ def test_health_names_a_key_only_for_a_pool_and_a_replica_only_among_several():
         "http://l1/v1": 20.0, "qwen at http://l2/v1": 20.0}}
 
 
+def test_the_dashboard_board_shows_keys_taken_out_replicas_and_models_cooling_with_why():
+    cooling = Cooling(cooldown_s=30)
+    cooling.failed(Candidate("ds", "http://ds/v1", 1, "deepseek-chat"), http(401), now=0)  # key 2, for every model
+    cooling.failed(Candidate("ds", "http://ds/v1", 2, "deepseek-chat"), http(403), now=0)  # key 3, that model
+    cooling.failed(Candidate("ds", "http://ds/v1", 0, "r1"), http(429, **{"retry-after": "20"}), now=0)
+    board = cooling.board(SPECS["ds"], 10)
+    assert board["state"] == "cooling" and board["keys"] == 3
+    assert board["keys_out"] == [{"key": 2, "seconds": KEY_OUT_S - 10, "why": "HTTP 401: key taken out"}]
+    assert board["models"] == [
+        {"model": "deepseek-chat", "key": 3, "seconds": KEY_OUT_S - 10, "why": "HTTP 403: key taken out"},
+        {"model": "r1", "key": 1, "url": None, "seconds": 10.0, "why": "HTTP 429"}]
+    assert "k2" not in repr(board)  # (a key by its number, never its secret)
+    cooling.failed(Candidate("local", "http://l1/v1", None, "q"), UpstreamUnreachable("x"), now=0)
+    local = cooling.board(SPECS["local"], 10)
+    assert local["replicas"] == [{"url": "http://l1/v1", "seconds": 20.0, "why": "unreachable"},
+                                 {"url": "http://l2/v1", "seconds": 0, "why": ""}]
+    assert cooling.board(SPECS["ds"], KEY_OUT_S + 1) == {
+        "state": "ok", "protocol": SPECS["ds"].protocol, "replicas": [{"url": "http://ds/v1", "seconds": 0, "why": ""}],
+        "keys": 3, "keys_out": [], "models": []}
+
+
 @pytest.mark.parametrize(("headers", "seconds"), [
     ({}, 30.0), ({"retry-after": "5"}, 5.0), ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
     ({"retry-after": "86400"}, 600.0), ({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}, 30.0),
